@@ -1,0 +1,55 @@
+# Nazar developer commands. `make up` runs the whole stack locally;
+# `make test` runs every check and test. Both work on a fresh Debian machine.
+
+PYTHON ?= python3
+BIN := .venv/bin
+DATABASES := nazar
+
+.PHONY: help install services test-deps up test lint typecheck importlint pytest bench bench-ingest \
+        bench-accuracy bench-analyzer clean
+
+help:
+	@echo "make up      start PostgreSQL/RabbitMQ if needed, then the whole stack with an agent"
+	@echo "make test    lint, type-check, import contracts and every test"
+	@echo "make bench   run the benchmarks (prints numbers)"
+
+install:
+	@PYTHON=$(PYTHON) scripts/ensure-python.sh
+
+services:
+	@scripts/ensure-services.sh $(DATABASES)
+
+test-deps:
+	@scripts/ensure-test-deps.sh
+
+up: install services
+	@$(BIN)/python scripts/up.py
+
+lint: install
+	$(BIN)/ruff check .
+
+typecheck: install
+	$(BIN)/mypy libs/common/nazar_common
+
+importlint: install
+	$(BIN)/lint-imports
+
+pytest: install services test-deps
+	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+test: lint typecheck importlint pytest
+
+bench: bench-ingest bench-accuracy bench-analyzer
+
+bench-ingest: install services
+	$(BIN)/python bench/ingest.py
+
+bench-accuracy: install
+	$(BIN)/python bench/accuracy.py --data ../shared/datasets/nab/data \
+	    --labels ../shared/datasets/nab/labels/combined_windows.json --out bench/results/nab
+
+bench-analyzer: install services
+	$(BIN)/python bench/analyzer.py
+
+clean:
+	rm -rf .run .pytest_cache .mypy_cache .ruff_cache bench/results

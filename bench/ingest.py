@@ -1,0 +1,300 @@
+#!/usr/bin/env python3
+"""Ingest throughput benchmark.
+
+Simulates many agents pushing JSON batches to a real ingest server (started
+here against a database and RabbitMQ vhost of its own), then reports accepted
+samples/s, request latency percentiles, the samples that landed in the
+database, and — in the same run, on the same database — the raw ceiling: a
+direct COPY of the same samples in 1,000-row batches. Prints the ratio.
+
+    python bench/ingest.py --duration 20 --concurrency 64 --batch-size 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import platform
+import random
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.parse
+from datetime import UTC, datetime
+
+import aiohttp
+import asyncpg
+import orjson
+
+from nazar_common.auth import generate_key
+from nazar_common.db.backends import PostgresBackend, Retention
+from nazar_common.db.migrate import migrate
+
+PG_ADMIN = os.environ.get("NAZAR_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+AMQP = os.environ.get("NAZAR_BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def db_url(name: str) -> str:
+    parts = urllib.parse.urlsplit(PG_ADMIN)
+    return urllib.parse.urlunsplit(parts._replace(path="/" + name))
+
+
+def make_bodies(hosts: int, metrics: int, batch: int, count: int) -> list[bytes]:
+    """Pre-serialised request bodies, round-robin over hosts and metrics."""
+    bodies = []
+    now = time.time()
+    rng = random.Random(42)
+    for i in range(count):
+        host = f"bench-{i % hosts:05d}"
+        samples = []
+        for j in range(batch):
+            m = (i * batch + j) % metrics
+            samples.append(
+                {
+                    "metric": f"bench.metric_{m:03d}",
+                    "value": rng.random() * 100,
+                    "timestamp": now - rng.random() * 60,
+                    "labels": {"shard": str(m % 4)},
+                }
+            )
+        bodies.append(orjson.dumps({"host": host, "labels": {"env": "bench"}, "samples": samples}))
+    return bodies
+
+
+async def _load(url: str, key: str, bodies: list[bytes], duration: float, concurrency: int,
+                gzip_bodies: bool) -> tuple[list[float], int, int, dict[int, int]]:
+    import gzip
+
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    if gzip_bodies:
+        bodies = [gzip.compress(b, 1) for b in bodies]
+        headers["Content-Encoding"] = "gzip"
+    latencies: list[float] = []
+    accepted = 0
+    errors = 0
+    statuses: dict[int, int] = {}
+    deadline = time.monotonic() + duration
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def worker(w: int) -> None:
+            nonlocal accepted, errors
+            i = w
+            while time.monotonic() < deadline:
+                body = bodies[i % len(bodies)]
+                i += concurrency
+                t0 = time.perf_counter()
+                try:
+                    async with session.post(url, data=body, headers=headers) as r:
+                        payload = await r.read()
+                        statuses[r.status] = statuses.get(r.status, 0) + 1
+                        if r.status == 202:
+                            accepted += orjson.loads(payload)["accepted"]
+                            latencies.append(time.perf_counter() - t0)
+                        else:
+                            errors += 1
+                except aiohttp.ClientError:
+                    errors += 1
+
+        await asyncio.gather(*(worker(w) for w in range(concurrency)))
+    return latencies, accepted, errors, statuses
+
+
+def _load_process(args: tuple) -> tuple[list[float], int, int, dict[int, int]]:
+    return asyncio.run(_load(*args))
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    k = min(len(values) - 1, max(0, round(p / 100 * (len(values) - 1))))
+    return values[k]
+
+
+async def raw_copy_ceiling(url: str, rows: int, series: int, connections: int) -> float:
+    """Direct COPY of ``rows`` samples, 1,000-row batches, into the same table."""
+    conns = [await asyncpg.connect(url) for _ in range(connections)]
+    try:
+        ids = [r["id"] for r in await conns[0].fetch("SELECT id FROM series LIMIT $1", series)]
+        now = datetime.now(UTC)
+        rng = random.Random(7)
+        batches = []
+        for b in range(rows // 1000):
+            batches.append([(now, ids[(b * 1000 + k) % len(ids)], rng.random()) for k in range(1000)])
+        queue: asyncio.Queue[list[tuple[datetime, int, float]]] = asyncio.Queue()
+        for b in batches:
+            queue.put_nowait(b)
+
+        async def copier(conn: asyncpg.Connection) -> None:
+            while not queue.empty():
+                batch = queue.get_nowait()
+                await conn.copy_records_to_table(
+                    "samples", records=batch, columns=("time", "series_id", "value")
+                )
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(copier(c) for c in conns))
+        return len(batches) * 1000 / (time.perf_counter() - t0)
+    finally:
+        for c in conns:
+            await c.close()
+
+
+async def prepare(name: str) -> tuple[str, str]:
+    admin = await asyncpg.connect(PG_ADMIN)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    url = db_url(name)
+    conn = await asyncpg.connect(url)
+    try:
+        await migrate(conn, "postgres")
+        await PostgresBackend().maintain(
+            conn, Retention(*(__import__("datetime").timedelta(days=d) for d in (7, 30, 400)))
+        )
+        new = generate_key()
+        await conn.execute(
+            "INSERT INTO api_keys (key_id, secret_hash, name, scopes) VALUES ($1,$2,'bench',$3)",
+            new.key_id, new.secret_hash, ["ingest"],
+        )
+    finally:
+        await conn.close()
+    return url, new.plaintext
+
+
+def vhost(action: str, name: str) -> None:
+    subprocess.run(["rabbitmqctl", "-q", action, name], check=False, capture_output=True)
+    if action == "add_vhost":
+        subprocess.run(["rabbitmqctl", "-q", "set_permissions", "-p", name, "guest", ".*", ".*",
+                        ".*"], check=False, capture_output=True)
+
+
+async def wait_ready(base: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as s:
+        while time.monotonic() < deadline:
+            try:
+                async with s.get(base + "/readyz") as r:
+                    if r.status == 200 and (await r.json())["status"] == "ok":
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.2)
+    raise RuntimeError("ingest did not become ready")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--hosts", type=int, default=500, help="simulated agents (hosts)")
+    ap.add_argument("--metrics", type=int, default=100, help="metrics per host")
+    ap.add_argument("--batch-size", type=int, default=100, help="samples per request")
+    ap.add_argument("--duration", type=float, default=20.0, help="seconds of load")
+    ap.add_argument("--concurrency", type=int, default=64, help="requests in flight")
+    ap.add_argument("--clients", type=int, default=1, help="load-generator processes")
+    ap.add_argument("--workers", type=int, default=1, help="ingest server processes")
+    ap.add_argument("--gzip", action="store_true", help="gzip request bodies")
+    ap.add_argument("--insert-mode", default="copy", choices=["copy", "unnest"])
+    ap.add_argument("--raw-connections", type=int, default=2, help="connections for raw COPY")
+    ap.add_argument("--keep", action="store_true", help="keep the bench database")
+    args = ap.parse_args()
+
+    token = secrets.token_hex(3)
+    dbname, vh = f"nazar_bench_{token}", f"nazar-bench-{token}"
+    url, key = asyncio.run(prepare(dbname))
+    vhost("add_vhost", vh)
+    port = free_port()
+    env = {
+        **os.environ,
+        "NAZAR_DATABASE_URL": url,
+        "NAZAR_AMQP_URL": AMQP.rstrip("/") + "/" + vh,
+        "NAZAR_LISTEN_PORT": str(port),
+        "NAZAR_WORKERS": str(args.workers),
+        "NAZAR_LOG_LEVEL": "WARNING",
+        "NAZAR_INSERT_MODE": args.insert_mode,
+        "NAZAR_DB_POOL_MAX": "8",
+    }
+    server = subprocess.Popen([sys.executable, "-m", "nazar_ingest"], env=env,
+                              start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        asyncio.run(wait_ready(base))
+        bodies = make_bodies(args.hosts, args.metrics, args.batch_size,
+                             max(args.hosts, 2000))
+        # Warm-up: create the series so the run measures steady state.
+        asyncio.run(_load(base + "/api/v1/metrics", key, bodies, 3.0, args.concurrency, args.gzip))
+        per_client = max(1, args.concurrency // args.clients)
+        jobs = [(base + "/api/v1/metrics", key, bodies[c::args.clients], args.duration,
+                 per_client, args.gzip) for c in range(args.clients)]
+        t0 = time.perf_counter()
+        if args.clients == 1:
+            results = [_load_process(jobs[0])]
+        else:
+            with multiprocessing.get_context("spawn").Pool(args.clients) as pool:
+                results = pool.map(_load_process, jobs)
+        elapsed = time.perf_counter() - t0
+        latencies = [x for r in results for x in r[0]]
+        accepted = sum(r[1] for r in results)
+        errors = sum(r[2] for r in results)
+        statuses: dict[int, int] = {}
+        for r in results:
+            for k, v in r[3].items():
+                statuses[k] = statuses.get(k, 0) + v
+
+        async def landed() -> int:
+            conn = await asyncpg.connect(url)
+            try:
+                return int(await conn.fetchval("SELECT count(*) FROM samples"))
+            finally:
+                await conn.close()
+
+        in_db = asyncio.run(landed())
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    rows = min(max(accepted // 2, 200_000), 2_000_000)
+    ceiling = asyncio.run(raw_copy_ceiling(url, rows, args.hosts * args.metrics, args.raw_connections))
+    if not args.keep:
+        async def drop() -> None:
+            admin = await asyncpg.connect(PG_ADMIN)
+            await admin.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+            await admin.close()
+        asyncio.run(drop())
+    vhost("delete_vhost", vh)
+
+    requests = len(latencies)
+    rate = accepted / elapsed
+    print("Nazar ingest benchmark")
+    print(f"  machine: {platform.machine()} {os.cpu_count()} CPUs, Python "
+          f"{platform.python_version()}, PostgreSQL and RabbitMQ on the same machine")
+    print(f"  load: {args.hosts} hosts x {args.metrics} metrics, {args.batch_size} samples/request, "
+          f"JSON{' gzip' if args.gzip else ''}, {args.concurrency} in flight, {args.clients} "
+          f"client process(es), {args.workers} server worker(s), insert mode {args.insert_mode}, "
+          f"{args.duration:.0f} s")
+    print(f"  requests/s:            {requests / elapsed:10.0f}")
+    print(f"  accepted samples/s:    {rate:10.0f}")
+    print(f"  latency p50/p95/p99:   {percentile(latencies, 50) * 1000:.1f} / "
+          f"{percentile(latencies, 95) * 1000:.1f} / {percentile(latencies, 99) * 1000:.1f} ms")
+    print(f"  errors:                {errors}  statuses: {dict(sorted(statuses.items()))}")
+    print(f"  samples in database:   {in_db} (accepted incl. warm-up; every 202 must be here)")
+    print(f"  raw COPY ceiling:      {ceiling:10.0f} samples/s ({args.raw_connections} "
+          "connections, 1,000-row batches, same table)")
+    print(f"  ratio accepted/raw:    {rate / ceiling:10.2f}")
+
+
+if __name__ == "__main__":
+    main()

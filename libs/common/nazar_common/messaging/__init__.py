@@ -1,0 +1,1 @@
+"""RabbitMQ: topology (declared in one place), publishing and consuming helpers."""

@@ -1,0 +1,80 @@
+"""Every exchange and queue Nazar uses, declared in this one module.
+
+Work queues are durable quorum queues with a delivery limit; a message that
+keeps failing (or is rejected) is dead-lettered to the queue's ``.dlq``
+sibling through the ``nazar.dlx`` exchange, where it stays visible and can be
+replayed with ``nazar dlq replay``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractExchange
+
+DEAD_LETTER_EXCHANGE = "nazar.dlx"
+
+#: Accepted sample batches (``SampleBatchV1``), for analysis.
+SAMPLES_EXCHANGE = "nazar.samples"
+SAMPLES_ROUTING_KEY = "samples.v1"
+#: Batches accepted while the database was unreachable, waiting to be stored.
+DEFERRED_EXCHANGE = "nazar.ingest.deferred"
+DEFERRED_ROUTING_KEY = "deferred.v1"
+#: Alert state transitions (``AlertEventV1``), for notification.
+ALERTS_EXCHANGE = "nazar.alerts"
+ALERTS_ROUTING_KEY = "alert.v1"
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    name: str
+    exchange: str
+    routing_key: str
+    delivery_limit: int = 5
+    arguments: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def dlq(self) -> str:
+        return f"{self.name}.dlq"
+
+
+ANALYZER_SAMPLES = QueueSpec("nazar.analyzer.samples", SAMPLES_EXCHANGE, SAMPLES_ROUTING_KEY)
+INGEST_DEFERRED = QueueSpec(
+    "nazar.ingest.deferred", DEFERRED_EXCHANGE, DEFERRED_ROUTING_KEY, delivery_limit=1000
+)
+NOTIFIER_ALERTS = QueueSpec("nazar.notifier.alerts", ALERTS_EXCHANGE, ALERTS_ROUTING_KEY)
+
+EXCHANGES = (SAMPLES_EXCHANGE, DEFERRED_EXCHANGE, ALERTS_EXCHANGE)
+QUEUES = (ANALYZER_SAMPLES, INGEST_DEFERRED, NOTIFIER_ALERTS)
+
+
+async def declare_topology(channel: AbstractChannel) -> dict[str, AbstractExchange]:
+    """Declare everything (idempotent). Returns the exchanges by name."""
+    dlx = await channel.declare_exchange(
+        DEAD_LETTER_EXCHANGE, aio_pika.ExchangeType.DIRECT, durable=True
+    )
+    exchanges = {DEAD_LETTER_EXCHANGE: dlx}
+    for name in EXCHANGES:
+        exchanges[name] = await channel.declare_exchange(
+            name, aio_pika.ExchangeType.DIRECT, durable=True
+        )
+    for spec in QUEUES:
+        dlq = await channel.declare_queue(
+            spec.dlq, durable=True, arguments={"x-queue-type": "quorum"}
+        )
+        await dlq.bind(dlx, routing_key=spec.name)
+        queue = await channel.declare_queue(
+            spec.name,
+            durable=True,
+            arguments={
+                "x-queue-type": "quorum",
+                "x-delivery-limit": spec.delivery_limit,
+                "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE,
+                "x-dead-letter-routing-key": spec.name,
+                **spec.arguments,
+            },
+        )
+        await queue.bind(exchanges[spec.exchange], routing_key=spec.routing_key)
+    return exchanges

@@ -1,0 +1,1 @@
+"""Pydantic models shared between components: wire messages and stored configuration."""

@@ -1,0 +1,146 @@
+"""Stored configuration: alert rules and notification channels.
+
+These are the shapes of the REST API, the ``AlertRule`` custom resource and
+the rows the analyzer and notifier load. Evaluation and delivery live in
+their services; the schema lives here so every component agrees on it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr, model_validator
+
+from nazar_common.schemas.names import LABEL_NAME_PATTERN, METRIC_NAME_PATTERN
+from nazar_common.schemas.wire import Severity
+
+NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class HostSelector(_Strict):
+    """Which hosts a rule applies to. Empty means every host."""
+
+    match_labels: dict[Annotated[str, Field(pattern=LABEL_NAME_PATTERN)], str] = Field(
+        default_factory=dict, description="Host labels that must all be equal."
+    )
+    hosts: list[str] = Field(default_factory=list, description="Explicit host names (any of).")
+
+
+class ThresholdParams(_Strict):
+    kind: Literal["threshold"] = "threshold"
+    comparator: Literal[">", ">=", "<", "<=", "==", "!="] = ">"
+    value: float
+    recovery_value: float | None = Field(
+        default=None,
+        description="Hysteresis: once firing, the alert resolves only when this level is "
+        "crossed back.",
+    )
+
+
+class BaselineParams(_Strict):
+    kind: Literal["baseline"] = "baseline"
+    band: float = Field(default=4.0, gt=0, description="Band half-width in robust deviations.")
+    direction: Literal["above", "below", "both"] = "both"
+    seasonality: Literal["none", "daily", "weekly", "auto"] = "auto"
+    min_history: float = Field(
+        default=86400.0, ge=0, description="Seconds of history needed before it may fire."
+    )
+    window: float = Field(default=7 * 86400.0, gt=0, description="History window in seconds.")
+
+
+class AnomalyParams(_Strict):
+    kind: Literal["anomaly"] = "anomaly"
+    algorithm: str = "isolation_forest"
+    score_threshold: float = Field(default=0.7, ge=0, le=1)
+    min_fraction: float = Field(
+        default=0.5, gt=0, le=1, description="Fraction of recent points that must be anomalous."
+    )
+    recent_points: int = Field(default=3, ge=1)
+    training_window: float = Field(default=7 * 86400.0, gt=0)
+    retrain_every: float = Field(default=3600.0, gt=0)
+
+
+class AbsenceParams(_Strict):
+    kind: Literal["absence"] = "absence"
+    after: float = Field(default=300.0, gt=0, description="Seconds without data before firing.")
+
+
+RuleParams = Annotated[
+    ThresholdParams | BaselineParams | AnomalyParams | AbsenceParams, Field(discriminator="kind")
+]
+
+
+class RuleSpec(_Strict):
+    name: str = Field(pattern=NAME_PATTERN, description="Unique DNS-style name.")
+    description: str = ""
+    enabled: bool = True
+    metric: str | None = Field(
+        default=None,
+        pattern=METRIC_NAME_PATTERN,
+        description="Metric name; optional only for host absence rules.",
+    )
+    match_series_labels: dict[str, str] = Field(
+        default_factory=dict, description="Series labels that must all be equal."
+    )
+    selector: HostSelector = Field(default_factory=HostSelector)
+    params: RuleParams
+    for_: float = Field(default=0.0, ge=0, alias="for", description="Pending period, seconds.")
+    keep_firing_for: float = Field(default=0.0, ge=0)
+    severity: Severity = "warning"
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    channels: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _metric_required(self) -> RuleSpec:
+        if self.metric is None and self.params.kind != "absence":
+            raise ValueError(f"a {self.params.kind} rule needs a metric")
+        return self
+
+
+class ChannelMatch(_Strict):
+    labels: dict[str, str] = Field(default_factory=dict)
+    min_severity: Severity = "info"
+
+
+class SlackConfig(_Strict):
+    type: Literal["slack"] = "slack"
+    webhook_url: SecretStr
+    channel: str | None = None
+
+
+class EmailConfig(_Strict):
+    type: Literal["email"] = "email"
+    to: list[str] = Field(min_length=1)
+    sender: str = Field(alias="from")
+    smtp_host: str
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: str | None = None
+    password: SecretStr | None = None
+
+
+class WebhookConfig(_Strict):
+    type: Literal["webhook"] = "webhook"
+    url: HttpUrl
+    headers: dict[str, SecretStr] = Field(default_factory=dict)
+
+
+ChannelConfig = Annotated[SlackConfig | EmailConfig | WebhookConfig, Field(discriminator="type")]
+
+
+class ChannelSpec(_Strict):
+    name: str = Field(pattern=NAME_PATTERN)
+    enabled: bool = True
+    config: ChannelConfig
+    match: ChannelMatch | None = Field(
+        default=None, description="Also receive alerts of other rules that match these."
+    )
+    group_by: list[str] = Field(default_factory=lambda: ["rule", "host"])
+    group_wait: float = Field(default=10.0, ge=0)
+    group_interval: float = Field(default=300.0, ge=0)
+    repeat_interval: float = Field(default=4 * 3600.0, ge=0)

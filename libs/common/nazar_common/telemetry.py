@@ -1,0 +1,116 @@
+"""Structured logs and OpenTelemetry tracing, shared by every deployable."""
+
+from __future__ import annotations
+
+import logging
+import re
+import socket
+import sys
+from collections.abc import Mapping, MutableMapping
+from typing import Any
+
+from opentelemetry import propagate, trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+from pythonjsonlogger.json import JsonFormatter
+
+from nazar_common.settings import CommonSettings
+
+_SECRET_PATTERNS = [
+    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"),
+    re.compile(r"nzr_[A-Za-z0-9]+_[A-Za-z0-9_-]+"),
+    re.compile(r"(?i)(://[^:/@\s]+:)[^@\s]+(@)"),
+    re.compile(r"(?i)((?:password|secret|token|api_key)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]+"),
+]
+
+
+def redact(text: str) -> str:
+    """Mask API keys, bearer tokens and URL passwords in ``text``."""
+    for pattern in _SECRET_PATTERNS:
+        if pattern.groups == 2:
+            text = pattern.sub(r"\1***\2", text)
+        elif pattern.groups == 1:
+            text = pattern.sub(r"\1***", text)
+        else:
+            text = pattern.sub("***", text)
+    return text
+
+
+class RedactingFilter(logging.Filter):
+    """Scrub secrets from every record before it is formatted."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        if record.args:
+            if isinstance(record.args, Mapping):
+                record.args = {
+                    k: redact(v) if isinstance(v, str) else v for k, v in record.args.items()
+                }
+            else:
+                record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        return True
+
+
+class _TraceContextFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        ctx = trace.get_current_span().get_span_context()
+        if ctx.is_valid:
+            record.trace_id = format(ctx.trace_id, "032x")
+            record.span_id = format(ctx.span_id, "016x")
+        return True
+
+
+def setup_logging(settings: CommonSettings, service: str) -> None:
+    """Configure the root logger: JSON lines on stderr, secrets redacted."""
+    handler = logging.StreamHandler(sys.stderr)
+    if settings.log_format == "json":
+        handler.setFormatter(
+            JsonFormatter(
+                "%(asctime)s %(levelname)s %(name)s %(message)s",
+                rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+                static_fields={"service": service},
+            )
+        )
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    handler.addFilter(RedactingFilter())
+    handler.addFilter(_TraceContextFilter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(settings.log_level.upper())
+    for noisy in ("aiormq", "aio_pika", "asyncio"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+def setup_tracing(settings: CommonSettings, service: str) -> None:
+    """Install a tracer provider; spans are exported only when configured."""
+    resource = Resource.create(
+        {
+            "service.name": service,
+            "service.instance.id": settings.service_instance or socket.gethostname(),
+        }
+    )
+    provider = TracerProvider(resource=resource)
+    if settings.otel_exporter == "console":
+        provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter(out=sys.stderr)))
+    elif settings.otel_exporter == "otlp":
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    trace.set_tracer_provider(provider)
+
+
+def inject_headers(headers: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Write the current trace context into AMQP message headers."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    headers.update(carrier)
+    return headers
+
+
+def extract_context(headers: Mapping[str, Any] | None) -> Any:
+    """Read a trace context from AMQP message headers (for ``start_as_current_span``)."""
+    carrier = {k: v.decode() if isinstance(v, bytes) else str(v) for k, v in (headers or {}).items()}
+    return propagate.extract(carrier)

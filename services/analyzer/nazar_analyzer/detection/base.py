@@ -1,0 +1,289 @@
+"""Common types of the streaming anomaly detectors.
+
+Every detector consumes ``(timestamp, value)`` points one at a time, in order,
+and answers each with a :class:`DetectionResult`.  Detectors hold bounded state
+that can be exported with ``state_dict()`` (plain Python / numpy values) and
+restored with ``load_state()``; ``to_bytes()`` / ``from_bytes()`` wrap that in
+a compact binary form for storage.  Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from collections import deque
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+#: Score at or above which a point counts as anomalous (for every detector).
+ALARM_SCORE = 0.5
+
+StateDict = dict[str, Any]
+
+
+class Direction(str, Enum):
+    """Which side of the expected band is anomalous."""
+
+    ABOVE = "above"
+    BELOW = "below"
+    BOTH = "both"
+
+
+@dataclass(frozen=True, slots=True)
+class DetectionResult:
+    """The verdict on one point.
+
+    ``anomaly_score`` is in [0, 1]; it is >= 0.5 exactly when ``is_anomaly``
+    (an alarm was raised for this point).  ``raw_score`` is the evidence before
+    alarm gating (persistence requirement, refractory period), also in [0, 1].
+    ``expected_low``/``expected_high``/``expected_centre`` describe the band the
+    value was expected in (NaN while the detector is still learning).
+    """
+
+    timestamp: float
+    value: float
+    anomaly_score: float
+    is_anomaly: bool
+    expected_low: float
+    expected_high: float
+    expected_centre: float
+    explanation: str
+    raw_score: float = 0.0
+    learning: bool = False
+
+
+@runtime_checkable
+class Detector(Protocol):
+    """Interface shared by all detectors (see :mod:`.registry`)."""
+
+    name: str
+
+    def update(self, ts: float, value: float) -> DetectionResult:
+        """Consume the next point (epoch seconds, value) and judge it."""
+        ...
+
+    def state_dict(self) -> StateDict:
+        """Everything needed to continue exactly where this detector is."""
+        ...
+
+    def load_state(self, state: StateDict) -> None:
+        """Restore a state produced by ``state_dict`` of the same detector type."""
+        ...
+
+    def config_dict(self) -> dict[str, Any]:
+        """The detector's configuration as JSON-compatible values."""
+        ...
+
+
+# ---------------------------------------------------------------------------
+# score helpers
+# ---------------------------------------------------------------------------
+
+
+def score_from_ratio(ratio: float, steepness: float = 4.0) -> float:
+    """Map ``ratio`` = distance from centre / distance from centre to band edge to [0, 1).
+
+    Inside the band (ratio < 1) the score is below 0.5, at the edge it is 0.5
+    and it tends to 1 far outside: ``r^k / (1 + r^k)``.
+    """
+    if not ratio > 0.0:
+        return 0.0
+    if ratio > 1e6:
+        return 1.0
+    p = ratio**steepness
+    return float(p / (1.0 + p))
+
+
+def fmt_value(x: float) -> str:
+    """Short human form of a value for explanations."""
+    if math.isnan(x):
+        return "n/a"
+    return f"{x:.4g}"
+
+
+def explain(
+    value: float, low: float, high: float, centre: float, score: float, what: str = "value"
+) -> str:
+    """One-line explanation: observed vs expected band, and the score."""
+    if math.isnan(low) or math.isnan(high):
+        return f"{what} {fmt_value(value)}: still learning the normal range"
+    if value > high:
+        where = "above"
+    elif value < low:
+        where = "below"
+    else:
+        where = "within"
+    return (
+        f"{what} {fmt_value(value)} is {where} the expected band "
+        f"[{fmt_value(low)}, {fmt_value(high)}] (centre {fmt_value(centre)}); "
+        f"score {score:.2f}"
+    )
+
+
+# ---------------------------------------------------------------------------
+# alarm gating
+# ---------------------------------------------------------------------------
+
+
+class AlarmGate:
+    """Turns a stream of raw scores into alarms.
+
+    A point raises an alarm when its raw score is >= ``threshold``, at least
+    ``min_fraction`` of the last ``window`` raw scores (this one included) are
+    >= ``threshold``, and no alarm was raised in the last ``refractory_s``
+    seconds (alarm suppression: one incident, one alarm).
+    """
+
+    def __init__(
+        self,
+        threshold: float = ALARM_SCORE,
+        window: int = 1,
+        min_fraction: float = 1.0,
+        refractory_s: float = 0.0,
+    ) -> None:
+        if window < 1:
+            raise ValueError("window must be >= 1")
+        if not 0.0 < min_fraction <= 1.0:
+            raise ValueError("min_fraction must be in (0, 1]")
+        self.threshold = threshold
+        self.window = window
+        self.min_count = max(1, math.ceil(min_fraction * window - 1e-9))
+        self.refractory_s = refractory_s
+        self._recent: deque[bool] = deque(maxlen=window)
+        self._hits = 0
+        self._last_alarm_ts = -math.inf
+
+    def step(self, ts: float, raw_score: float) -> bool:
+        hit = raw_score >= self.threshold
+        if len(self._recent) == self.window and self._recent[0]:
+            self._hits -= 1
+        self._recent.append(hit)
+        self._hits += int(hit)
+        if not hit or self._hits < self.min_count:
+            return False
+        if ts - self._last_alarm_ts < self.refractory_s:
+            return False
+        self._last_alarm_ts = ts
+        return True
+
+    def reported_score(self, raw_score: float, alarm: bool) -> float:
+        """Score to report: >= 0.5 iff alarm, otherwise capped just below 0.5."""
+        if alarm:
+            return max(raw_score, ALARM_SCORE)
+        return min(raw_score, ALARM_SCORE - 1e-3)
+
+    def state_dict(self) -> StateDict:
+        return {"recent": [bool(x) for x in self._recent], "last_alarm_ts": self._last_alarm_ts}
+
+    def load_state(self, state: StateDict) -> None:
+        self._recent = deque((bool(x) for x in state["recent"]), maxlen=self.window)
+        self._hits = sum(self._recent)
+        self._last_alarm_ts = float(state["last_alarm_ts"])
+
+
+# ---------------------------------------------------------------------------
+# bounded buffers
+# ---------------------------------------------------------------------------
+
+
+class RingBuffer:
+    """Fixed-capacity float buffer; the oldest value is dropped when full."""
+
+    def __init__(self, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be >= 1")
+        self.capacity = capacity
+        self._data = np.empty(capacity, dtype=float)
+        self._next = 0
+        self._size = 0
+
+    def __len__(self) -> int:
+        return self._size
+
+    def append(self, x: float) -> None:
+        self._data[self._next] = x
+        self._next = (self._next + 1) % self.capacity
+        if self._size < self.capacity:
+            self._size += 1
+
+    def values(self) -> np.ndarray:
+        """Contents in arbitrary order (a view; do not modify)."""
+        return self._data[: self._size] if self._size < self.capacity else self._data
+
+    def ordered(self) -> np.ndarray:
+        """Contents oldest first (a copy)."""
+        if self._size < self.capacity:
+            return self._data[: self._size].copy()
+        return np.concatenate((self._data[self._next :], self._data[: self._next]))
+
+    def last(self, k: int) -> np.ndarray:
+        """The most recent ``min(k, len)`` values, oldest first (a copy)."""
+        k = min(k, self._size)
+        end = self._next
+        if k <= end:
+            return self._data[end - k : end].copy()
+        return np.concatenate((self._data[self.capacity - (k - end) :], self._data[:end]))
+
+    def state_dict(self) -> StateDict:
+        return {"capacity": self.capacity, "values": self.ordered()}
+
+    def load_state(self, state: StateDict) -> None:
+        vals = np.asarray(state["values"], dtype=float)
+        self.__init__(int(state["capacity"]))  # type: ignore[misc]
+        for v in vals[-self.capacity :]:
+            self.append(float(v))
+
+
+# ---------------------------------------------------------------------------
+# state serialisation (no pickle)
+# ---------------------------------------------------------------------------
+
+
+def _flatten(obj: Any, prefix: str, arrays: dict[str, np.ndarray]) -> Any:
+    if isinstance(obj, np.ndarray):
+        key = f"a{len(arrays)}"
+        arrays[key] = obj
+        return {"__ndarray__": key}
+    if isinstance(obj, dict):
+        return {str(k): _flatten(v, prefix, arrays) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_flatten(v, prefix, arrays) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return {"__float__": repr(obj)}
+    return obj
+
+
+def _unflatten(obj: Any, arrays: Any) -> Any:
+    if isinstance(obj, dict):
+        if "__ndarray__" in obj and len(obj) == 1:
+            return np.array(arrays[obj["__ndarray__"]])
+        if "__float__" in obj and len(obj) == 1:
+            return float(obj["__float__"])
+        return {k: _unflatten(v, arrays) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_unflatten(v, arrays) for v in obj]
+    return obj
+
+
+def state_to_bytes(state: StateDict) -> bytes:
+    """Serialise a state dict (JSON + numpy arrays) to bytes, without pickle."""
+    arrays: dict[str, np.ndarray] = {}
+    meta = _flatten(state, "", arrays)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, __meta__=np.frombuffer(json.dumps(meta).encode(), np.uint8), **arrays)
+    return buf.getvalue()
+
+
+def state_from_bytes(data: bytes) -> StateDict:
+    """Inverse of :func:`state_to_bytes`."""
+    with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+        meta = json.loads(bytes(npz["__meta__"]).decode())
+        arrays = {k: npz[k] for k in npz.files if k != "__meta__"}
+    result: StateDict = _unflatten(meta, arrays)
+    return result

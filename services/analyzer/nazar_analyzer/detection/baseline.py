@@ -1,0 +1,241 @@
+"""Robust statistical baseline detector.
+
+The expected band of a series is learnt from a bounded window of its recent
+history, on two time scales:
+
+* the values themselves (catches spikes and dips), and
+* a rolling median of the last ``smooth_window`` values (catches level shifts
+  that are too small to stand out point by point).
+
+On each scale the band is centred on the history median and reaches out to the
+history's ``extreme_rank``-th most extreme value on each side, widened by
+``margin`` times its distance from the centre, and never narrower than
+``mad_k`` robust standard deviations (1.4826 * MAD).  Values the series has
+produced before (daily peaks, batch jobs) are therefore not news; a value
+clearly beyond anything seen in the window is.  With a daily or weekly
+seasonality, the band is learnt on the residual after subtracting the median
+of the same time-of-day (of-week) bin, once enough cycles have been seen.
+
+The score of a point is ``r^k / (1 + r^k)`` with ``r`` the distance from the
+centre relative to the distance to the band edge: 0.5 at the edge.  The larger
+of the two scales' scores is used.  An :class:`~.base.AlarmGate` then decides
+on alarms (persistence and alarm suppression).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from .base import (
+    ALARM_SCORE,
+    AlarmGate,
+    DetectionResult,
+    Direction,
+    RingBuffer,
+    StateDict,
+    explain,
+    score_from_ratio,
+)
+from .seasonal import Seasonality, SeasonalProfile
+
+MAD_TO_SIGMA = 1.4826
+
+
+@dataclass(frozen=True, slots=True)
+class BaselineConfig:
+    """Settings of :class:`BaselineDetector` (counts are in points)."""
+
+    max_history: int = 2016
+    min_history: int = 288
+    smooth_window: int = 12
+    extreme_rank: int = 1
+    margin: float = 0.25
+    mad_k: float = 6.0
+    rel_floor: float = 1e-3
+    direction: Direction = Direction.BOTH
+    seasonality: Seasonality = Seasonality.NONE
+    season_bins_per_day: int = 24
+    season_min_cycles: float = 3.0
+    steepness: float = 4.0
+    threshold: float = ALARM_SCORE
+    alarm_window: int = 1
+    alarm_fraction: float = 1.0
+    refractory_s: float = 6 * 3600.0
+    stats_every: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["direction"] = self.direction.value
+        d["seasonality"] = self.seasonality.value
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> BaselineConfig:
+        cfg = cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+        return replace(
+            cfg, direction=Direction(cfg.direction), seasonality=Seasonality(cfg.seasonality)
+        )
+
+
+@dataclass(slots=True)
+class Band:
+    """Expected band of one scale: centre and edges."""
+
+    centre: float
+    low: float
+    high: float
+
+    def ratio(self, y: float, direction: Direction) -> float:
+        """Distance from the centre relative to the distance to the edge (1 = edge)."""
+        if y > self.centre and direction is not Direction.BELOW:
+            return (y - self.centre) / (self.high - self.centre)
+        if y < self.centre and direction is not Direction.ABOVE:
+            return (self.centre - y) / (self.centre - self.low)
+        return 0.0
+
+
+def robust_band(
+    values: np.ndarray, extreme_rank: int, margin: float, mad_k: float, rel_floor: float
+) -> Band:
+    """Band of a history sample (see module docstring)."""
+    n = values.size
+    k = min(extreme_rank, n) - 1
+    mid = n // 2
+    part = np.partition(values, (k, mid, n - 1 - k))
+    lo_ext, centre, hi_ext = float(part[k]), float(part[mid]), float(part[n - 1 - k])
+    mad = float(np.median(np.abs(values - centre)))
+    floor = max(MAD_TO_SIGMA * mad * mad_k, rel_floor * abs(centre), 1e-12)
+    high = max(hi_ext + margin * (hi_ext - centre), centre + floor)
+    low = min(lo_ext - margin * (centre - lo_ext), centre - floor)
+    return Band(centre, low, high)
+
+
+class BaselineDetector:
+    """Median/MAD/extremes band detector on raw and smoothed values (bounded memory)."""
+
+    name = "baseline"
+
+    def __init__(self, config: BaselineConfig | None = None) -> None:
+        self.config = cfg = config or BaselineConfig()
+        if cfg.min_history < 2 or cfg.max_history < cfg.min_history:
+            raise ValueError("need 2 <= min_history <= max_history")
+        self._hist = RingBuffer(cfg.max_history)
+        self._hist_smooth = RingBuffer(cfg.max_history)
+        self._recent: deque[float] = deque(maxlen=max(1, cfg.smooth_window))
+        self._season = SeasonalProfile(
+            cfg.seasonality,
+            bins_per_day=cfg.season_bins_per_day,
+            min_cycles=cfg.season_min_cycles,
+        )
+        self._season_active = False
+        self._gate = AlarmGate(
+            cfg.threshold, cfg.alarm_window, cfg.alarm_fraction, cfg.refractory_s
+        )
+        self._bands: tuple[Band, Band] | None = None
+        self._since_stats = 0
+        self._n = 0
+
+    # -- interface ---------------------------------------------------------
+
+    def config_dict(self) -> dict[str, Any]:
+        return self.config.to_dict()
+
+    def update(self, ts: float, value: float) -> DetectionResult:
+        cfg = self.config
+        x = float(value)
+        if not math.isfinite(x):
+            return DetectionResult(
+                ts, x, 0.0, False, math.nan, math.nan, math.nan,
+                "value is not a finite number; ignored", 0.0, True,
+            )
+        self._maybe_activate_season()
+        offset = self._season.offset(ts) if self._season_active else 0.0
+        y = x - offset
+        self._recent.append(y)
+        smooth = float(np.median(self._recent)) if cfg.smooth_window > 1 else y
+        result = self._judge(ts, x, y, smooth, offset)
+        self._hist.append(y)
+        self._hist_smooth.append(smooth)
+        self._season.add(ts, x)
+        self._n += 1
+        self._since_stats += 1
+        return result
+
+    def state_dict(self) -> StateDict:
+        return {
+            "type": self.name,
+            "config": self.config.to_dict(),
+            "hist": self._hist.state_dict(),
+            "hist_smooth": self._hist_smooth.state_dict(),
+            "recent": list(self._recent),
+            "season": self._season.state_dict(),
+            "season_active": self._season_active,
+            "gate": self._gate.state_dict(),
+            "n": self._n,
+        }
+
+    def load_state(self, state: StateDict) -> None:
+        self.__init__(BaselineConfig.from_dict(state["config"]))  # type: ignore[misc]
+        self._hist.load_state(state["hist"])
+        self._hist_smooth.load_state(state["hist_smooth"])
+        self._recent.extend(float(v) for v in state["recent"])
+        self._season.load_state(state["season"])
+        self._season_active = bool(state["season_active"])
+        self._gate.load_state(state["gate"])
+        self._n = int(state["n"])
+
+    # -- internals ---------------------------------------------------------
+
+    def _maybe_activate_season(self) -> None:
+        if self._season_active or not self._season.enabled or not self._season.ready():
+            return
+        # switch the learnt history to residuals so that bands stay consistent
+        self._season_active = True
+        self._hist = RingBuffer(self.config.max_history)
+        self._hist_smooth = RingBuffer(self.config.max_history)
+        self._recent.clear()
+        self._bands = None
+
+    def _current_bands(self) -> tuple[Band, Band]:
+        cfg = self.config
+        if self._bands is None or self._since_stats >= cfg.stats_every:
+            args = (cfg.extreme_rank, cfg.margin, cfg.mad_k, cfg.rel_floor)
+            self._bands = (
+                robust_band(self._hist.values(), *args),
+                robust_band(self._hist_smooth.values(), *args),
+            )
+            self._since_stats = 0
+        return self._bands
+
+    def _judge(
+        self, ts: float, x: float, y: float, smooth: float, offset: float
+    ) -> DetectionResult:
+        cfg = self.config
+        if len(self._hist) < cfg.min_history:
+            self._gate.step(ts, 0.0)
+            return DetectionResult(
+                ts, x, 0.0, False, math.nan, math.nan, math.nan,
+                explain(x, math.nan, math.nan, math.nan, 0.0), 0.0, True,
+            )
+        band, band_s = self._current_bands()
+        s_raw = score_from_ratio(band.ratio(y, cfg.direction), cfg.steepness)
+        s_smooth = score_from_ratio(band_s.ratio(smooth, cfg.direction), cfg.steepness)
+        raw = max(s_raw, s_smooth)
+        alarm = self._gate.step(ts, raw)
+        score = self._gate.reported_score(raw, alarm)
+        low, high, centre = band.low + offset, band.high + offset, band.centre + offset
+        if s_smooth > s_raw and cfg.smooth_window > 1:
+            text = explain(
+                smooth + offset, band_s.low + offset, band_s.high + offset,
+                band_s.centre + offset, score, f"median of last {cfg.smooth_window} points",
+            )
+        else:
+            text = explain(x, low, high, centre, score)
+        if raw >= cfg.threshold and not alarm:
+            text += " (alarm suppressed: persistence/refractory)"
+        return DetectionResult(ts, x, score, alarm, low, high, centre, text, raw, False)

@@ -1,0 +1,114 @@
+"""Ensemble of the robust baseline and the isolation forest.
+
+Both members judge every point; their raw scores (0.5 = edge of normal) are
+combined as a weighted mean (``combine="mean"``: an alarm needs one member far
+outside its band or both members near their edges) or as the maximum
+(``combine="max"``: either member alone suffices).  The ensemble applies its
+own alarm gate (persistence and refractory period) to the combined score; the
+members' own alarm decisions are ignored.  The expected band reported is the
+baseline's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from .base import ALARM_SCORE, AlarmGate, DetectionResult, StateDict
+from .baseline import BaselineConfig, BaselineDetector
+from .forest import ForestConfig, IsolationForestDetector
+
+
+@dataclass(frozen=True, slots=True)
+class EnsembleConfig:
+    """Settings of :class:`EnsembleDetector`."""
+
+    baseline: BaselineConfig = field(default_factory=BaselineConfig)
+    forest: ForestConfig = field(default_factory=ForestConfig)
+    baseline_weight: float = 0.5
+    combine: str = "mean"
+    threshold: float = ALARM_SCORE
+    alarm_window: int = 1
+    alarm_fraction: float = 1.0
+    refractory_s: float = 6 * 3600.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "baseline": self.baseline.to_dict(),
+            "forest": self.forest.to_dict(),
+            "baseline_weight": self.baseline_weight,
+            "combine": self.combine,
+            "threshold": self.threshold,
+            "alarm_window": self.alarm_window,
+            "alarm_fraction": self.alarm_fraction,
+            "refractory_s": self.refractory_s,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> EnsembleConfig:
+        base = cls()
+        top = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        top["baseline"] = BaselineConfig.from_dict(
+            {**base.baseline.to_dict(), **d.get("baseline", {})}
+        )
+        top["forest"] = ForestConfig.from_dict({**base.forest.to_dict(), **d.get("forest", {})})
+        cfg = replace(base, **top)
+        if cfg.combine not in ("mean", "max"):
+            raise ValueError("combine must be 'mean' or 'max'")
+        return cfg
+
+
+class EnsembleDetector:
+    """Baseline + isolation forest, one combined score and one alarm gate."""
+
+    name = "ensemble"
+
+    def __init__(self, config: EnsembleConfig | None = None) -> None:
+        self.config = cfg = config or EnsembleConfig()
+        self.baseline = BaselineDetector(cfg.baseline)
+        self.forest = IsolationForestDetector(cfg.forest)
+        self._gate = AlarmGate(
+            cfg.threshold, cfg.alarm_window, cfg.alarm_fraction, cfg.refractory_s
+        )
+
+    def config_dict(self) -> dict[str, Any]:
+        return self.config.to_dict()
+
+    def update(self, ts: float, value: float) -> DetectionResult:
+        cfg = self.config
+        b = self.baseline.update(ts, value)
+        f = self.forest.update(ts, value)
+        if b.learning:
+            self._gate.step(ts, 0.0)
+            return b
+        fr = 0.0 if f.learning else f.raw_score
+        if cfg.combine == "max":
+            raw = max(b.raw_score, fr)
+        else:
+            w = cfg.baseline_weight
+            raw = w * b.raw_score + (1.0 - w) * fr
+        alarm = self._gate.step(ts, raw)
+        score = self._gate.reported_score(raw, alarm)
+        head = b.explanation.rsplit("; score", 1)[0]
+        text = f"{head}; score {score:.2f} (baseline {b.raw_score:.2f}, forest {fr:.2f})"
+        if raw >= cfg.threshold and not alarm:
+            text += " (alarm suppressed: persistence/refractory)"
+        return DetectionResult(
+            ts, b.value, score, alarm, b.expected_low, b.expected_high, b.expected_centre,
+            text, raw, False,
+        )
+
+    def state_dict(self) -> StateDict:
+        return {
+            "type": self.name,
+            "config": self.config.to_dict(),
+            "baseline": self.baseline.state_dict(),
+            "forest": self.forest.state_dict(),
+            "gate": self._gate.state_dict(),
+        }
+
+    def load_state(self, state: StateDict) -> None:
+        self.__init__(EnsembleConfig.from_dict(state["config"]))  # type: ignore[misc]
+        self.baseline.load_state(state["baseline"])
+        self.forest.load_state(state["forest"])
+        self._gate.load_state(state["gate"])

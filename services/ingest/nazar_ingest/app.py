@@ -1,0 +1,177 @@
+"""The ingest / query / configuration API application."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from importlib import resources
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from nazar_common.auth import hash_secret, split_key
+from nazar_common.db.backends import Retention, backend_for
+from nazar_common.db.migrate import migrate
+from nazar_common.db.pool import create_pool, is_connection_error
+from nazar_common.errors import TransientError
+from nazar_common.messaging.broker import Broker
+from nazar_common.telemetry import setup_logging, setup_tracing
+from nazar_ingest import problems
+from nazar_ingest.background import (
+    HostTracker,
+    Maintenance,
+    OutboxRelay,
+    start_deferred_consumer,
+)
+from nazar_ingest.deps import AppState
+from nazar_ingest.observability import ObservabilityMiddleware
+from nazar_ingest.pipeline import Accepter
+from nazar_ingest.routes import (
+    alerts,
+    config,
+    health,
+    ingest,
+    keys,
+    notifications,
+    protocols,
+    query,
+)
+from nazar_ingest.security import KeyStore
+from nazar_ingest.settings import IngestSettings
+
+log = logging.getLogger(__name__)
+
+SERVICE = "nazar-ingest"
+
+
+def retention_of(settings: IngestSettings) -> Retention:
+    return Retention(settings.retention_raw, settings.retention_1m, settings.retention_1h)
+
+
+async def _bootstrap_admin_key(state: AppState) -> None:
+    plaintext = state.settings.bootstrap_admin_key.get_secret_value()
+    parts = split_key(plaintext) if plaintext else None
+    if parts is None:
+        return
+    await state.pool.execute(
+        "INSERT INTO api_keys (key_id, secret_hash, name, scopes) "
+        "SELECT $1, $2, 'bootstrap', ARRAY['admin'] "
+        "WHERE NOT EXISTS (SELECT 1 FROM api_keys WHERE 'admin' = ANY(scopes) "
+        "AND revoked_at IS NULL) ON CONFLICT DO NOTHING",
+        parts[0],
+        hash_secret(parts[1]),
+    )
+
+
+async def _storage_up(state: AppState, tasks: list[asyncio.Task[None]]) -> None:
+    """Migrate and start storage work; retried until the database answers."""
+    settings = state.settings
+    delay = 0.5
+    while True:
+        try:
+            async with state.pool.acquire() as conn:
+                backend_name, applied = await migrate(conn, settings.storage_backend)
+                backend = backend_for(backend_name)
+                await backend.configure(conn, retention_of(settings))
+            await _bootstrap_admin_key(state)
+            break
+        except Exception as exc:
+            if not (is_connection_error(exc) or isinstance(exc, TransientError | TimeoutError)):
+                raise
+            log.warning("database not reachable; retrying", extra={"error": str(exc)})
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10)
+    log.info("storage ready", extra={"backend": backend_name, "migrations_applied": applied})
+    state.backend = backend
+    state.accepter.backend = backend
+    maintenance = Maintenance(
+        state.pool,
+        backend,
+        retention_of(settings),
+        settings.maintenance_interval,
+        settings.accept_past,
+        settings.accept_future,
+    )
+    state.extras["maintenance"] = maintenance
+    tasks.append(asyncio.create_task(maintenance.run(), name="maintenance"))
+    tasks.append(asyncio.create_task(state.extras["hosts"].run(), name="hosts"))
+
+
+async def _broker_up(state: AppState) -> None:
+    delay = 0.5
+    while True:
+        try:
+            await state.broker.connect()
+            break
+        except TransientError as exc:
+            log.warning("broker not reachable; retrying", extra={"error": str(exc)})
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10)
+    await start_deferred_consumer(state.broker, state.accepter)
+    log.info("broker ready")
+
+
+def create_app(settings: IngestSettings | None = None) -> FastAPI:
+    settings = settings or IngestSettings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        setup_logging(settings, SERVICE)
+        setup_tracing(settings, SERVICE)
+        pool = await create_pool(settings, SERVICE, min_size=0)
+        broker = Broker(settings.amqp_url.get_secret_value())
+        state = AppState(
+            settings=settings,
+            pool=pool,
+            broker=broker,
+            keys=KeyStore(pool, timeout=settings.dependency_timeout),
+        )
+        hosts = HostTracker(pool)
+        relay = OutboxRelay(pool, broker, settings.outbox_batch)
+        state.extras.update(hosts=hosts, relay=relay)
+        state.accepter = Accepter(
+            pool,
+            broker,
+            None,
+            use_copy=settings.insert_mode == "copy",
+            max_samples=settings.commit_max_samples,
+            concurrency=settings.commit_concurrency,
+            dependency_timeout=settings.dependency_timeout,
+            on_commit=relay.wake,
+            on_hosts=hosts.note,
+        )
+        app.state.nazar = state
+        tasks: list[asyncio.Task[None]] = []
+        tasks.append(asyncio.create_task(_storage_up(state, tasks), name="storage-up"))
+        tasks.append(asyncio.create_task(_broker_up(state), name="broker-up"))
+        tasks.append(asyncio.create_task(relay.run(), name="outbox-relay"))
+        try:
+            yield
+        finally:
+            await broker.stop_consuming()
+            await state.accepter.drain()
+            with contextlib.suppress(Exception):
+                await hosts.flush()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await broker.close()
+            await pool.close()
+
+    app = FastAPI(
+        title="Nazar API",
+        version="1",
+        description="Ingest, query and configuration API of Nazar.",
+        lifespan=lifespan,
+    )
+    problems.install(app)
+    app.add_middleware(ObservabilityMiddleware)
+    for module in (health, ingest, protocols, query, config, keys, alerts, notifications):
+        app.include_router(module.router)
+    dashboard = resources.files("nazar_ingest") / "dashboard"
+    if dashboard.is_dir():
+        app.mount("/", StaticFiles(directory=str(dashboard), html=True), name="dashboard")
+    return app
+

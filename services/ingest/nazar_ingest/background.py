@@ -1,0 +1,198 @@
+"""Background work of the ingest process: the outbox relay, the deferred-queue
+consumer, host bookkeeping and storage maintenance."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+from aio_pika.abc import AbstractIncomingMessage
+from prometheus_client import Counter, Gauge
+
+from nazar_common.db.backends import Retention, StorageBackend
+from nazar_common.db.pool import is_connection_error
+from nazar_common.db.samples import upsert_hosts
+from nazar_common.errors import InvalidInputError, TransientError
+from nazar_common.messaging.broker import Broker
+from nazar_common.messaging.topology import INGEST_DEFERRED
+from nazar_common.schemas.wire import SampleBatchV1
+from nazar_ingest.pipeline import Accepter, from_message
+
+log = logging.getLogger(__name__)
+
+OUTBOX_PUBLISHED = Counter(
+    "nazar_ingest_outbox_published_total", "Outbox messages published to the broker"
+)
+OUTBOX_BACKLOG = Gauge("nazar_ingest_outbox_backlog", "Outbox rows waiting to be published")
+DEFERRED_STORED = Counter(
+    "nazar_ingest_deferred_stored_total", "Deferred batches stored after a database outage"
+)
+
+
+class OutboxRelay:
+    """Publishes outbox rows with confirms, deleting them in the same
+    transaction; rows stay when the broker is down. Several relays (replicas)
+    share the work with ``SKIP LOCKED``."""
+
+    def __init__(self, pool: asyncpg.Pool, broker: Broker, batch: int) -> None:
+        self.pool = pool
+        self.broker = broker
+        self.batch = batch
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run_once(self) -> int:
+        async with self.pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY id "
+                "LIMIT $1 FOR UPDATE SKIP LOCKED) "
+                "RETURNING id, exchange, routing_key, message_id, headers, body",
+                self.batch,
+            )
+            if not rows:
+                return 0
+            # Publish concurrently; confirms are pipelined. Any failure
+            # raises, the transaction rolls back and the rows stay.
+            await asyncio.gather(
+                *(
+                    self.broker.publish(
+                        r["exchange"],
+                        r["routing_key"],
+                        r["body"],
+                        message_id=str(r["message_id"]),
+                    )
+                    for r in rows
+                )
+            )
+        OUTBOX_PUBLISHED.inc(len(rows))
+        return len(rows)
+
+    async def run(self) -> None:
+        while True:
+            try:
+                while await self.run_once() >= self.batch:
+                    pass
+                backlog = await self.pool.fetchval("SELECT count(*) FROM outbox")
+                OUTBOX_BACKLOG.set(backlog or 0)
+            except TransientError as exc:
+                log.warning("outbox relay waiting for the broker", extra={"error": str(exc)})
+                await asyncio.sleep(1.0)
+            except Exception as exc:
+                if not is_connection_error(exc):
+                    log.exception("outbox relay failed")
+                await asyncio.sleep(1.0)
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+
+
+def deferred_handler(accepter: Accepter) -> Callable[[AbstractIncomingMessage], Awaitable[None]]:
+    """Store batches that were accepted while the database was down."""
+
+    async def handle(message: AbstractIncomingMessage) -> None:
+        try:
+            batch = SampleBatchV1.from_bytes(message.body)
+        except ValueError as exc:
+            raise InvalidInputError(f"undecodable deferred batch: {exc}") from exc
+        key = (message.headers or {}).get("x-nazar-idempotency-key")
+        normalized = from_message(batch, str(key) if key else None)
+        try:
+            await accepter.accept(normalized, allow_fallback=False)
+        except TransientError:
+            await asyncio.sleep(1.0)  # do not spin while the database is down
+            raise
+        DEFERRED_STORED.inc()
+
+    return handle
+
+
+class HostTracker:
+    """Remembers hosts seen by committed batches and flushes them to the
+    ``hosts`` table every few seconds (off the ingest hot path)."""
+
+    def __init__(self, pool: asyncpg.Pool, interval: float = 2.0) -> None:
+        self.pool = pool
+        self.interval = interval
+        self._seen: dict[str, tuple[str, datetime]] = {}
+
+    def note(self, hosts: dict[str, str], latest: float) -> None:
+        ts = datetime.fromtimestamp(latest, UTC)
+        for host, labels in hosts.items():
+            prev = self._seen.get(host)
+            self._seen[host] = (labels, ts if prev is None or ts > prev[1] else prev[1])
+
+    async def flush(self) -> None:
+        if not self._seen:
+            return
+        seen, self._seen = self._seen, {}
+        try:
+            async with self.pool.acquire() as conn:
+                await upsert_hosts(conn, seen)
+        except Exception:
+            for host, value in seen.items():  # keep them for the next flush
+                self._seen.setdefault(host, value)
+            raise
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await self.flush()
+            except Exception as exc:
+                if not is_connection_error(exc):
+                    log.exception("host flush failed")
+
+
+class Maintenance:
+    """Partitions, retention, rollups and old idempotency keys, periodically."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        backend: StorageBackend,
+        retention: Retention,
+        interval: float,
+        accept_past: timedelta,
+        accept_future: timedelta,
+    ) -> None:
+        self.pool = pool
+        self.backend = backend
+        self.retention = retention
+        self.interval = interval
+        self.accept_past = accept_past
+        self.accept_future = accept_future
+        self.last_run: float | None = None
+
+    async def run_once(self) -> None:
+        async with self.pool.acquire() as conn:
+            await self.backend.maintain(
+                conn,
+                self.retention,
+                accept_past=self.accept_past,
+                accept_future=self.accept_future,
+            )
+            await conn.execute(
+                "DELETE FROM ingest_requests WHERE received_at < now() - $1::interval",
+                max(self.accept_past, timedelta(days=1)) * 2,
+            )
+        self.last_run = time.time()
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.run_once()
+            except Exception as exc:
+                if not is_connection_error(exc):
+                    log.exception("maintenance failed")
+            await asyncio.sleep(self.interval)
+
+
+async def start_deferred_consumer(broker: Broker, accepter: Accepter) -> None:
+    await broker.consume(INGEST_DEFERRED.name, deferred_handler(accepter), prefetch=4)

@@ -1,0 +1,87 @@
+"""FastAPI dependencies: the application state and authentication."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+from fastapi import Depends, Request
+
+from nazar_common.auth import Scope
+from nazar_common.db.backends import StorageBackend
+from nazar_common.errors import InvalidInputError, PayloadTooLargeError, TransientError
+from nazar_common.messaging.broker import Broker
+from nazar_ingest.security import KeyStore, Principal
+from nazar_ingest.settings import IngestSettings
+
+
+@dataclass
+class AppState:
+    settings: IngestSettings
+    pool: asyncpg.Pool
+    broker: Broker
+    keys: KeyStore
+    backend: StorageBackend | None = None
+    accepter: Any = None  # nazar_ingest.pipeline.Accepter, once storage is ready
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.nazar
+    return state
+
+
+def require(scope: Scope) -> Callable[..., Awaitable[Principal]]:
+    """Dependency: the caller's key must grant ``scope``."""
+
+    async def dependency(request: Request, state: AppState = Depends(get_state)) -> Principal:
+        principal = await state.keys.authenticate(request.headers.get("authorization"), scope)
+        request.state.principal = principal
+        return principal
+
+    dependency.__name__ = f"require_{scope.value}"
+    return dependency
+
+
+def get_pool(state: AppState = Depends(get_state)) -> asyncpg.Pool:
+    return state.pool
+
+
+def get_backend(state: AppState = Depends(get_state)) -> StorageBackend:
+    if state.backend is None:
+        raise TransientError("storage is not ready yet", retry_after=5)
+    return state.backend
+
+
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The request body, gunzipped if needed, never more than ``max_bytes``."""
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > max_bytes:
+        raise PayloadTooLargeError(f"body of {length} bytes exceeds the limit of {max_bytes}")
+    chunks = []
+    total = 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > max_bytes:
+            raise PayloadTooLargeError(f"body exceeds the limit of {max_bytes} bytes")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding in ("", "identity"):
+        return body
+    if encoding not in ("gzip", "x-gzip", "deflate"):
+        raise InvalidInputError(f"unsupported Content-Encoding {encoding!r}; use gzip")
+    wbits = 16 + zlib.MAX_WBITS if encoding != "deflate" else zlib.MAX_WBITS
+    decomp = zlib.decompressobj(wbits)
+    try:
+        out = decomp.decompress(body, max_bytes + 1)
+    except zlib.error as exc:
+        raise InvalidInputError(f"body is not valid {encoding}: {exc}") from exc
+    if len(out) > max_bytes or decomp.unconsumed_tail:
+        raise PayloadTooLargeError(f"decompressed body exceeds the limit of {max_bytes} bytes")
+    if not decomp.eof:
+        raise InvalidInputError(f"truncated {encoding} body")
+    return out

@@ -1,0 +1,114 @@
+"""The common last step of every protocol decoder (pure logic).
+
+:class:`SampleSink` sits in front of :class:`~nazar_ingest.samples.BatchBuilder`
+and applies the rules that differ from the native JSON endpoint:
+
+* a sample that cannot be stored but does not make the payload malformed (a
+  NaN or Prometheus staleness marker, a timestamp outside the accepted window,
+  a name that cannot be mapped, a string field) is *skipped* and counted by
+  reason instead of failing the request: senders such as Prometheus retry a
+  failed batch forever or drop all of it, and both are worse than dropping
+  the few samples that can never be stored;
+* in ``lenient`` mode (remote write, OTLP) invalid hosts and labels are
+  skipped as well; otherwise (line protocol) they are errors that reject the
+  request whole, like the JSON endpoint does;
+* with ``aliases`` on, known foreign metrics are also stored under the Nazar
+  agent's name (see :mod:`nazar_ingest.payloads.aliases`).
+"""
+
+from __future__ import annotations
+
+import math
+
+from nazar_common.schemas.names import HOST_RE, MAX_LABEL_VALUE_LENGTH, MAX_LABELS
+from nazar_ingest.payloads.aliases import derive
+from nazar_ingest.samples import BatchBuilder, NormalizedBatch
+
+#: Reasons a sample is skipped, as reported to the caller.
+NAN = "nan"
+STALE = "staleness_marker"
+NOT_FINITE = "not_finite"
+TOO_OLD = "too_old"
+TOO_NEW = "too_new"
+NO_HOST = "no_host"
+BAD_NAME = "invalid_metric_name"
+BAD_LABELS = "invalid_labels"
+
+
+class SampleSink:
+    def __init__(self, builder: BatchBuilder, *, aliases: bool, lenient: bool) -> None:
+        self.builder = builder
+        self.aliases = aliases
+        self.lenient = lenient
+        self.oldest = builder.limits.oldest
+        self.newest = builder.limits.newest
+        self.skipped_total = 0
+        self._hosts: set[str] = set()
+
+    @property
+    def skipped(self) -> dict[str, int]:
+        return self.builder.skipped
+
+    def skip(self, reason: str, count: int = 1) -> None:
+        if count > 0:
+            self.builder.skip(reason, count)
+            self.skipped_total += count
+
+    def invalid(self, reason: str, loc: str, msg: str, count: int = 1) -> None:
+        """A problem that skips in lenient mode and is an error otherwise."""
+        if self.lenient:
+            self.skip(reason, count)
+        else:
+            self.builder.error(loc, msg)
+
+    def host(self, host: str | None, loc: str, count: int = 1) -> str | None:
+        """``host`` if valid (and registered with the batch), else None."""
+        if host is not None and host in self._hosts:
+            return host
+        if not host:
+            self.invalid(NO_HOST, loc, "no host", count)
+            return None
+        if not HOST_RE.match(host):
+            self.invalid(NO_HOST, loc, f"host {host[:100]!r} must match {HOST_RE.pattern}", count)
+            return None
+        self._hosts.add(host)
+        self.builder.add_host(host, {})
+        return host
+
+    def labels(self, labels: dict[str, str], loc: str, count: int = 1) -> dict[str, str] | None:
+        """``labels`` (names already mapped) if within limits, else None."""
+        if len(labels) > MAX_LABELS:
+            self.invalid(BAD_LABELS, loc, f"more than {MAX_LABELS} labels", count)
+            return None
+        for name, value in labels.items():
+            if len(value) > MAX_LABEL_VALUE_LENGTH:
+                self.invalid(
+                    BAD_LABELS, f"{loc}.{name}",
+                    f"label value longer than {MAX_LABEL_VALUE_LENGTH}", count,
+                )
+                return None
+        return labels
+
+    def add(
+        self, metric: str, host: str, labels: dict[str, str], timestamp: float, value: float,
+        loc: str,
+    ) -> bool:
+        """Add one sample (and its aliases); False if it was skipped."""
+        if not math.isfinite(value):
+            self.skip(NAN if value != value else NOT_FINITE)
+            return False
+        if timestamp < self.oldest:
+            self.skip(TOO_OLD)
+            return False
+        if timestamp > self.newest:
+            self.skip(TOO_NEW)
+            return False
+        self.builder.add(metric, host, labels, timestamp, value, loc)
+        if self.aliases:
+            for alias, alias_labels, alias_value in derive(metric, labels, value):
+                if alias != metric or alias_labels != labels:
+                    self.builder.add(alias, host, alias_labels, timestamp, alias_value, loc)
+        return True
+
+    def build(self) -> NormalizedBatch:
+        return self.builder.build()

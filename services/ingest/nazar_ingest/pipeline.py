@@ -1,0 +1,341 @@
+"""Making accepted samples durable.
+
+Requests hand their validated batch to :class:`Accepter`, which answers only
+once the batch is durable:
+
+* normally, in PostgreSQL: batches of concurrent requests share one
+  transaction (group commit) that writes the samples and one outbox row; the
+  outbox relay publishes that row to RabbitMQ for analysis afterwards, so a
+  broker outage delays analysis but loses nothing;
+* while PostgreSQL is unreachable, in RabbitMQ: the batch is published with a
+  publisher confirm to the deferred queue, which ingest drains into the
+  database (through this same path) when it returns;
+* with both down, the request fails with a transient error (HTTP 503).
+
+Every batch carries an idempotency key recorded in the same transaction as
+its samples, so a batch replayed after an ambiguous failure is stored once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import asyncpg
+import orjson
+from opentelemetry import trace
+from prometheus_client import Counter, Histogram
+
+from nazar_common.db.backends import StorageBackend
+from nazar_common.db.pool import is_connection_error
+from nazar_common.db.samples import (
+    SeriesKey,
+    SeriesResolver,
+    canonical_labels,
+    insert_samples,
+    record_request_keys,
+    to_datetimes,
+)
+from nazar_common.errors import TransientError
+from nazar_common.messaging.broker import Broker
+from nazar_common.messaging.topology import (
+    DEFERRED_EXCHANGE,
+    DEFERRED_ROUTING_KEY,
+    SAMPLES_EXCHANGE,
+    SAMPLES_ROUTING_KEY,
+)
+from nazar_common.schemas.wire import SampleBatchV1
+from nazar_ingest.samples import NormalizedBatch
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer("nazar.ingest")
+
+COMMITS = Counter(
+    "nazar_ingest_commits_total", "Group-commit transactions", ["outcome"]
+)
+COMMIT_SIZE = Histogram(
+    "nazar_ingest_commit_samples",
+    "Samples per group-commit transaction",
+    buckets=(10, 100, 500, 1000, 2500, 5000, 10000, 20000, 50000),
+)
+COMMIT_SECONDS = Histogram(
+    "nazar_ingest_commit_seconds",
+    "Duration of group-commit transactions",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+SAMPLES_DURABLE = Counter(
+    "nazar_ingest_samples_durable_total", "Samples made durable", ["store"]
+)
+DUPLICATES = Counter(
+    "nazar_ingest_duplicate_batches_total", "Batches dropped as already stored"
+)
+
+
+@dataclass
+class AcceptResult:
+    accepted: int
+    store: str  # "database", "broker" or "duplicate"
+
+
+@dataclass
+class _Pending:
+    batch: NormalizedBatch
+    future: asyncio.Future[AcceptResult] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+def merge(batches: list[NormalizedBatch]) -> NormalizedBatch:
+    """One batch holding the samples of ``batches`` (series deduplicated)."""
+    if len(batches) == 1:
+        return batches[0]
+    out = NormalizedBatch()
+    index: dict[SeriesKey, int] = {}
+    for b in batches:
+        remap = []
+        for key in b.keys:
+            idx = index.get(key)
+            if idx is None:
+                idx = index[key] = len(out.keys)
+                out.keys.append(key)
+            remap.append(idx)
+        out.series_index.extend([remap[i] for i in b.series_index])
+        out.times.extend(b.times)
+        out.values.extend(b.values)
+        for host, labels in b.hosts.items():
+            out.hosts.setdefault(host, labels)
+    return out
+
+
+#: Serialised series objects, reused across messages (agents resend the same series).
+_SERIES_JSON: dict[tuple[SeriesKey, int | None], orjson.Fragment] = {}
+_SERIES_JSON_LIMIT = 500_000
+
+
+def _series_json(key: SeriesKey, sid: int | None) -> orjson.Fragment:
+    cached = _SERIES_JSON.get((key, sid))
+    if cached is None:
+        if len(_SERIES_JSON) >= _SERIES_JSON_LIMIT:
+            _SERIES_JSON.clear()
+        cached = _SERIES_JSON[(key, sid)] = orjson.Fragment(
+            b'{"metric":%s,"host":%s,"labels":%s,"id":%s}'
+            % (orjson.dumps(key.metric), orjson.dumps(key.host), key.labels.encode(),
+               orjson.dumps(sid))
+        )
+    return cached
+
+
+def to_message(batch: NormalizedBatch, ids: list[int] | None, message_id: uuid.UUID) -> bytes:
+    """Serialise a batch as a ``SampleBatchV1`` message body.
+
+    Built directly with orjson (the hot path); the layout is the model's, and
+    consumers validate it with ``SampleBatchV1.from_bytes``."""
+    if ids is None:
+        series = [_series_json(k, None) for k in batch.keys]
+    else:
+        series = [_series_json(k, i) for k, i in zip(batch.keys, ids, strict=True)]
+    return orjson.dumps(
+        {
+            "schema": "nazar.samples.v1",
+            "id": str(message_id),
+            "produced_at": datetime.now(UTC).isoformat(),
+            "series": series,
+            "series_index": batch.series_index,
+            "times": batch.times,
+            "values": batch.values,
+            "hosts": {h: orjson.Fragment(text.encode()) for h, text in batch.hosts.items()},
+        }
+    )
+
+
+def from_message(message: SampleBatchV1, idempotency_key: str | None = None) -> NormalizedBatch:
+    """The inverse of :func:`to_message` (ids are dropped: they are re-resolved)."""
+    keys = [SeriesKey(s.metric, s.host, canonical_labels(s.labels)) for s in message.series]
+    hosts = {s.host: canonical_labels(message.hosts.get(s.host, {})) for s in message.series}
+    return NormalizedBatch(
+        keys=keys,
+        series_index=list(message.series_index),
+        times=list(message.times),
+        values=list(message.values),
+        hosts=hosts,
+        idempotency_key=idempotency_key or str(message.id),
+    )
+
+
+def _labels_dict(text: str) -> dict[str, str]:
+    value: dict[str, str] = orjson.loads(text)
+    return value
+
+
+class Accepter:
+    """Group commit to PostgreSQL with a broker fallback (see module doc)."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        broker: Broker,
+        backend: StorageBackend | None,
+        *,
+        use_copy: bool,
+        max_samples: int,
+        concurrency: int,
+        dependency_timeout: float,
+        on_commit: Callable[[], None] = lambda: None,
+        on_hosts: Callable[[dict[str, str], float], None] = lambda hosts, t: None,
+    ) -> None:
+        self.pool = pool
+        self.broker = broker
+        self.backend = backend
+        self.use_copy = use_copy
+        self.max_samples = max_samples
+        self.dependency_timeout = dependency_timeout
+        self.resolver = SeriesResolver()
+        self._slots = concurrency
+        self._pending: list[_Pending] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._on_commit = on_commit
+        self._on_hosts = on_hosts
+        #: Until this monotonic time the database is presumed down.
+        self._db_down_until = 0.0
+
+    @property
+    def database_presumed_down(self) -> bool:
+        return time.monotonic() < self._db_down_until
+
+    async def accept(self, batch: NormalizedBatch, *, allow_fallback: bool = True) -> AcceptResult:
+        """Return once ``batch`` is durable; raise TransientError if it cannot be."""
+        if batch.idempotency_key is None:
+            batch.idempotency_key = str(uuid.uuid4())
+        if not len(batch):
+            return AcceptResult(0, "database")
+        if self.database_presumed_down:
+            if not allow_fallback:
+                raise TransientError("database unavailable", retry_after=1)
+            return await self._fallback(batch)
+        pending = _Pending(batch)
+        self._pending.append(pending)
+        self._kick()
+        try:
+            return await asyncio.shield(pending.future)
+        except TransientError:
+            if not allow_fallback:
+                raise
+            return await self._fallback(batch)
+
+    def _kick(self) -> None:
+        while self._pending and self._slots > 0:
+            group: list[_Pending] = []
+            size = 0
+            while self._pending and (not group or size + len(self._pending[0].batch) <= self.max_samples):
+                item = self._pending.pop(0)
+                group.append(item)
+                size += len(item.batch)
+            self._slots -= 1
+            task = asyncio.create_task(self._commit(group))
+            self._tasks.add(task)
+            task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._slots += 1
+        self._kick()
+
+    async def _commit(self, group: list[_Pending]) -> None:
+        started = time.perf_counter()
+        try:
+            results = await asyncio.wait_for(self._write(group), self.dependency_timeout * 2)
+        except Exception as exc:
+            if is_connection_error(exc) or isinstance(exc, TimeoutError | TransientError):
+                self._db_down_until = time.monotonic() + 1.0
+                COMMITS.labels("unavailable").inc()
+                err: Exception = TransientError(f"database unavailable: {type(exc).__name__}")
+            else:
+                COMMITS.labels("error").inc()
+                log.exception("group commit failed")
+                err = exc
+            for p in group:
+                if not p.future.done():
+                    p.future.set_exception(err)
+            return
+        COMMITS.labels("ok").inc()
+        COMMIT_SECONDS.observe(time.perf_counter() - started)
+        for p, r in zip(group, results, strict=True):
+            if not p.future.done():
+                p.future.set_result(r)
+        self._on_commit()
+
+    async def _write(self, group: list[_Pending]) -> list[AcceptResult]:
+        with tracer.start_as_current_span("ingest.group_commit") as span:
+            async with self.pool.acquire(timeout=self.dependency_timeout) as conn:
+                async with conn.transaction():
+                    keys = [p.batch.idempotency_key for p in group]
+                    fresh = await record_request_keys(conn, [k for k in keys if k])
+                    live: list[NormalizedBatch] = []
+                    results: list[AcceptResult] = []
+                    for p, key in zip(group, keys, strict=True):
+                        if key in fresh:
+                            fresh.discard(key)  # a second copy in this group is a duplicate
+                            live.append(p.batch)
+                            results.append(AcceptResult(len(p.batch), "database"))
+                        else:
+                            DUPLICATES.inc()
+                            results.append(AcceptResult(len(p.batch), "duplicate"))
+                    if not live:
+                        return results
+                    batch = merge(live)
+                    span.set_attribute("nazar.samples", len(batch))
+                    COMMIT_SIZE.observe(len(batch))
+                    ids = await self.resolver.resolve(conn, batch.keys)
+                    row_ids = [ids[i] for i in batch.series_index]
+                    times = to_datetimes(batch.times)
+                    if self.backend is None:
+                        raise TransientError("storage is not migrated yet")
+                    await self.backend.prepare_write(conn, min(times))
+                    await insert_samples(conn, row_ids, times, batch.values, use_copy=self.use_copy)
+                    message_id = uuid.uuid4()
+                    await conn.execute(
+                        "INSERT INTO outbox (exchange, routing_key, message_id, body) "
+                        "VALUES ($1, $2, $3, $4)",
+                        SAMPLES_EXCHANGE,
+                        SAMPLES_ROUTING_KEY,
+                        message_id,
+                        to_message(batch, ids, message_id),
+                    )
+            SAMPLES_DURABLE.labels("database").inc(len(batch))
+            self._on_hosts(batch.hosts, max(batch.times))
+            return results
+
+    async def _fallback(self, batch: NormalizedBatch) -> AcceptResult:
+        """Make ``batch`` durable in the broker's deferred queue."""
+        assert batch.idempotency_key is not None
+        try:
+            message_id = uuid.UUID(batch.idempotency_key)
+        except ValueError:
+            message_id = uuid.uuid5(uuid.NAMESPACE_URL, "nazar:" + batch.idempotency_key)
+        try:
+            await self.broker.publish(
+                DEFERRED_EXCHANGE,
+                DEFERRED_ROUTING_KEY,
+                to_message(batch, None, message_id),
+                message_id=str(message_id),
+                headers={"x-nazar-idempotency-key": batch.idempotency_key},
+            )
+        except TransientError as exc:
+            raise TransientError(
+                "database and broker are both unavailable; retry later", retry_after=5
+            ) from exc
+        SAMPLES_DURABLE.labels("broker").inc(len(batch))
+        return AcceptResult(len(batch), "broker")
+
+    async def drain(self) -> None:
+        """Wait for in-flight commits (graceful shutdown)."""
+        while self._tasks or self._pending:
+            if self._tasks:
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+            else:
+                await asyncio.sleep(0.01)

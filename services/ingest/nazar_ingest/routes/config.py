@@ -1,0 +1,220 @@
+"""CRUD for stored configuration: alert rules and notification channels.
+
+Rules and channels are addressed by name. ``PUT`` creates or replaces (what
+GitOps tools and the operator use); ``POST`` creates and answers 409 if the
+name exists. Channel secrets are write-only: responses mask them, and a
+masked value sent back in a ``PUT`` keeps the stored secret.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Generic, TypeVar
+
+import asyncpg
+import orjson
+from fastapi import APIRouter, Depends, Path
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from nazar_common.auth import Scope
+from nazar_common.errors import ConflictError, InvalidInputError, NotFoundError
+from nazar_common.schemas.config import NAME_PATTERN, ChannelSpec, RuleSpec
+from nazar_ingest.deps import AppState, get_state, require
+
+router = APIRouter(tags=["configuration"])
+Reader = Annotated[object, Depends(require(Scope.READ))]
+Admin = Annotated[object, Depends(require(Scope.ADMIN))]
+Name = Annotated[str, Path(pattern=NAME_PATTERN)]
+
+MASK = "**********"
+SpecT = TypeVar("SpecT", RuleSpec, ChannelSpec)
+
+
+class Stored(BaseModel, Generic[SpecT]):
+    id: int
+    name: str
+    version: int
+    source: str
+    created_at: datetime
+    updated_at: datetime
+    spec: SpecT
+
+
+def _public(spec: BaseModel) -> dict[str, Any]:
+    """JSON for responses: secrets masked."""
+    return spec.model_dump(mode="json", by_alias=True)
+
+
+def _private(spec: BaseModel) -> str:
+    """JSON for the database: secrets in clear (the notifier needs them)."""
+
+    def reveal(value: Any) -> Any:
+        if hasattr(value, "get_secret_value"):
+            return value.get_secret_value()
+        if isinstance(value, dict):
+            return {k: reveal(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [reveal(v) for v in value]
+        return value
+
+    return orjson.dumps(reveal(spec.model_dump(mode="python", by_alias=True)), default=str).decode()
+
+
+def _keep_masked(new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key, value in new.items():
+        if value == MASK and key in old:
+            out[key] = old[key]
+        elif isinstance(value, dict) and isinstance(old.get(key), dict):
+            out[key] = _keep_masked(value, old[key])
+        else:
+            out[key] = value
+    return out
+
+
+class _Resource(Generic[SpecT]):
+    def __init__(self, table: str, model: type[SpecT]) -> None:
+        self.table = table
+        self.model = model
+
+    def parse(self, raw: dict[str, Any]) -> SpecT:
+        try:
+            return self.model.model_validate(raw)
+        except ValueError as exc:
+            errors = getattr(exc, "errors", lambda: [])()
+            raise InvalidInputError(
+                f"invalid {self.table[:-1]}",
+                errors=[
+                    {"loc": ".".join(map(str, e.get("loc", ()))), "msg": e.get("msg", "")}
+                    for e in errors
+                ],
+            ) from exc
+
+    def out(self, row: asyncpg.Record) -> dict[str, Any]:
+        spec = self.model.model_validate(orjson.loads(row["spec"]))
+        return {
+            "id": row["id"],
+            "name": row["name"],
+            "version": row["version"],
+            "source": row["source"],
+            "created_at": row["created_at"].isoformat(),
+            "updated_at": row["updated_at"].isoformat(),
+            "spec": _public(spec),
+        }
+
+    async def list(self, pool: asyncpg.Pool) -> list[dict[str, Any]]:
+        rows = await pool.fetch(
+            f"SELECT id, name, version, source, created_at, updated_at, spec::text AS spec "
+            f"FROM {self.table} ORDER BY name"
+        )
+        return [self.out(r) for r in rows]
+
+    async def get(self, pool: asyncpg.Pool, name: str) -> dict[str, Any]:
+        row = await pool.fetchrow(
+            f"SELECT id, name, version, source, created_at, updated_at, spec::text AS spec "
+            f"FROM {self.table} WHERE name = $1",
+            name,
+        )
+        if row is None:
+            raise NotFoundError(f"no {self.table[:-1]} named {name!r}")
+        return self.out(row)
+
+    async def create(self, pool: asyncpg.Pool, raw: dict[str, Any]) -> dict[str, Any]:
+        spec = self.parse(raw)
+        row = await pool.fetchrow(
+            f"INSERT INTO {self.table} (name, spec) VALUES ($1, $2::jsonb) "
+            f"ON CONFLICT (name) DO NOTHING "
+            f"RETURNING id, name, version, source, created_at, updated_at, spec::text AS spec",
+            spec.name,
+            _private(spec),
+        )
+        if row is None:
+            raise ConflictError(f"a {self.table[:-1]} named {spec.name!r} exists; use PUT")
+        return self.out(row)
+
+    async def put(
+        self, pool: asyncpg.Pool, name: str, raw: dict[str, Any], source: str = "api"
+    ) -> tuple[dict[str, Any], bool]:
+        raw = {**raw, "name": raw.get("name", name)}
+        if raw["name"] != name:
+            raise InvalidInputError(f"the body names {raw['name']!r} but the URL {name!r}")
+        async with pool.acquire() as conn, conn.transaction():
+            old = await conn.fetchval(
+                f"SELECT spec::text FROM {self.table} WHERE name = $1 FOR UPDATE", name
+            )
+            if old is not None:
+                raw = _keep_masked(raw, orjson.loads(old))
+            spec = self.parse(raw)
+            row = await conn.fetchrow(
+                f"INSERT INTO {self.table} (name, spec, source) VALUES ($1, $2::jsonb, $3) "
+                f"ON CONFLICT (name) DO UPDATE SET spec = EXCLUDED.spec, source = EXCLUDED.source, "
+                f"version = {self.table}.version + 1, updated_at = now() "
+                f"WHERE {self.table}.spec IS DISTINCT FROM EXCLUDED.spec "
+                f"RETURNING id, name, version, source, created_at, updated_at, spec::text AS spec",
+                name,
+                _private(spec),
+                source,
+            )
+            if row is None:  # unchanged
+                row = await conn.fetchrow(
+                    f"SELECT id, name, version, source, created_at, updated_at, spec::text AS spec "
+                    f"FROM {self.table} WHERE name = $1",
+                    name,
+                )
+        return self.out(row), old is None
+
+    async def delete(self, pool: asyncpg.Pool, name: str) -> None:
+        if await pool.fetchval(f"DELETE FROM {self.table} WHERE name = $1 RETURNING id", name) is None:
+            raise NotFoundError(f"no {self.table[:-1]} named {name!r}")
+
+
+RULES = _Resource("rules", RuleSpec)
+CHANNELS = _Resource("channels", ChannelSpec)
+
+
+def _routes(resource: _Resource[Any], path: str, model: type[BaseModel]) -> None:
+    tag = [path.strip("/")]
+
+    @router.get(f"/api/v1/{path}", tags=tag, summary=f"List {path}")
+    async def list_(state: Annotated[AppState, Depends(get_state)], _: Reader) -> Any:
+        return await resource.list(state.pool)
+
+    @router.get(f"/api/v1/{path}/{{name}}", tags=tag, summary=f"Get one of {path}")
+    async def get_(name: Name, state: Annotated[AppState, Depends(get_state)], _: Reader) -> Any:
+        return await resource.get(state.pool, name)
+
+    @router.post(
+        f"/api/v1/{path}",
+        tags=tag,
+        status_code=201,
+        summary=f"Create one of {path}",
+        openapi_extra={
+            "requestBody": {"content": {"application/json": {"schema": model.model_json_schema()}}}
+        },
+    )
+    async def create_(
+        body: dict[str, Any], state: Annotated[AppState, Depends(get_state)], _: Admin
+    ) -> Any:
+        return await resource.create(state.pool, body)
+
+    @router.put(f"/api/v1/{path}/{{name}}", tags=tag, summary=f"Create or replace one of {path}")
+    async def put_(
+        name: Name,
+        body: dict[str, Any],
+        state: Annotated[AppState, Depends(get_state)],
+        _: Admin,
+    ) -> Any:
+        out, created = await resource.put(state.pool, name, body)
+        return JSONResponse(out, status_code=201 if created else 200)
+
+    @router.delete(f"/api/v1/{path}/{{name}}", tags=tag, status_code=204,
+                   summary=f"Delete one of {path}")
+    async def delete_(
+        name: Name, state: Annotated[AppState, Depends(get_state)], _: Admin
+    ) -> None:
+        await resource.delete(state.pool, name)
+
+
+_routes(RULES, "rules", RuleSpec)
+_routes(CHANNELS, "channels", ChannelSpec)

@@ -1,0 +1,278 @@
+"""Read API: range queries, series search, metric names and hosts (read scope).
+
+Parameter parsing happens here; planning and SQL live in
+:mod:`nazar_common.db.queries`. Bad parameters raise InvalidInputError
+(400 problem+json), never 500.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+import asyncpg
+import orjson
+from fastapi import APIRouter, Depends, Path, Query
+from fastapi.responses import Response
+
+from nazar_common.auth import Scope
+from nazar_common.db import queries
+from nazar_common.db.backends import StorageBackend
+from nazar_common.db.pool import is_connection_error
+from nazar_common.errors import InvalidInputError, NotFoundError, TransientError
+from nazar_common.schemas.names import HOST_PATTERN, HOST_RE, LABEL_NAME_RE, METRIC_NAME_RE
+from nazar_ingest.deps import AppState, get_backend, get_state, require
+from nazar_ingest.timeparse import parse_duration, parse_time
+
+router = APIRouter(tags=["query"])
+Reader = Annotated[object, Depends(require(Scope.READ))]
+State = Annotated[AppState, Depends(get_state)]
+Backend = Annotated[StorageBackend, Depends(get_backend)]
+
+#: Default range of a query without ``start``.
+DEFAULT_RANGE = 3600.0
+#: A host is "stale" when its latest sample is older than this (2 x 30 s).
+DEFAULT_STALE_AFTER = 60.0
+#: Most series listed in a host's detail.
+HOST_SERIES_LIMIT = 10_000
+
+_METRIC_GLOB_RE = re.compile(r"^[a-zA-Z0-9_.:*]{1,200}$")
+
+_BAD_PARAMS = {400: {"description": "Invalid parameters (problem+json with a detail)"}}
+_AUTH = {
+    401: {"description": "Missing or invalid API key"},
+    403: {"description": "The key lacks the read scope"},
+}
+
+
+def _json(body: Any) -> Response:
+    return Response(orjson.dumps(body), media_type="application/json")
+
+
+@contextlib.asynccontextmanager
+async def _connection(state: AppState) -> AsyncIterator[asyncpg.Connection]:
+    """A pooled connection; an unreachable database is a 503, not a 500."""
+    try:
+        async with state.pool.acquire(timeout=state.settings.dependency_timeout) as conn:
+            yield conn
+    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+        if isinstance(exc, TimeoutError) or is_connection_error(exc):
+            raise TransientError("the database is not reachable", retry_after=5) from exc
+        raise
+
+
+def parse_labels(values: list[str] | None, name: str = "labels") -> dict[str, str]:
+    """``k=v,k2=v2``, repeated parameters, or a JSON object; merged."""
+    out: dict[str, str] = {}
+    for raw in values or []:
+        text = raw.strip()
+        if not text:
+            continue
+        pairs: list[tuple[str, object]] = []
+        if text.startswith("{"):
+            try:
+                obj = orjson.loads(text)
+            except orjson.JSONDecodeError:
+                raise InvalidInputError(f"{name} {raw!r} is not a valid JSON object") from None
+            if not isinstance(obj, dict):
+                raise InvalidInputError(f"{name} must be a JSON object of strings")
+            pairs = list(obj.items())
+        else:
+            for part in text.split(","):
+                if not part.strip():
+                    continue
+                key, sep, value = part.partition("=")
+                if not sep:
+                    raise InvalidInputError(
+                        f"{name} {part.strip()!r} is not of the form name=value "
+                        "(use k=v,k2=v2 or a JSON object)"
+                    )
+                pairs.append((key.strip(), value))
+        for key, value in pairs:
+            if not LABEL_NAME_RE.match(key):
+                raise InvalidInputError(f"{name}: {key!r} is not a valid label name")
+            if not isinstance(value, str):
+                raise InvalidInputError(f"{name}: the value of {key!r} must be a string")
+            if out.get(key, value) != value:
+                raise InvalidInputError(f"{name}: {key!r} is given twice with different values")
+            out[key] = value
+    return out
+
+
+def _check_host(host: str | None) -> str | None:
+    if host is None or host == "":
+        return None
+    if not HOST_RE.match(host):
+        raise InvalidInputError(f"host {host!r} is not a valid host name")
+    return host
+
+
+def _limits(state: AppState) -> queries.QueryLimits:
+    s = state.settings
+    return queries.QueryLimits(
+        max_points=s.query_max_points,
+        max_series=s.query_max_series,
+        retention_raw=s.retention_raw,
+        retention_1m=s.retention_1m,
+    )
+
+
+@router.get(
+    "/api/v1/query",
+    summary="Points of the series of one metric over a time range",
+    responses={**_BAD_PARAMS, **_AUTH},
+)
+async def query_range(
+    state: State,
+    backend: Backend,
+    _: Reader,
+    metric: Annotated[str | None, Query(description="Metric name (required).")] = None,
+    host: Annotated[str | None, Query(description="Only this host; default all.")] = None,
+    labels: Annotated[
+        list[str] | None,
+        Query(description="Series labels must contain these: k=v,k2=v2 (repeatable) "
+              "or a JSON object."),
+    ] = None,
+    start: Annotated[
+        str | None, Query(description="Unix seconds, RFC 3339 or now-<duration>; "
+                          "default end - 1h.")
+    ] = None,
+    end: Annotated[str | None, Query(description="As start; default now.")] = None,
+    step: Annotated[
+        str | None, Query(description="Seconds or a duration (60s, 5m, 1h, 1d).")
+    ] = None,
+    agg: Annotated[
+        str, Query(description="avg, min, max, count, last or sum (with a step).")
+    ] = "avg",
+) -> Response:
+    """Raw points for ranges up to 6 h without ``step``; otherwise one point
+    per step bucket (timestamp = bucket start), read from the raw samples,
+    the 1-minute or the 1-hour rollup depending on step and range."""
+    if not metric:
+        raise InvalidInputError("metric is required")
+    if not METRIC_NAME_RE.match(metric):
+        raise InvalidInputError(f"metric {metric!r} is not a valid metric name")
+    now = time.time()
+    t_end = parse_time(end, now, "end") if end is not None else now
+    t_start = parse_time(start, now, "start") if start is not None else t_end - DEFAULT_RANGE
+    step_s = parse_duration(step, "step") if step is not None else None
+    limits = _limits(state)
+    plan = queries.plan_query(t_start, t_end, step_s, agg.strip().lower(), now, limits)
+    async with _connection(state) as conn:
+        body = await queries.query_range(
+            conn,
+            backend,
+            plan,
+            metric=metric,
+            host=_check_host(host),
+            labels=parse_labels(labels),
+            limits=limits,
+        )
+    return _json(body)
+
+
+@router.get(
+    "/api/v1/series",
+    summary="Search series",
+    responses={**_BAD_PARAMS, **_AUTH},
+)
+async def search_series(
+    state: State,
+    _: Reader,
+    metric: Annotated[
+        str | None, Query(description="Metric name; * matches anything (cpu.*).")
+    ] = None,
+    host: Annotated[str | None, Query(description="Only this host.")] = None,
+    match: Annotated[
+        list[str] | None,
+        Query(description="Labels the series must contain: k=v,k2=v2 or a JSON object."),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+) -> Response:
+    if metric is not None and not _METRIC_GLOB_RE.match(metric):
+        raise InvalidInputError(f"metric {metric!r} is not a metric name or pattern")
+    async with _connection(state) as conn:
+        found, truncated = await queries.search_series(
+            conn,
+            metric=metric or None,
+            host=_check_host(host),
+            labels=parse_labels(match, "match"),
+            limit=limit,
+        )
+    return _json({"series": found, "truncated": truncated})
+
+
+@router.get(
+    "/api/v1/metrics/names",
+    summary="Metric names (of one host)",
+    responses={**_BAD_PARAMS, **_AUTH},
+)
+async def metric_names(
+    state: State,
+    _: Reader,
+    host: Annotated[str | None, Query(description="Only metrics of this host.")] = None,
+    limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
+) -> Response:
+    async with _connection(state) as conn:
+        names = await queries.metric_names(conn, host=_check_host(host), limit=limit)
+    return _json({"names": names})
+
+
+def _stale_after(raw: str | None) -> timedelta:
+    return timedelta(
+        seconds=parse_duration(raw, "stale_after") if raw is not None else DEFAULT_STALE_AFTER
+    )
+
+
+@router.get(
+    "/api/v1/hosts", summary="Hosts with rate and status", responses={**_BAD_PARAMS, **_AUTH}
+)
+async def list_hosts(
+    state: State,
+    backend: Backend,
+    _: Reader,
+    stale_after: Annotated[
+        str | None,
+        Query(description="A host is stale when its latest sample is older (default 60s)."),
+    ] = None,
+) -> Response:
+    threshold = _stale_after(stale_after)
+    async with _connection(state) as conn:
+        hosts, window = await queries.list_hosts(
+            conn, backend, now=datetime.now(UTC), stale_after=threshold
+        )
+    return _json({"hosts": hosts, "rate_window": queries.window_out(window)})
+
+
+@router.get(
+    "/api/v1/hosts/{host}",
+    summary="One host with its series",
+    responses={**_BAD_PARAMS, **_AUTH, 404: {"description": "Unknown host"}},
+)
+async def get_host(
+    state: State,
+    backend: Backend,
+    _: Reader,
+    host: Annotated[str, Path(pattern=HOST_PATTERN)],
+    stale_after: Annotated[str | None, Query()] = None,
+) -> Response:
+    threshold = _stale_after(stale_after)
+    async with _connection(state) as conn:
+        hosts, window = await queries.list_hosts(
+            conn, backend, now=datetime.now(UTC), stale_after=threshold, host=host
+        )
+        if not hosts:
+            raise NotFoundError(f"no host named {host!r}")
+        series, truncated = await queries.host_series(conn, host, HOST_SERIES_LIMIT)
+    return _json(
+        {
+            **hosts[0],
+            "rate_window": queries.window_out(window),
+            "series": series,
+            "series_truncated": truncated,
+        }
+    )

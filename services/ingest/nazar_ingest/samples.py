@@ -1,0 +1,282 @@
+"""Validation and normalisation of incoming samples (pure logic).
+
+Every ingestion protocol turns its payload into calls of
+:meth:`BatchBuilder.add`; the builder applies the same rules to all of them
+and produces one column-oriented :class:`NormalizedBatch`. A request with any
+invalid sample is rejected whole: nothing of it is written.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from nazar_common.db.samples import SeriesKey, canonical_labels
+from nazar_common.errors import InvalidInputError, PayloadTooLargeError
+from nazar_common.schemas.names import (
+    HOST_RE,
+    LABEL_NAME_RE,
+    MAX_LABEL_VALUE_LENGTH,
+    MAX_LABELS,
+    METRIC_NAME_RE,
+)
+
+#: Validation errors listed in one response, at most.
+MAX_REPORTED_ERRORS = 20
+
+#: Names and label sets already validated: agents send the same ones every
+#: few seconds, so validation is mostly a set lookup. Bounded; cleared when full.
+_CACHE_LIMIT = 200_000
+_VALID_METRICS: set[object] = set()
+_VALID_LABELS: set[tuple[tuple[str, str], ...]] = set()
+_LABEL_TEXT: dict[tuple[object, ...], str] = {}
+
+
+def _remember(cache: set[Any], key: Any) -> None:
+    if len(cache) >= _CACHE_LIMIT:
+        cache.clear()
+    cache.add(key)
+
+
+def _label_problem(labels: dict[Any, Any]) -> tuple[str, str] | None:
+    if len(labels) > MAX_LABELS:
+        return "", f"at most {MAX_LABELS} labels"
+    for name, value in labels.items():
+        if not LABEL_NAME_RE.match(name):
+            return name, f"label name must match {LABEL_NAME_RE.pattern}"
+        if not isinstance(value, str):
+            return name, "label value must be a string"
+        if len(value) > MAX_LABEL_VALUE_LENGTH:
+            return name, f"label value longer than {MAX_LABEL_VALUE_LENGTH}"
+    return None
+
+
+def labels_text(base: dict[str, str], own: dict[str, str] | None = None) -> str:
+    """Canonical JSON of ``base`` overridden by ``own`` (both already valid)."""
+    key = (tuple(base.items()), tuple(own.items())) if own else (tuple(base.items()),)
+    text = _LABEL_TEXT.get(key)
+    if text is None:
+        if len(_LABEL_TEXT) >= _CACHE_LIMIT:
+            _LABEL_TEXT.clear()
+        text = _LABEL_TEXT[key] = canonical_labels({**base, **own} if own else base)
+    return text
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_samples: int
+    oldest: float  # Unix seconds
+    newest: float  # Unix seconds
+
+
+@dataclass
+class NormalizedBatch:
+    """Validated samples of one request (or one replayed message)."""
+
+    keys: list[SeriesKey] = field(default_factory=list)
+    series_index: list[int] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+    #: host -> canonical JSON of its labels, for the hosts table.
+    hosts: dict[str, str] = field(default_factory=dict)
+    idempotency_key: str | None = None
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+class BatchBuilder:
+    """Collects samples, validating each; raises one error listing the problems."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self.batch = NormalizedBatch()
+        self._index: dict[SeriesKey, int] = {}
+        self.errors: list[dict[str, str]] = []
+        self.skipped: dict[str, int] = {}
+
+    def error(self, loc: str, msg: str) -> None:
+        if len(self.errors) < MAX_REPORTED_ERRORS:
+            self.errors.append({"loc": loc, "msg": msg})
+        else:
+            self.errors[-1] = {"loc": "...", "msg": "more errors not shown"}
+
+    def skip(self, reason: str, count: int = 1) -> None:
+        """Count a sample dropped on purpose (e.g. an unsupported type in a protocol)."""
+        self.skipped[reason] = self.skipped.get(reason, 0) + count
+
+    def check_host(self, host: object, loc: str) -> str | None:
+        if not isinstance(host, str) or not HOST_RE.match(host):
+            self.error(loc, f"host must match {HOST_RE.pattern}")
+            return None
+        return host
+
+    def check_labels(self, labels: object, loc: str) -> dict[str, str] | None:
+        if labels is None:
+            return {}
+        if not isinstance(labels, dict):
+            self.error(loc, "labels must be an object of strings")
+            return None
+        if not labels:
+            return labels
+        key = tuple(labels.items())
+        try:
+            if key in _VALID_LABELS:
+                return labels
+        except TypeError:  # unhashable value: reported below
+            pass
+        problem = _label_problem(labels)
+        if problem is not None:
+            where, msg = problem
+            self.error(f"{loc}.{where}" if where else loc, msg)
+            return None
+        _remember(_VALID_LABELS, key)
+        return labels
+
+    def add_host(self, host: str, labels: dict[str, str]) -> None:
+        if host not in self.batch.hosts:
+            self.batch.hosts[host] = canonical_labels(labels)
+
+    def add(
+        self,
+        metric: object,
+        host: str,
+        labels_text: str,
+        timestamp: float,
+        value: object,
+        loc: str,
+    ) -> None:
+        """Add one sample; ``labels_text`` is the canonical JSON of valid labels
+        (see :func:`labels_text`)."""
+        if metric not in _VALID_METRICS:
+            if not isinstance(metric, str) or not METRIC_NAME_RE.match(metric):
+                self.error(f"{loc}.metric", f"metric name must match {METRIC_NAME_RE.pattern}")
+                return
+            _remember(_VALID_METRICS, metric)
+        if value.__class__ is not float:
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                self.error(f"{loc}.value", "value must be a number")
+                return
+            value = float(value)
+        if not math.isfinite(value):
+            self.error(f"{loc}.value", "value must be finite (no NaN or infinity)")
+            return
+        if not self.limits.oldest <= timestamp <= self.limits.newest:
+            self.error(
+                f"{loc}.timestamp",
+                "timestamp outside the accepted window "
+                f"[{_iso(self.limits.oldest)}, {_iso(self.limits.newest)}]",
+            )
+            return
+        batch = self.batch
+        if len(batch.values) >= self.limits.max_samples:
+            raise PayloadTooLargeError(
+                f"more than {self.limits.max_samples} samples in one request"
+            )
+        key = SeriesKey(metric, host, labels_text)  # type: ignore[arg-type]
+        idx = self._index.get(key)
+        if idx is None:
+            idx = self._index[key] = len(batch.keys)
+            batch.keys.append(key)
+        batch.series_index.append(idx)
+        batch.times.append(timestamp)
+        batch.values.append(value)
+
+    def build(self) -> NormalizedBatch:
+        if self.errors:
+            raise InvalidInputError(
+                f"{len(self.errors)} invalid field(s); nothing was written", errors=self.errors
+            )
+        return self.batch
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts).astimezone().isoformat(timespec="seconds")
+
+
+def parse_timestamp(raw: object, now: float) -> float | None:
+    """RFC 3339 text or Unix seconds; None (absent) means now. Returns None on error."""
+    if raw is None:
+        return now
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int | float):
+        ts = float(raw)
+        return ts if math.isfinite(ts) else None
+    if isinstance(raw, str):
+        try:
+            parsed = datetime.fromisoformat(raw)
+        except ValueError:
+            return None
+        if parsed.tzinfo is None:
+            return None
+        return parsed.timestamp()
+    return None
+
+
+def parse_json_payload(body: bytes, builder: BatchBuilder, now: float) -> NormalizedBatch:
+    """The native JSON format: ``{"host", "labels", "samples": [...]}``."""
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInputError(f"body is not valid JSON: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise InvalidInputError("body must be a JSON object with a 'samples' array")
+    unknown = set(doc) - {"host", "labels", "samples"}
+    if unknown:
+        raise InvalidInputError(f"unknown field(s): {', '.join(sorted(unknown))}")
+    samples = doc.get("samples")
+    if not isinstance(samples, list):
+        raise InvalidInputError("'samples' must be an array")
+    if len(samples) > builder.limits.max_samples:
+        raise PayloadTooLargeError(
+            f"{len(samples)} samples in one request; the limit is {builder.limits.max_samples}"
+        )
+    default_host = doc.get("host")
+    if default_host is not None:
+        default_host = builder.check_host(default_host, "host")
+    default_labels = builder.check_labels(doc.get("labels"), "labels")
+    if default_labels is None:
+        return builder.build()
+    base_text = labels_text(default_labels)
+    allowed = _SAMPLE_FIELDS
+    for i, sample in enumerate(samples):
+        if not isinstance(sample, dict):
+            builder.error(f"samples[{i}]", "sample must be an object")
+            continue
+        if not sample.keys() <= allowed:
+            extra = set(sample) - allowed
+            builder.error(f"samples[{i}]", f"unknown field(s): {', '.join(sorted(extra))}")
+            continue
+        host = default_host
+        if "host" in sample:
+            host = builder.check_host(sample["host"], f"samples[{i}].host")
+            if host is None:
+                continue
+        elif host is None:
+            builder.error(f"samples[{i}].host", "no host: set 'host' at the top or in the sample")
+            continue
+        text = base_text
+        own = sample.get("labels")
+        if own:
+            if builder.check_labels(own, f"samples[{i}].labels") is None:
+                continue
+            text = labels_text(default_labels, own)
+        raw_ts = sample.get("timestamp")
+        ts = raw_ts if raw_ts.__class__ is float else parse_timestamp(raw_ts, now)
+        if ts is None:
+            builder.error(
+                f"samples[{i}].timestamp", "timestamp must be RFC 3339 with a zone, or Unix seconds"
+            )
+            continue
+        if host not in builder.batch.hosts:
+            builder.add_host(host, default_labels)
+        builder.add(sample.get("metric"), host, text, ts, sample.get("value"), f"samples[{i}]")
+    return builder.build()
+
+
+_SAMPLE_FIELDS = frozenset({"metric", "value", "timestamp", "labels", "host"})

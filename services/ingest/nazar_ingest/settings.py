@@ -1,0 +1,70 @@
+"""Settings of the ingest / API deployable (``NAZAR_*``)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Literal
+
+from pydantic import Field, SecretStr
+
+from nazar_common.settings import CommonSettings
+
+
+class IngestSettings(CommonSettings):
+    listen_host: str = Field(default="127.0.0.1", description="Address the API listens on.")
+    listen_port: int = Field(default=8080, ge=1, le=65535, description="Port the API listens on.")
+    workers: int = Field(default=1, ge=1, description="Worker processes (uvicorn).")
+    public_url: str = Field(
+        default="", description="External URL of the API and dashboard, used in links."
+    )
+    max_request_bytes: int = Field(
+        default=10 * 1024 * 1024,
+        ge=1024,
+        description="Largest request body accepted, after decompression (413 beyond).",
+    )
+    max_samples_per_request: int = Field(
+        default=50_000, ge=1, description="Most samples in one ingest request (413 beyond)."
+    )
+    accept_past: timedelta = Field(
+        default=timedelta(hours=24), description="Oldest sample timestamp accepted, before now."
+    )
+    accept_future: timedelta = Field(
+        default=timedelta(minutes=10), description="Latest sample timestamp accepted, after now."
+    )
+    insert_mode: Literal["copy", "unnest"] = Field(
+        default="copy", description="How samples are written: COPY, or an unnest INSERT."
+    )
+    commit_max_samples: int = Field(
+        default=20_000, ge=1, description="Group commit: most samples written per transaction."
+    )
+    commit_concurrency: int = Field(
+        default=3, ge=1, description="Group commit: transactions in flight at once."
+    )
+    outbox_batch: int = Field(
+        default=50, ge=1, description="Outbox relay: rows published per round."
+    )
+    maintenance_interval: float = Field(
+        default=30.0, gt=0, description="Seconds between partition / rollup maintenance runs."
+    )
+    query_max_points: int = Field(
+        default=11_000, ge=10, description="Most points per series a query may return."
+    )
+    query_max_series: int = Field(
+        default=500, ge=1, description="Most series one query may return."
+    )
+    dependency_timeout: float = Field(
+        default=5.0, gt=0, description="Seconds to wait for the database or broker per request."
+    )
+    analyzer_url: str = Field(
+        default="http://127.0.0.1:8081",
+        description="Analyzer's internal HTTP endpoint (rule backtests).",
+    )
+    notifier_url: str = Field(
+        default="http://127.0.0.1:8082",
+        description="Notifier's internal HTTP endpoint (test notifications).",
+    )
+    bootstrap_admin_key: SecretStr = Field(
+        default=SecretStr(""),
+        description="If set, this admin key is created at start-up when no admin key exists "
+        "(for automated installs such as the Helm chart).",
+    )
