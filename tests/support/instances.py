@@ -159,15 +159,28 @@ def _group_alive(pgid: int) -> bool:
     for entry in proc.iterdir():
         if not entry.name.isdigit():
             continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
+        fields = _stat_fields(entry / "stat")
+        if len(fields) < 3 or int(fields[2]) != pgid:
             continue
-        # "pid (comm) state ppid pgrp ...": comm may contain spaces and parentheses.
-        fields = stat[stat.rfind(")") + 2 :].split()
-        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+        if fields[0] not in ("Z", "X"):
             return True
+        # A multi-threaded process (the Erlang VM) whose main thread has exited shows "Z"
+        # while its other threads -- and its sockets -- are still being torn down.
+        with contextlib.suppress(OSError):
+            for task in (entry / "task").iterdir():
+                if _stat_fields(task / "stat")[:1] not in ([], ["Z"], ["X"]):
+                    return True
     return False
+
+
+def _stat_fields(path: Path) -> list[str]:
+    """The fields of a /proc stat file after ``pid (comm)``: state, ppid, pgrp, ..."""
+    try:
+        stat = path.read_text()
+    except OSError:
+        return []
+    # comm may contain spaces and parentheses: split after the last ")".
+    return stat[stat.rfind(")") + 2 :].split()
 
 
 _live: set[_Instance] = set()
@@ -440,13 +453,13 @@ class PrivatePostgres(_Instance):
 
     # The async variants run the blocking call in a thread; ``timeout`` bounds that call
     # (an asyncio timeout could not stop the thread, hence the noqa).
-    async def astart(self, timeout: float = 60.0) -> None:  # noqa: ASYNC109
+    async def astart(self, timeout: float = 60.0) -> None:
         await asyncio.to_thread(self.start, timeout)
 
-    async def astop(self, mode: PgStopMode = "fast", timeout: float = 60.0) -> None:  # noqa: ASYNC109
+    async def astop(self, mode: PgStopMode = "fast", timeout: float = 60.0) -> None:
         await asyncio.to_thread(self.stop, mode, timeout)
 
-    async def arestart(self, mode: PgStopMode = "fast", timeout: float = 60.0) -> None:  # noqa: ASYNC109
+    async def arestart(self, mode: PgStopMode = "fast", timeout: float = 60.0) -> None:
         await asyncio.to_thread(self.restart, mode, timeout)
 
     @property
@@ -780,13 +793,13 @@ class PrivateRabbitMQ(_Instance):
         self.start(timeout)
 
     # Run in a worker thread, see PrivatePostgres.astart.
-    async def astart(self, timeout: float = 120.0) -> None:  # noqa: ASYNC109
+    async def astart(self, timeout: float = 120.0) -> None:
         await asyncio.to_thread(self.start, timeout)
 
-    async def astop(self, mode: RabbitStopMode = "graceful", timeout: float = 60.0) -> None:  # noqa: ASYNC109
+    async def astop(self, mode: RabbitStopMode = "graceful", timeout: float = 60.0) -> None:
         await asyncio.to_thread(self.stop, mode, timeout)
 
-    async def arestart(self, mode: RabbitStopMode = "graceful", timeout: float = 120.0) -> None:  # noqa: ASYNC109
+    async def arestart(self, mode: RabbitStopMode = "graceful", timeout: float = 120.0) -> None:
         await asyncio.to_thread(self.restart, mode, timeout)
 
     @property

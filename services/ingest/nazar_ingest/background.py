@@ -93,8 +93,14 @@ class OutboxRelay:
                 await asyncio.wait_for(self._wake.wait(), timeout=1.0)
 
 
-def deferred_handler(accepter: Accepter) -> Callable[[AbstractIncomingMessage], Awaitable[None]]:
-    """Store batches that were accepted while the database was down."""
+def deferred_handler(
+    accepter: Accepter, hold: float = 60.0
+) -> Callable[[AbstractIncomingMessage], Awaitable[None]]:
+    """Store batches that were accepted while the database was down.
+
+    While the database is still down the message is held (retried every
+    second for up to ``hold`` seconds) rather than requeued at once, so a long
+    outage does not burn through the queue's delivery limit."""
 
     async def handle(message: AbstractIncomingMessage) -> None:
         try:
@@ -103,11 +109,15 @@ def deferred_handler(accepter: Accepter) -> Callable[[AbstractIncomingMessage], 
             raise InvalidInputError(f"undecodable deferred batch: {exc}") from exc
         key = (message.headers or {}).get("x-nazar-idempotency-key")
         normalized = from_message(batch, str(key) if key else None)
-        try:
-            await accepter.accept(normalized, allow_fallback=False)
-        except TransientError:
-            await asyncio.sleep(1.0)  # do not spin while the database is down
-            raise
+        deadline = time.monotonic() + hold
+        while True:
+            try:
+                await accepter.accept(normalized, allow_fallback=False)
+                break
+            except TransientError:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(1.0)
         DEFERRED_STORED.inc()
 
     return handle

@@ -22,7 +22,7 @@ import math
 
 from nazar_common.schemas.names import HOST_RE, MAX_LABEL_VALUE_LENGTH, MAX_LABELS
 from nazar_ingest.payloads.aliases import derive
-from nazar_ingest.samples import BatchBuilder, NormalizedBatch
+from nazar_ingest.samples import BatchBuilder, NormalizedBatch, labels_text
 
 #: Reasons a sample is skipped, as reported to the caller.
 NAN = "nan"
@@ -44,6 +44,9 @@ class SampleSink:
         self.newest = builder.limits.newest
         self.skipped_total = 0
         self._hosts: set[str] = set()
+        # Decoders reuse one labels dict for all samples of a series; its canonical
+        # text is computed once (the cache holds the dict, so an id is not reused).
+        self._texts: dict[int, tuple[dict[str, str], str]] = {}
 
     @property
     def skipped(self) -> dict[str, int]:
@@ -103,12 +106,20 @@ class SampleSink:
         if timestamp > self.newest:
             self.skip(TOO_NEW)
             return False
-        self.builder.add(metric, host, labels, timestamp, value, loc)
+        self.builder.add(metric, host, self._text(labels), timestamp, value, loc)
         if self.aliases:
             for alias, alias_labels, alias_value in derive(metric, labels, value):
                 if alias != metric or alias_labels != labels:
-                    self.builder.add(alias, host, alias_labels, timestamp, alias_value, loc)
+                    self.builder.add(
+                        alias, host, labels_text(alias_labels), timestamp, alias_value, loc
+                    )
         return True
+
+    def _text(self, labels: dict[str, str]) -> str:
+        cached = self._texts.get(id(labels))
+        if cached is None:
+            cached = self._texts[id(labels)] = (labels, labels_text(labels))
+        return cached[1]
 
     def build(self) -> NormalizedBatch:
         return self.builder.build()

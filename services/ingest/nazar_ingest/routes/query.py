@@ -162,15 +162,11 @@ async def query_range(
     step_s = parse_duration(step, "step") if step is not None else None
     limits = _limits(state)
     plan = queries.plan_query(t_start, t_end, step_s, agg.strip().lower(), now, limits)
+    host = _check_host(host)
+    wanted = parse_labels(labels)
     async with _connection(state) as conn:
         body = await queries.query_range(
-            conn,
-            backend,
-            plan,
-            metric=metric,
-            host=_check_host(host),
-            labels=parse_labels(labels),
-            limits=limits,
+            conn, backend, plan, metric=metric, host=host, labels=wanted, limits=limits
         )
     return _json(body)
 
@@ -195,13 +191,11 @@ async def search_series(
 ) -> Response:
     if metric is not None and not _METRIC_GLOB_RE.match(metric):
         raise InvalidInputError(f"metric {metric!r} is not a metric name or pattern")
+    host = _check_host(host)
+    wanted = parse_labels(match, "match")
     async with _connection(state) as conn:
         found, truncated = await queries.search_series(
-            conn,
-            metric=metric or None,
-            host=_check_host(host),
-            labels=parse_labels(match, "match"),
-            limit=limit,
+            conn, metric=metric or None, host=host, labels=wanted, limit=limit
         )
     return _json({"series": found, "truncated": truncated})
 
@@ -217,8 +211,9 @@ async def metric_names(
     host: Annotated[str | None, Query(description="Only metrics of this host.")] = None,
     limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
 ) -> Response:
+    host = _check_host(host)
     async with _connection(state) as conn:
-        names = await queries.metric_names(conn, host=_check_host(host), limit=limit)
+        names = await queries.metric_names(conn, host=host, limit=limit)
     return _json({"names": names})
 
 
