@@ -451,16 +451,16 @@ class PrivatePostgres(_Instance):
         self.stop(mode, timeout)
         self.start(timeout)
 
-    # The async variants run the blocking call in a thread; ``timeout`` bounds that call
-    # (an asyncio timeout could not stop the thread, hence the noqa).
-    async def astart(self, timeout: float = 60.0) -> None:
-        await asyncio.to_thread(self.start, timeout)
+    # The async variants run the blocking call in a worker thread; ``max_wait`` is its
+    # ``timeout`` (cancelling the awaiting task could not stop the thread).
+    async def astart(self, max_wait: float = 60.0) -> None:
+        await asyncio.to_thread(self.start, max_wait)
 
-    async def astop(self, mode: PgStopMode = "fast", timeout: float = 60.0) -> None:
-        await asyncio.to_thread(self.stop, mode, timeout)
+    async def astop(self, mode: PgStopMode = "fast", max_wait: float = 60.0) -> None:
+        await asyncio.to_thread(self.stop, mode, max_wait)
 
-    async def arestart(self, mode: PgStopMode = "fast", timeout: float = 60.0) -> None:
-        await asyncio.to_thread(self.restart, mode, timeout)
+    async def arestart(self, mode: PgStopMode = "fast", max_wait: float = 60.0) -> None:
+        await asyncio.to_thread(self.restart, mode, max_wait)
 
     @property
     def is_running(self) -> bool:
@@ -793,14 +793,14 @@ class PrivateRabbitMQ(_Instance):
         self.start(timeout)
 
     # Run in a worker thread, see PrivatePostgres.astart.
-    async def astart(self, timeout: float = 120.0) -> None:
-        await asyncio.to_thread(self.start, timeout)
+    async def astart(self, max_wait: float = 120.0) -> None:
+        await asyncio.to_thread(self.start, max_wait)
 
-    async def astop(self, mode: RabbitStopMode = "graceful", timeout: float = 60.0) -> None:
-        await asyncio.to_thread(self.stop, mode, timeout)
+    async def astop(self, mode: RabbitStopMode = "graceful", max_wait: float = 60.0) -> None:
+        await asyncio.to_thread(self.stop, mode, max_wait)
 
-    async def arestart(self, mode: RabbitStopMode = "graceful", timeout: float = 120.0) -> None:
-        await asyncio.to_thread(self.restart, mode, timeout)
+    async def arestart(self, mode: RabbitStopMode = "graceful", max_wait: float = 120.0) -> None:
+        await asyncio.to_thread(self.restart, mode, max_wait)
 
     @property
     def is_running(self) -> bool:

@@ -10,6 +10,7 @@ subject from the time it was last seen.
 
 from __future__ import annotations
 
+import itertools
 import math
 import operator
 from collections.abc import Callable
@@ -140,7 +141,7 @@ def estimate_interval(times: list[float], default: float) -> float:
     """Median spacing of the points (the series' sampling interval)."""
     if len(times) < 3:
         return default
-    diffs = sorted(b - a for a, b in zip(times, times[1:], strict=False) if b > a)
+    diffs = sorted(b - a for a, b in itertools.pairwise(times) if b > a)
     if not diffs:
         return default
     return max(diffs[len(diffs) // 2], 1e-3)

@@ -103,7 +103,9 @@ async def prune_processed(pool: asyncpg.Pool, older_than: float) -> int:
     return int(result.split()[-1])
 
 
-_STATE_COLUMNS = "rule_id, subject, state, since, fired_at, last_breach, last_ts, prior_state, alert_id"
+_STATE_COLUMNS = (
+    "rule_id, subject, state, since, fired_at, last_breach, last_ts, prior_state, alert_id"
+)
 
 
 def _status(row: asyncpg.Record) -> Status:
@@ -118,36 +120,42 @@ def _status(row: asyncpg.Record) -> Status:
     )
 
 
-async def lock_states(
-    conn: asyncpg.Connection,
-    keys: Sequence[tuple[int, Subject]],
-    *,
-    skip_locked: bool = False,
-) -> dict[tuple[int, str], Status]:
-    """Create missing state rows and lock them all (in one global order, so
-    concurrent transactions never deadlock). With ``skip_locked`` rows held by
-    another transaction are left out of the result."""
+async def ensure_states(conn: asyncpg.Connection, keys: Sequence[tuple[int, Subject]]) -> None:
+    """Create missing state rows. Run OUTSIDE the evaluating transaction: new
+    rows then never stay locked out of the global lock order."""
     ordered = sorted({(rule_id, s.key): s for rule_id, s in keys}.items())
     if not ordered:
-        return {}
-    rule_ids = [k[0] for k, _ in ordered]
-    subjects = [k[1] for k, _ in ordered]
+        return
     await conn.execute(
         "INSERT INTO analyzer_state (rule_id, subject, host, series_id) "
         "SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[]) "
         "ORDER BY 1, 2 ON CONFLICT DO NOTHING",
-        rule_ids,
-        subjects,
+        [k[0] for k, _ in ordered],
+        [k[1] for k, _ in ordered],
         [s.host for _, s in ordered],
         [s.series_id for _, s in ordered],
     )
+
+
+async def lock_states(
+    conn: asyncpg.Connection,
+    keys: Sequence[tuple[int, str]],
+    *,
+    skip_locked: bool = False,
+) -> dict[tuple[int, str], Status]:
+    """Lock state rows in one global order (concurrent transactions never
+    deadlock). With ``skip_locked`` rows held by another transaction are left
+    out of the result."""
+    ordered = sorted(set(keys))
+    if not ordered:
+        return {}
     lock = "FOR UPDATE SKIP LOCKED" if skip_locked else "FOR UPDATE"
     rows = await conn.fetch(
         f"SELECT {_STATE_COLUMNS} FROM analyzer_state "
         "WHERE (rule_id, subject) IN (SELECT * FROM unnest($1::bigint[], $2::text[])) "
         f"ORDER BY rule_id, subject {lock}",
-        rule_ids,
-        subjects,
+        [k[0] for k in ordered],
+        [k[1] for k in ordered],
     )
     return {(r["rule_id"], r["subject"]): _status(r) for r in rows}
 

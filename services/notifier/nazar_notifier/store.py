@@ -107,6 +107,20 @@ class NotifierStore:
             for route in routes:
                 name = route.channel.name
                 policy = policy_of(route.channel)
+                # Lock order everywhere: group row, then alert rows (no deadlocks with flushes).
+                await conn.execute(
+                    "INSERT INTO notifier_groups (channel, group_key, group_labels) "
+                    "VALUES ($1, $2, $3::jsonb) ON CONFLICT (channel, group_key) DO NOTHING",
+                    name,
+                    route.group_key,
+                    _json(route.group_labels),
+                )
+                group = await conn.fetchrow(
+                    "SELECT last_sent_at, next_flush_at FROM notifier_groups "
+                    "WHERE channel = $1 AND group_key = $2 FOR UPDATE",
+                    name,
+                    route.group_key,
+                )
                 row = await conn.fetchrow(
                     "SELECT state, event_at, transitions, flapping FROM notifier_alerts "
                     "WHERE channel = $1 AND fingerprint = $2 FOR UPDATE",
@@ -135,28 +149,15 @@ class NotifierStore:
                         name, event.fingerprint, route.group_key, snapshot, event.state,
                         event.at, transitions, flapping,
                     )
-                # else: an older event than what we hold; the group is still re-evaluated.
-                group = await conn.fetchrow(
-                    "SELECT last_sent_at, next_flush_at FROM notifier_groups "
-                    "WHERE channel = $1 AND group_key = $2 FOR UPDATE",
-                    name,
-                    route.group_key,
-                )
-                record = (
-                    GroupRecord(name, route.group_key, route.group_labels,
-                                group["last_sent_at"], group["next_flush_at"])
-                    if group is not None
-                    else None
-                )
-                next_flush = schedule_on_event(record, policy, now)
+                # else: an older event than the one held; the group is still re-evaluated.
+                record = GroupRecord(name, route.group_key, route.group_labels,
+                                     group["last_sent_at"], group["next_flush_at"])
                 await conn.execute(
-                    "INSERT INTO notifier_groups (channel, group_key, group_labels, next_flush_at) "
-                    "VALUES ($1, $2, $3::jsonb, $4) ON CONFLICT (channel, group_key) "
-                    "DO UPDATE SET next_flush_at = EXCLUDED.next_flush_at",
+                    "UPDATE notifier_groups SET next_flush_at = $3 "
+                    "WHERE channel = $1 AND group_key = $2",
                     name,
                     route.group_key,
-                    _json(route.group_labels),
-                    next_flush,
+                    schedule_on_event(record, policy, now),
                 )
             return True
 

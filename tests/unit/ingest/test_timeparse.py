@@ -99,7 +99,7 @@ H, D = 3600.0, 86400.0
         (NOW - D, NOW, None, "1m", 120),
         (NOW - 7 * D, NOW, None, "1m", 900),
         (NOW - 30 * D, NOW, None, "1h", 3600),
-        (NOW - 90 * D, NOW, None, "1h", 4 * H),
+        (NOW - 90 * D, NOW, None, "1h", 3 * H),
         (NOW - H, NOW, 10, "raw", 10),                    # step < 60 s: raw buckets
         (NOW - H, NOW, 90, "raw", 90),                    # not a whole number of minutes
         (NOW - H, NOW, 300, "1m", 300),

@@ -197,11 +197,11 @@ def parse_line_protocol(
     out = SampleSink(builder, aliases=aliases, lenient=False)
     names: dict[tuple[str, str], str | None] = {}
     all_timestamped = True
-    for number, raw_line in enumerate(text.split("\n"), start=1):
+    for lineno, raw_line in enumerate(text.split("\n"), start=1):
         line = raw_line.strip(" \t\r")
         if not line or line[0] == "#":
             continue
-        loc = f"line {number}"
+        loc = f"line {lineno}"
         try:
             parsed = parse_line(line)
             values = [(k, field_value(v, q)) for k, v, q in parsed.fields]

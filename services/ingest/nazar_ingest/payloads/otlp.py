@@ -99,7 +99,7 @@ def encode_response(rejected: int, message: str, content_type: str) -> bytes:
         response.partial_success.rejected_data_points = rejected
         response.partial_success.error_message = message
     if content_type == "application/json":
-        return json_format.MessageToJson(response, indent=None).encode()
+        return str(json_format.MessageToJson(response, indent=None)).encode()
     return bytes(response.SerializeToString())
 
 

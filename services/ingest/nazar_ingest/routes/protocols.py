@@ -148,7 +148,7 @@ def _full_message(exc: InvalidInputError) -> str:
     """The detail plus the first listed errors (clients often show only one string)."""
     errors: list[dict[str, str]] = exc.extra.get("errors") or []
     if not errors:
-        return exc.detail
+        return str(exc.detail)
     listed = "; ".join(f"{e['loc']}: {e['msg']}" for e in errors[:5])
     return f"{exc.detail}: {listed}"
 
