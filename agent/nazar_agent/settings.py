@@ -73,9 +73,9 @@ class AgentSettings(BaseSettings):
     )
     interval: float = Field(default=10.0, gt=0, description="Seconds between collections.")
     hostname: str = Field(
-        default_factory=socket.gethostname,
-        min_length=1,
-        description="Host name reported in every batch.",
+        default="",
+        validate_default=True,
+        description="Host name reported in every batch (empty: the machine's host name).",
     )
     labels: Annotated[dict[str, str], NoDecode] = Field(
         default_factory=dict,
@@ -113,6 +113,11 @@ class AgentSettings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("url must start with http:// or https://")
         return value
+
+    @field_validator("hostname")
+    @classmethod
+    def _default_hostname(cls, value: str) -> str:
+        return value.strip() or socket.gethostname()
 
     @field_validator("labels", mode="before")
     @classmethod

@@ -5,12 +5,12 @@ from __future__ import annotations
 from nazar_notifier.model import AlertItem, Notification
 
 STATUS_EMOJI = {"firing": "🔴", "nodata": "⚪", "flapping": "🟠", "resolved": "🟢"}
-SEVERITY_EMOJI = {"critical": "🚨", "warning": "⚠️", "info": "ℹ️"}
+SEVERITY_EMOJI = {"critical": "🚨", "warning": "⚠️", "info": "\N{INFORMATION SOURCE}\ufe0f"}
 
 
 def fmt_number(value: float | None) -> str:
     if value is None:
-        return "–"
+        return "-"
     if abs(value) >= 1e6 or (value != 0 and abs(value) < 1e-3):
         return f"{value:.3g}"
     return f"{value:,.2f}".rstrip("0").rstrip(".")
@@ -19,12 +19,12 @@ def fmt_number(value: float | None) -> str:
 def expected_text(alert: AlertItem) -> str:
     low, high = alert.expected_low, alert.expected_high
     if low is None and high is None:
-        return "–"
+        return "-"
     if low is None:
         return f"≤ {fmt_number(high)}"
     if high is None:
         return f"≥ {fmt_number(low)}"
-    return f"{fmt_number(low)} – {fmt_number(high)}"
+    return f"{fmt_number(low)} - {fmt_number(high)}"
 
 
 def alert_title(alert: AlertItem) -> str:

@@ -33,7 +33,7 @@ class NotifierSettings(CommonSettings):
         default=1.0, gt=0, description="First retry delay in seconds (doubles each attempt)."
     )
     notifier_backoff_max: float = Field(
-        default=60.0, gt=0, description="Longest retry delay in seconds (Retry-After may exceed it)."
+        default=60.0, gt=0, description="Longest retry delay, seconds (Retry-After may exceed it)."
     )
     notifier_send_timeout: float = Field(
         default=10.0, gt=0, description="Seconds one delivery attempt may take."

@@ -277,7 +277,9 @@ class NotifierStore:
                 )
             return plan, notification_id
 
-    async def reschedule_group(self, channel: str, group_key: str, when: datetime) -> None:
+    async def reschedule_group(
+        self, channel: str, group_key: str, when: datetime | None
+    ) -> None:
         await self.pool.execute(
             "UPDATE notifier_groups SET next_flush_at = $3 WHERE channel = $1 AND group_key = $2",
             channel,

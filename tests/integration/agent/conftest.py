@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-if importlib.util.find_spec("nazar_agent") is None:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "agent"))
-
-from agent_ingest_stub import IngestStub, free_port
+from tests.integration.agent.agent_ingest_stub import IngestStub, free_port
 
 
 @pytest.fixture

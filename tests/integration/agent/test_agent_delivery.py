@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agent_ingest_stub import Answer, IngestStub
+
 from nazar_agent.agent import Agent
 from nazar_agent.buffer import BatchBuffer
 from nazar_agent.settings import AgentSettings
+from tests.integration.agent.agent_ingest_stub import Answer, IngestStub
 
 METRIC_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_.:]*$")
 LABEL_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")

@@ -9,9 +9,11 @@ import signal
 import sys
 from pathlib import Path
 
-import nazar_agent
 import pytest
-from agent_ingest_stub import IngestStub
+
+import nazar_agent
+from nazar_agent.__main__ import main
+from tests.integration.agent.agent_ingest_stub import IngestStub
 
 SECRET = "process-test-secret-key"
 
@@ -109,15 +111,11 @@ async def test_once_prints_one_collection_without_sending(tmp_path: Path) -> Non
 
 
 @pytest.mark.parametrize("bad", [["--interval", "0"], ["--label", "no-equals-sign"]])
-async def test_invalid_configuration_exits_2(bad: list[str]) -> None:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "nazar_agent",
-        *bad,
-        env=agent_env(),
-        stderr=asyncio.subprocess.PIPE,
-    )
-    _, stderr = await asyncio.wait_for(process.communicate(), 15)
-    assert process.returncode == 2
-    assert b"invalid configuration" in stderr
+def test_invalid_configuration_exits_2(
+    bad: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in list(os.environ):
+        if name.startswith("NAZAR_AGENT_"):
+            monkeypatch.delenv(name)
+    assert main(bad) == 2  # returns before logging is configured or anything starts
+    assert "invalid configuration" in capsys.readouterr().err

@@ -5,6 +5,7 @@ from collections import namedtuple
 
 import psutil
 import pytest
+
 from nazar_agent.collectors import (
     SystemCollector,
     cpu_samples,
@@ -271,3 +272,18 @@ def test_a_failing_section_does_not_break_the_collection(
     names = {s.metric for s in samples}
     assert "system.load1" not in names
     assert "mem.used_percent" in names
+
+
+def test_bind_mounts_of_one_device_are_reported_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    Part = namedtuple("Part", "device mountpoint fstype opts")
+    parts = [
+        Part("/dev/vda1", "/var/tmp", "ext4", "rw"),  # systemd PrivateTmp bind mount
+        Part("/dev/vda1", "/", "ext4", "rw"),
+        Part("/dev/vdb", "/data", "xfs", "rw"),
+        Part("tmpfs", "/run", "tmpfs", "rw"),
+    ]
+    monkeypatch.setattr(psutil, "disk_partitions", lambda all: parts)
+    monkeypatch.setattr(psutil, "disk_usage", lambda mount: Usage(100, 25, 75, 25.0))
+    samples = SystemCollector().collect()
+    mounts = {s.labels["mount"] for s in samples if s.metric == "disk.used_percent"}
+    assert mounts == {"/", "/data"}

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from nazar_agent.rates import RateTracker
 
 

@@ -4,6 +4,7 @@ from email.utils import formatdate
 
 import httpx
 import pytest
+
 from nazar_agent.sender import HttpSender, Verdict, classify, parse_retry_after
 from nazar_agent.settings import AgentSettings
 

@@ -4,9 +4,10 @@ import socket
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
+
 from nazar_agent.__main__ import build_parser, overrides_from_args
 from nazar_agent.settings import AgentSettings, parse_labels
-from pydantic import ValidationError
 
 
 @pytest.fixture(autouse=True)

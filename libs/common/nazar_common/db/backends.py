@@ -120,7 +120,7 @@ class PostgresBackend(StorageBackend):
             )
 
     async def configure(self, conn: asyncpg.Connection, retention: Retention) -> None:
-        await self.maintain(conn, retention, rollups=False)  # type: ignore[call-arg]
+        await self.maintain(conn, retention, rollups=False)
 
     async def ensure_partitions(
         self, conn: asyncpg.Connection, table: PartitionedTable, start: datetime, end: datetime

@@ -50,32 +50,46 @@ class SeriesResolver:
         ids: list[int | None] = [self.cached(k) for k in keys]
         missing = sorted({k for k, i in zip(keys, ids, strict=True) if i is None})
         if missing:
-            metrics = [k.metric for k in missing]
-            hosts = [k.host for k in missing]
-            labels = [k.labels for k in missing]
-            # Sorted input: concurrent writers take index locks in one order.
-            await conn.execute(
-                "INSERT INTO series (metric, host, labels) "
-                "SELECT m, h, l::jsonb FROM unnest($1::text[], $2::text[], $3::text[]) AS t(m, h, l) "
-                "ORDER BY m, h, l ON CONFLICT DO NOTHING",
-                metrics,
-                hosts,
-                labels,
-            )
-            rows = await conn.fetch(
-                "SELECT t.ord, s.id FROM unnest($1::text[], $2::text[], $3::text[]) "
-                "WITH ORDINALITY AS t(m, h, l, ord) "
-                "JOIN series s ON s.metric = t.m AND s.host = t.h AND s.labels = t.l::jsonb",
-                metrics,
-                hosts,
-                labels,
-            )
-            for row in rows:
-                self._remember(missing[row["ord"] - 1], row["id"])
+            unknown = await self._lookup(conn, missing)
+            if unknown:
+                # Sorted input: concurrent writers take index locks in one order.
+                await conn.execute(
+                    "INSERT INTO series (metric, host, labels) "
+                    "SELECT m, h, l::jsonb FROM unnest($1::text[], $2::text[], $3::text[]) "
+                    "AS t(m, h, l) ORDER BY m, h, l ON CONFLICT DO NOTHING",
+                    [k.metric for k in unknown],
+                    [k.host for k in unknown],
+                    [k.labels for k in unknown],
+                )
+                await self._lookup(conn, unknown)
             ids = [i if i is not None else self._cache.get(k) for k, i in zip(keys, ids, strict=True)]
         if any(i is None for i in ids):  # pragma: no cover - would be a bug
             raise RuntimeError("series resolution failed")
         return ids  # type: ignore[return-value]
+
+    async def _lookup(
+        self, conn: asyncpg.Connection, keys: list[SeriesKey]
+    ) -> list[SeriesKey]:
+        """Cache the ids of ``keys`` that exist; return those that do not.
+
+        A correlated subquery per key makes PostgreSQL use the unique index
+        for each lookup instead of hashing the whole series table."""
+        rows = await conn.fetch(
+            "SELECT t.ord, (SELECT s.id FROM series s WHERE s.metric = t.m AND s.host = t.h "
+            "AND s.labels = t.l::jsonb) AS id "
+            "FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS t(m, h, l, ord)",
+            [k.metric for k in keys],
+            [k.host for k in keys],
+            [k.labels for k in keys],
+        )
+        unknown = []
+        for row in rows:
+            key = keys[row["ord"] - 1]
+            if row["id"] is None:
+                unknown.append(key)
+            else:
+                self._remember(key, row["id"])
+        return unknown
 
     def forget(self) -> None:
         self._cache.clear()

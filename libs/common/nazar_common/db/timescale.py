@@ -128,8 +128,9 @@ class TimescaleBackend(StorageBackend):
     #: How far back refreshes look for changed data. TimescaleDB records
     #: every write below the materialized range (invalidation log) but a
     #: policy only re-materializes inside its window: it covers the late-sample
-    #: window (1 day) plus margin. Only invalidated ranges are recomputed, so
-    #: a wide window costs nothing when nothing changed.
+    #: window (NAZAR_ACCEPT_PAST, 1 day by default) plus margin. Only
+    #: invalidated ranges are recomputed, so a wide window costs little once
+    #: the aggregate is filled.
     REFRESH_LOOKBACK = timedelta(days=1, hours=2)
     #: Buckets this close to now are still filling; refreshes leave them.
     REFRESH_LAG_1M = timedelta(minutes=1)
@@ -140,9 +141,10 @@ class TimescaleBackend(StorageBackend):
     HOUSEKEEPING_EVERY = timedelta(hours=1)
 
     def __init__(self, *, refresh_lookback: timedelta | None = None) -> None:
-        # A shorter lookback makes the first refresh of empty aggregates
-        # cheaper (TimescaleDB refreshes an invalid range in batches of a
-        # bucket or so): the tests on the slow WASM server use one.
+        # Set it above the ingest's accept_past if that is raised. A shorter
+        # one makes the first refresh of an empty aggregate cheaper (policy
+        # refreshes of TimescaleDB 2.23 walk an invalid range in batches of
+        # about one bucket): the tests on the slow WASM server use 6 hours.
         self.refresh_lookback = refresh_lookback or self.REFRESH_LOOKBACK
 
     def bucket_sql(self, interval_param: str, column: str) -> str:

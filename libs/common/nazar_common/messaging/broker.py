@@ -82,7 +82,7 @@ class Broker:
             message_id=message_id,
             content_type=content_type,
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            headers=inject_headers(dict(headers or {})),
+            headers=dict(inject_headers(dict(headers or {}))),
         )
         try:
             confirmation = await asyncio.wait_for(

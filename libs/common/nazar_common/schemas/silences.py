@@ -80,7 +80,9 @@ class SilenceSpec(BaseModel):
     matchers: list[Matcher] = Field(min_length=1)
     starts_at: datetime | None = Field(default=None, description="Default: now.")
     ends_at: datetime
-    created_by: str = Field(min_length=1, max_length=200)
+    created_by: str = Field(
+        default="", max_length=200, description="Default: the API key's name."
+    )
     comment: str = Field(default="", max_length=2000)
 
     @field_validator("starts_at", "ends_at")

@@ -46,7 +46,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, when.timestamp() - (now if now is not None else time.time()))
 
 
-class DeliveryFailed(PermanentError):
+class DeliveryFailedError(PermanentError):
     """A permanent delivery failure, with the HTTP status when there was one."""
 
     def __init__(self, detail: str, http_status: int | None = None) -> None:
@@ -54,7 +54,7 @@ class DeliveryFailed(PermanentError):
         self.http_status = http_status
 
 
-class DeliveryRetry(TransientError):
+class DeliveryRetryError(TransientError):
     """A transient delivery failure, with the HTTP status when there was one."""
 
     def __init__(
@@ -78,17 +78,17 @@ async def post_json(
             url, content=body, headers={"Content-Type": "application/json", **(headers or {})}
         )
     except httpx.TimeoutException as exc:
-        raise DeliveryRetry(f"timeout ({type(exc).__name__})") from None
+        raise DeliveryRetryError(f"timeout ({type(exc).__name__})") from None
     except httpx.TransportError as exc:
-        raise DeliveryRetry(f"connection failed ({type(exc).__name__})") from None
+        raise DeliveryRetryError(f"connection failed ({type(exc).__name__})") from None
     status = response.status_code
     snippet = response.text[:200].replace("\n", " ")
     if 200 <= status < 300:
         return SendResult(endpoint=endpoint, http_status=status, detail=snippet)
     if status in (408, 425, 429) or status >= 500:
-        raise DeliveryRetry(
+        raise DeliveryRetryError(
             f"HTTP {status}: {snippet}",
             http_status=status,
             retry_after=parse_retry_after(response.headers.get("retry-after")),
         )
-    raise DeliveryFailed(f"HTTP {status}: {snippet}", http_status=status)
+    raise DeliveryFailedError(f"HTTP {status}: {snippet}", http_status=status)

@@ -12,13 +12,12 @@ from __future__ import annotations
 import asyncio
 import html
 import smtplib
-import socket
 import ssl
 from email.message import EmailMessage
 from email.utils import formatdate
 
 from nazar_common.schemas.config import EmailConfig
-from nazar_notifier.channels.base import DeliveryFailed, DeliveryRetry
+from nazar_notifier.channels.base import DeliveryFailedError, DeliveryRetryError
 from nazar_notifier.model import Notification, SendResult
 from nazar_notifier.render import (
     STATUS_EMOJI,
@@ -39,7 +38,7 @@ def render_html(n: Notification) -> str:
             f"{STATUS_EMOJI.get(a.status, '')} <b>{html.escape(alert_title(a))}</b>",
             html.escape(a.severity),
             html.escape(a.host),
-            html.escape(a.metric or "–"),
+            html.escape(a.metric or "-"),
             f"{html.escape(fmt_number(a.value))} vs {html.escape(expected_text(a))}",
             html.escape(a.explanation or ""),
             f'<a href="{html.escape(link)}">open</a>' if link else "",
@@ -118,20 +117,20 @@ class EmailChannel:
                 asyncio.to_thread(self._send_sync, msg), self._timeout + 5
             )
         except smtplib.SMTPAuthenticationError as exc:
-            raise DeliveryFailed(f"SMTP authentication failed ({exc.smtp_code})") from None
+            raise DeliveryFailedError(f"SMTP authentication failed ({exc.smtp_code})") from None
         except smtplib.SMTPRecipientsRefused:
-            raise DeliveryFailed("SMTP server refused every recipient") from None
+            raise DeliveryFailedError("SMTP server refused every recipient") from None
         except smtplib.SMTPNotSupportedError as exc:
-            raise DeliveryFailed(f"SMTP server lacks a feature: {exc}") from None
+            raise DeliveryFailedError(f"SMTP server lacks a feature: {exc}") from None
         except smtplib.SMTPResponseException as exc:
             text = f"SMTP {exc.smtp_code}"
             if 400 <= exc.smtp_code < 500:
-                raise DeliveryRetry(text) from None
-            raise DeliveryFailed(text) from None
+                raise DeliveryRetryError(text) from None
+            raise DeliveryFailedError(text) from None
         except ssl.SSLCertVerificationError as exc:
-            raise DeliveryFailed(f"TLS certificate rejected: {exc.verify_message}") from None
-        except (TimeoutError, socket.timeout):
-            raise DeliveryRetry("SMTP timeout") from None
+            raise DeliveryFailedError(f"TLS certificate rejected: {exc.verify_message}") from None
+        except TimeoutError:
+            raise DeliveryRetryError("SMTP timeout") from None
         except (smtplib.SMTPException, OSError) as exc:
-            raise DeliveryRetry(f"SMTP error ({type(exc).__name__})") from None
+            raise DeliveryRetryError(f"SMTP error ({type(exc).__name__})") from None
         return SendResult(endpoint=self.endpoint, detail=detail)

@@ -69,9 +69,8 @@ def render(n: Notification, channel: str | None = None) -> dict[str, Any]:
         if alert.annotations.get("description"):
             notes.append(_mrkdwn(alert.annotations["description"]))
         if notes:
-            blocks.append(
-                {"type": "context", "elements": [{"type": "mrkdwn", "text": "\n".join(notes)[:2900]}]}
-            )
+            text = "\n".join(notes)[:2900]
+            blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": text}]})
     hidden = len(n.alerts) - MAX_ALERT_SECTIONS
     if hidden > 0:
         blocks.append(

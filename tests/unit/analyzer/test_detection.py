@@ -1,0 +1,238 @@
+"""Behaviour of the streaming anomaly detectors (nazar_analyzer.detection)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+from sklearn.ensemble import IsolationForest
+
+from nazar_analyzer.detection import (
+    ALARM_SCORE,
+    AlarmGate,
+    BaselineConfig,
+    BaselineDetector,
+    DetectionResult,
+    Detector,
+    Direction,
+    EnsembleDetector,
+    FlatForest,
+    IsolationForestDetector,
+    available_detectors,
+    create_detector,
+    detector_from_bytes,
+    detector_from_state,
+    detector_to_bytes,
+    register_detector,
+)
+
+STEP = 300.0  # 5-minute points
+T0 = 1_700_000_000.0
+
+# smaller, faster settings for the ML detectors in tests
+FAST_FOREST: dict[str, Any] = {
+    "train_window": 600,
+    "min_history": 200,
+    "retrain_every": 200,
+    "n_estimators": 50,
+}
+FAST_ENSEMBLE: dict[str, Any] = {
+    "baseline": {"min_history": 200, "max_history": 600},
+    "forest": FAST_FOREST,
+}
+DETECTORS: list[tuple[str, dict[str, Any] | None]] = [
+    ("baseline", {"min_history": 200, "max_history": 600}),
+    ("isolation_forest", FAST_FOREST),
+    ("ensemble", FAST_ENSEMBLE),
+]
+
+
+def noisy_series(n: int, seed: int = 1, level: float = 50.0, sigma: float = 2.0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return level + sigma * rng.standard_normal(n)
+
+
+def run(det: Detector, values: np.ndarray, start: int = 0) -> list[DetectionResult]:
+    return [det.update(T0 + STEP * (start + i), float(v)) for i, v in enumerate(values)]
+
+
+def alarms(results: list[DetectionResult]) -> list[int]:
+    return [i for i, r in enumerate(results) if r.is_anomaly]
+
+
+@pytest.mark.parametrize(("name", "config"), DETECTORS)
+def test_spike_is_flagged_immediately(name: str, config: dict[str, Any] | None) -> None:
+    values = noisy_series(900)
+    values[700] += 40.0  # 20 sigma
+    results = run(create_detector(name, config), values)
+    hits = alarms(results)
+    assert hits and 700 <= hits[0] <= 702, hits
+    assert results[700].raw_score >= ALARM_SCORE
+
+
+@pytest.mark.parametrize(("name", "config"), DETECTORS)
+def test_level_shift_is_flagged_shortly_after(name: str, config: dict[str, Any] | None) -> None:
+    values = noisy_series(1000, seed=2)
+    values[700:] += 8.0  # sustained shift of 4 sigma, never a single extreme point
+    results = run(create_detector(name, config), values)
+    hits = [i for i in alarms(results) if i >= 650]
+    assert hits and 700 <= hits[0] <= 715, hits
+
+
+@pytest.mark.parametrize(("name", "config"), DETECTORS)
+def test_stationary_noise_gives_few_alarms(name: str, config: dict[str, Any] | None) -> None:
+    values = noisy_series(3000, seed=3)
+    results = run(create_detector(name, config), values)
+    assert len(alarms(results)) <= 3
+    scored = [r for r in results if not r.learning]
+    assert np.mean([r.anomaly_score >= ALARM_SCORE for r in scored]) < 0.01
+
+
+@pytest.mark.parametrize(("name", "config"), DETECTORS)
+def test_result_fields_are_consistent(name: str, config: dict[str, Any] | None) -> None:
+    values = noisy_series(800, seed=4)
+    values[650] = 200.0
+    results = run(create_detector(name, config), values)
+    assert results[0].learning and results[0].anomaly_score == 0.0
+    for r in results:
+        assert 0.0 <= r.anomaly_score <= 1.0
+        assert 0.0 <= r.raw_score <= 1.0
+        assert r.is_anomaly == (r.anomaly_score >= ALARM_SCORE)
+        assert r.explanation
+    spike = results[650]
+    assert spike.is_anomaly
+    assert spike.expected_low < spike.expected_centre < spike.expected_high < 200.0
+    assert "above the expected band" in spike.explanation
+
+
+@pytest.mark.parametrize(("name", "config"), DETECTORS)
+def test_state_round_trip_continues_identically(name: str, config: dict[str, Any] | None) -> None:
+    values = noisy_series(1400, seed=5)
+    values[900] += 30.0
+    values[1200:] -= 10.0
+    uninterrupted = run(create_detector(name, config), values)
+
+    det = create_detector(name, config)
+    first = run(det, values[:850])
+    blob = detector_to_bytes(det)
+    assert isinstance(blob, bytes)
+    restored = detector_from_bytes(blob)  # e.g. after a service restart
+    second = run(restored, values[850:], start=850)
+    assert first + second == uninterrupted
+
+    # the plain state dict works too, and does not share buffers with the original
+    det2 = create_detector(name, config)
+    run(det2, values[:850])
+    clone = detector_from_state(det2.state_dict())
+    assert run(clone, values[850:], start=850) == uninterrupted[850:]
+
+
+def test_registry_swaps_algorithms_behind_one_interface() -> None:
+    names = available_detectors()
+    assert {"baseline", "isolation_forest", "ensemble"} <= set(names)
+    assert isinstance(create_detector("baseline"), BaselineDetector)
+    assert isinstance(create_detector("isolation_forest"), IsolationForestDetector)
+    assert isinstance(create_detector("ensemble"), EnsembleDetector)
+    assert isinstance(create_detector(), Detector)
+    with pytest.raises(KeyError):
+        create_detector("no_such_detector")
+
+    class Constant:
+        name = "constant_test"
+
+        def __init__(self, config: dict[str, Any] | None) -> None:
+            self.level = float((config or {}).get("level", 0.0))
+
+        def update(self, ts: float, value: float) -> DetectionResult:
+            bad = value > self.level
+            return DetectionResult(
+                ts, value, 1.0 if bad else 0.0, bad, -math.inf, self.level, self.level, "const"
+            )
+
+        def state_dict(self) -> dict[str, Any]:
+            return {"type": self.name, "config": {"level": self.level}}
+
+        def load_state(self, state: dict[str, Any]) -> None:
+            self.level = float(state["config"]["level"])
+
+        def config_dict(self) -> dict[str, Any]:
+            return {"level": self.level}
+
+    register_detector("constant_test", Constant)
+    with pytest.raises(ValueError):
+        register_detector("constant_test", Constant)
+    det = create_detector("constant_test", {"level": 5.0})
+    assert isinstance(det, Detector)
+    assert det.update(T0, 6.0).is_anomaly
+    assert detector_from_state(det.state_dict()).update(T0, 4.0).is_anomaly is False
+
+
+def test_config_overrides_reach_the_detector() -> None:
+    det = create_detector("ensemble", {"baseline": {"margin": 0.5}, "forest": {"seed": 7}})
+    cfg = det.config_dict()
+    assert cfg["baseline"]["margin"] == 0.5
+    assert cfg["forest"]["seed"] == 7
+    assert cfg["forest"]["n_estimators"] == 100  # untouched default
+
+
+def test_direction_above_ignores_drops() -> None:
+    values = noisy_series(900, seed=6)
+    values[700] -= 40.0
+    values[800] += 40.0
+    cfg = BaselineConfig(min_history=200, direction=Direction.ABOVE)
+    hits = alarms(run(BaselineDetector(cfg), values))
+    assert hits == [800]
+
+
+def test_refractory_period_suppresses_repeated_alarms() -> None:
+    values = noisy_series(900, seed=7)
+    values[700] += 40.0
+    values[705] += 40.0  # 25 minutes later: same incident
+    values[850] += 60.0  # 12.5 hours later: new alarm
+    det = BaselineDetector(BaselineConfig(min_history=200, refractory_s=6 * 3600.0))
+    results = run(det, values)
+    assert alarms(results) == [700, 850]
+    assert results[705].raw_score >= ALARM_SCORE
+    assert "suppressed" in results[705].explanation
+
+
+def test_alarm_gate_requires_fraction_of_recent_points() -> None:
+    gate = AlarmGate(threshold=0.5, window=4, min_fraction=0.5, refractory_s=0.0)
+    fired = [gate.step(float(i), s) for i, s in enumerate([0.9, 0.1, 0.1, 0.9, 0.9, 0.1])]
+    assert fired == [False, False, False, True, True, False]
+
+
+def test_daily_seasonality_learns_the_cycle() -> None:
+    n = 288 * 6
+    t = np.arange(n)
+    rng = np.random.default_rng(8)
+    values = 50.0 + 30.0 * np.sin(2 * np.pi * t / 288) + rng.standard_normal(n)
+    values[288 * 5 + 72] -= 20.0  # a dip at the daily peak, still inside the overall range
+    cfg = BaselineConfig(min_history=200, seasonality="daily", season_min_cycles=3.0)  # type: ignore[arg-type]
+    det = BaselineDetector(BaselineConfig.from_dict(cfg.to_dict()))
+    results = run(det, values)
+    late = [i for i in alarms(results) if i >= 288 * 4]
+    assert late == [288 * 5 + 72]
+    plain = alarms(run(BaselineDetector(BaselineConfig(min_history=200)), values))
+    assert 288 * 5 + 72 not in plain
+
+
+def test_flat_forest_matches_sklearn_scores() -> None:
+    rng = np.random.default_rng(9)
+    train = rng.standard_normal((256, 5))
+    test = rng.standard_normal((40, 5)) * 3.0
+    model = IsolationForest(n_estimators=60, max_samples=256, random_state=0).fit(train)
+    flat = FlatForest(model)
+    expected = -model.score_samples(test)
+    np.testing.assert_allclose(flat.score_many(test), expected, rtol=0, atol=1e-12)
+    np.testing.assert_allclose([flat.score(x) for x in test], expected, rtol=0, atol=1e-12)
+
+
+def test_non_finite_values_are_ignored() -> None:
+    det = create_detector("baseline", {"min_history": 200})
+    run(det, noisy_series(300))
+    res = det.update(T0 + STEP * 300, math.nan)
+    assert not res.is_anomaly and res.anomaly_score == 0.0
+    assert not det.update(T0 + STEP * 301, 50.0).is_anomaly

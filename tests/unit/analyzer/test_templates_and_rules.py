@@ -1,0 +1,79 @@
+"""Annotation templates, rule matching and the detector adapter."""
+
+from __future__ import annotations
+
+import math
+
+from nazar_analyzer import detectors, templates
+from nazar_analyzer.evaluators import estimate_interval, new_detector_evaluator
+from nazar_analyzer.rules import Rule, RuleSet
+from nazar_common.schemas.config import AnomalyParams, BaselineParams, RuleSpec
+
+
+def test_render_templates() -> None:
+    out = templates.render(
+        {"summary": "{{ host }}: {{ value | round(1) }} > {{ expected.high }}"},
+        {"host": "web-1", "value": 97.345, "expected": {"high": 90}},
+    )
+    assert out == {"summary": "web-1: 97.3 > 90"}
+
+
+def test_sandbox_blocks_internals() -> None:
+    out = templates.render({"x": "{{ value.__class__.__mro__ }}"}, {"value": 1})
+    assert "template error" in out["x"] or "object" not in out["x"]
+
+
+def _rule(rid: int, **spec: object) -> Rule:
+    return Rule(rid, str(spec["name"]), 1, RuleSpec.model_validate(spec))
+
+
+def test_rule_matching_by_metric_labels_and_hosts() -> None:
+    r1 = _rule(1, name="a", metric="cpu", params={"kind": "threshold", "value": 1},
+               selector={"match_labels": {"env": "prod"}})
+    r2 = _rule(2, name="b", metric="cpu", params={"kind": "threshold", "value": 1},
+               match_series_labels={"core": "0"}, selector={"hosts": ["h1"]})
+    r3 = _rule(3, name="c", metric="mem", params={"kind": "threshold", "value": 1})
+    off = _rule(4, name="d", metric="cpu", enabled=False, params={"kind": "threshold", "value": 1})
+    rs = RuleSet.build([r1, r2, r3, off])
+    assert [r.name for r in rs.for_series(10, "cpu", "h1", {"core": "0"}, {"env": "prod"})] == [
+        "a", "b"]
+    assert [r.name for r in rs.for_series(11, "cpu", "h2", {"core": "0"}, {"env": "dev"})] == []
+    assert [r.name for r in rs.for_series(12, "cpu", "h1", {"core": "1"}, {})] == []
+    assert not rs.has_metric("disk")
+
+
+def test_detector_config_converts_seconds_to_points() -> None:
+    name, cfg = detectors.detector_config(
+        BaselineParams(window=3600, min_history=600, band=5), 10.0, detectors.Limits()
+    )
+    assert name == "baseline"
+    assert cfg["max_history"] == 360 and cfg["min_history"] == 60 and cfg["mad_k"] == 5
+    name, cfg = detectors.detector_config(
+        AnomalyParams(training_window=7200, retrain_every=600, recent_points=4), 10.0,
+        detectors.Limits(max_points=500),
+    )
+    assert name == "isolation_forest"
+    assert cfg["train_window"] == 500 and cfg["retrain_every"] == 60 and cfg["alarm_window"] == 4
+
+
+def test_estimate_interval() -> None:
+    assert estimate_interval([0, 10, 20, 30, 45], 60) == 10
+    assert estimate_interval([0], 60) == 60
+
+
+def test_baseline_evaluator_flags_spike_and_survives_snapshot() -> None:
+    rule = _rule(1, name="b", metric="lat",
+                 params={"kind": "baseline", "window": 3000, "min_history": 300,
+                         "seasonality": "none"})
+    ev = new_detector_evaluator(rule, 7, 10.0, detectors.Limits())
+    ev.warm([(i * 10.0, 100 + math.sin(i / 5)) for i in range(300)])
+    clone = detectors.load(detectors.dump(ev.detector))
+    normal = ev.observe(3000.0, 100.5)
+    assert not normal.breach and normal.low is not None and normal.low < 100 < normal.high
+    spike = ev.observe(3010.0, 400.0)
+    assert spike.breach and spike.score is not None and spike.score >= 0.5
+    assert "above" in (spike.explanation or "")
+    assert any(c.startswith("level:") for c in spike.contributors)
+    # the snapshot resumes exactly where the original was
+    r1 = clone.update(3000.0, 100.5)
+    assert r1.expected_high == normal.high
