@@ -11,7 +11,12 @@ import orjson
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-LABEL_NAME_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+LABEL_NAME_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]{0,99}$")
+#: What the ingest API accepts as a host name.
+HOSTNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,252}$")
+#: The ingest API allows 32 labels per series; one is left for the sample's own label.
+MAX_HOST_LABELS = 31
+MAX_LABEL_VALUE_LENGTH = 1024
 
 _LOG_LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
 
@@ -51,7 +56,12 @@ def parse_labels(raw: Any) -> dict[str, str]:
             raise ValueError(f"invalid label name {key!r} (must match {LABEL_NAME_RE.pattern})")
         if isinstance(value, dict | list) or value is None:
             raise ValueError(f"label {key!r} must have a scalar value")
-        labels[key] = str(value)
+        text_value = str(value)
+        if len(text_value) > MAX_LABEL_VALUE_LENGTH:
+            raise ValueError(f"label {key!r} is longer than {MAX_LABEL_VALUE_LENGTH} characters")
+        labels[key] = text_value
+    if len(labels) > MAX_HOST_LABELS:
+        raise ValueError(f"at most {MAX_HOST_LABELS} host labels are allowed")
     return labels
 
 
@@ -117,7 +127,13 @@ class AgentSettings(BaseSettings):
     @field_validator("hostname")
     @classmethod
     def _default_hostname(cls, value: str) -> str:
-        return value.strip() or socket.gethostname()
+        hostname = value.strip() or socket.gethostname()
+        if not HOSTNAME_RE.match(hostname):
+            raise ValueError(
+                f"hostname {hostname!r} is not accepted by ingest (must match "
+                f"{HOSTNAME_RE.pattern}); set NAZAR_AGENT_HOSTNAME"
+            )
+        return hostname
 
     @field_validator("labels", mode="before")
     @classmethod

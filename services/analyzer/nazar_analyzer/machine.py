@@ -108,7 +108,9 @@ class Machine:
             assert status.since is not None
             if not obs.cleared:
                 status.last_breach = obs.ts
-            elif obs.ts - (status.last_breach or obs.ts) >= self.keep_firing_for:
+            elif obs.ts - (obs.ts if status.last_breach is None else status.last_breach) >= (
+                self.keep_firing_for
+            ):
                 out.append(Transition(FIRING, RESOLVED, obs.ts, status.since, obs))
                 self._reset(status)
         status.last_ts = obs.ts if status.last_ts is None else max(status.last_ts, obs.ts)

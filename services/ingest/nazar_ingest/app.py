@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from importlib import resources
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -44,6 +44,17 @@ from nazar_ingest.settings import IngestSettings
 log = logging.getLogger(__name__)
 
 SERVICE = "nazar-ingest"
+
+
+def dashboard_dir(settings: IngestSettings) -> Path | None:
+    """The dashboard's static files: the configured folder, or the
+    repository's ``dashboard/`` when running from a checkout."""
+    candidates = [Path(settings.dashboard_dir)] if settings.dashboard_dir else []
+    candidates.append(Path(__file__).resolve().parents[3] / "dashboard")
+    for path in candidates:
+        if (path / "index.html").is_file():
+            return path
+    return None
 
 
 def retention_of(settings: IngestSettings) -> Retention:
@@ -170,8 +181,8 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
     app.add_middleware(ObservabilityMiddleware)
     for module in (health, ingest, protocols, query, config, keys, alerts, notifications):
         app.include_router(module.router)
-    dashboard = resources.files("nazar_ingest") / "dashboard"
-    if dashboard.is_dir():
-        app.mount("/", StaticFiles(directory=str(dashboard), html=True), name="dashboard")
+    dashboard = dashboard_dir(settings)
+    if dashboard is not None:
+        app.mount("/", StaticFiles(directory=dashboard, html=True), name="dashboard")
     return app
 

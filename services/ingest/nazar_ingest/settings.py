@@ -55,6 +55,9 @@ class IngestSettings(CommonSettings):
     dependency_timeout: float = Field(
         default=5.0, gt=0, description="Seconds to wait for the database or broker per request."
     )
+    dashboard_dir: str = Field(
+        default="", description="Folder of the web dashboard's files (default: the bundled one)."
+    )
     analyzer_url: str = Field(
         default="http://127.0.0.1:8081",
         description="Analyzer's internal HTTP endpoint (rule backtests).",

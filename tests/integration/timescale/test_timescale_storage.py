@@ -43,10 +43,11 @@ RETENTION_DEFAULT = Retention(
 
 
 #: Refresh lookback of the backends the data tests use. The first refresh of
-#: an empty aggregate walks the whole window in small batches, which takes
-#: seconds per day of 1-minute buckets on the WASM server; 6 hours covers the
-#: test data. The configure test checks the production default.
-TEST_LOOKBACK = timedelta(hours=6)
+#: an empty aggregate walks its whole window in batches of about one bucket,
+#: which takes seconds per day of 1-minute buckets on the WASM server; 4.5
+#: hours covers the test data (at most 4 hours old where a refresh policy must
+#: see it). The policy test checks the production default.
+TEST_LOOKBACK = timedelta(hours=4, minutes=30)
 
 
 def floor(ts: datetime, width: timedelta) -> datetime:

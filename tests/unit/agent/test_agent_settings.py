@@ -69,6 +69,12 @@ def test_invalid_values() -> None:
         AgentSettings(max_batch_samples=0)
     with pytest.raises(ValidationError):
         AgentSettings(log_level="chatty")
+    with pytest.raises(ValidationError):
+        AgentSettings(hostname="web 1")
+    with pytest.raises(ValidationError):
+        AgentSettings(labels={f"l{i}": "x" for i in range(40)})
+    with pytest.raises(ValidationError):
+        AgentSettings(labels={"long": "x" * 2000})
 
 
 def test_api_key_never_appears_in_logs_or_repr(monkeypatch: pytest.MonkeyPatch) -> None:
