@@ -6,7 +6,9 @@ import math
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 METRIC_NAME_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_.:]*$")
 LABEL_NAME_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
@@ -38,9 +40,9 @@ class Sample:
         }
 
 
-def chunk(samples: Sequence[Sample], size: int) -> Iterator[Sequence[Sample]]:
-    """Split ``samples`` into consecutive chunks of at most ``size`` samples."""
+def chunk(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    """Split ``items`` into consecutive chunks of at most ``size`` items."""
     if size < 1:
         raise ValueError("chunk size must be at least 1")
-    for start in range(0, len(samples), size):
-        yield samples[start : start + size]
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

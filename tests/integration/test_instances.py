@@ -6,8 +6,11 @@ port then refuses connections), starts it again and finds its data still there.
 
 from __future__ import annotations
 
+import signal
 import socket
+import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,8 +26,12 @@ import asyncpg  # noqa: E402
 
 from tests.support.instances import (  # noqa: E402
     InstanceUnavailableError,
+    PgStopMode,
     PrivatePostgres,
     PrivateRabbitMQ,
+    RabbitStopMode,
+    find_pg_bindir,
+    find_rabbitmq_sbin,
     port_accepts,
 )
 
@@ -86,7 +93,7 @@ def rmq() -> Iterator[PrivateRabbitMQ]:
 
 
 @pytest.mark.parametrize("mode", ["fast", "immediate"])
-async def test_postgres_stop_start_keeps_data(pg: PrivatePostgres, mode: str) -> None:
+async def test_postgres_stop_start_keeps_data(pg: PrivatePostgres, mode: PgStopMode) -> None:
     assert pg.port != 5432
     pg.create_database("failover")
     pg.create_database("failover")  # idempotent
@@ -98,7 +105,7 @@ async def test_postgres_stop_start_keeps_data(pg: PrivatePostgres, mode: str) ->
             "INSERT INTO samples VALUES ($1, $2)", [(i, i * 1.5) for i in range(100)]
         )
         survivor = await asyncpg.connect(pg.dsn("failover"))
-        await pg.astop(mode)  # type: ignore[arg-type]
+        await pg.astop(mode)
     finally:
         await conn.close(timeout=2)
 
@@ -144,7 +151,7 @@ def test_postgres_cleanup_leaves_nothing() -> None:
 
 @pytest.mark.parametrize("mode", ["graceful", "kill"])
 async def test_rabbitmq_stop_start_keeps_durable_messages(
-    rmq: PrivateRabbitMQ, mode: str
+    rmq: PrivateRabbitMQ, mode: RabbitStopMode
 ) -> None:
     assert rmq.port != 5672
     assert rmq.node in rmq.rabbitmqctl("status").stdout
@@ -164,7 +171,7 @@ async def test_rabbitmq_stop_start_keeps_durable_messages(
     finally:
         await conn.close()
 
-    await rmq.astop(mode)  # type: ignore[arg-type]
+    await rmq.astop(mode)
     assert not rmq.is_running
     assert _refused(rmq.port)
     with pytest.raises(aio_pika.exceptions.AMQPConnectionError):
@@ -201,3 +208,42 @@ def test_rabbitmq_cleanup_leaves_nothing() -> None:
     assert _processes_mentioning(str(base)) == []
     assert not any(port_accepts(port) for port in ports)
     rmq.cleanup()  # idempotent
+
+
+# --------------------------------------------------------------------------- watchdog
+
+_ORPHANING_SCRIPT = """
+import os, signal, sys
+sys.path.insert(0, sys.argv[1])
+from tests.support.instances import PrivatePostgres, PrivateRabbitMQ
+pg = PrivatePostgres()
+pg.start()
+rmq = PrivateRabbitMQ()
+rmq.start()
+print(pg.pid, pg.port, pg.base_dir, rmq.port, rmq.epmd_port, rmq.base_dir, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)  # no atexit, no finalizers
+"""
+
+
+def test_watchdog_cleans_up_after_a_killed_test_process() -> None:
+    try:
+        find_pg_bindir()
+        find_rabbitmq_sbin()
+    except InstanceUnavailableError as exc:
+        pytest.skip(str(exc))
+    result = subprocess.run(
+        [sys.executable, "-c", _ORPHANING_SCRIPT, str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert result.returncode == -signal.SIGKILL, result.stderr
+    pg_pid, pg_port, pg_dir, rmq_port, epmd_port, rmq_dir = result.stdout.split()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and (Path(pg_dir).exists() or Path(rmq_dir).exists()):
+        time.sleep(0.2)
+    assert not Path(pg_dir).exists() and not Path(rmq_dir).exists()
+    assert not _pid_alive(int(pg_pid))
+    assert _processes_mentioning(rmq_dir) == []
+    assert not any(port_accepts(int(p)) for p in (pg_port, rmq_port, epmd_port))

@@ -9,7 +9,9 @@ run a throw-away server in a temporary directory, on free ports of 127.0.0.1:
   data directory, Erlang cookie and ``epmd``.
 
 Both are context managers; both are also stopped and removed at interpreter exit.  Servers
-are children of the test process (never daemonised), so nothing outlives ``cleanup()``.
+are children of the test process (never daemonised), so nothing outlives ``cleanup()``; and
+should the test process die without cleaning up (SIGKILL, SIGTERM, ``os._exit``), a small
+watchdog process per instance kills its servers and deletes its directory.
 
 The ``start``/``stop``/``restart`` methods block (seconds).  From async tests whose event loop
 must keep running meanwhile (a service under test in the same loop), use the ``astart`` /
@@ -38,6 +40,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -49,11 +52,18 @@ from typing import Any, Literal, Self
 __all__ = [
     "InstanceError",
     "InstanceUnavailableError",
+    "PgStopMode",
     "PrivatePostgres",
     "PrivateRabbitMQ",
+    "RabbitStopMode",
+    "amqp_answers",
+    "find_pg_bindir",
+    "find_rabbitmq_sbin",
     "free_port",
     "free_ports",
     "port_accepts",
+    "running_postgres",
+    "running_rabbitmq",
 ]
 
 LOOPBACK = "127.0.0.1"
@@ -187,21 +197,87 @@ _live: set[_Instance] = set()
 _live_lock = threading.Lock()
 
 
+# The watchdog: a tiny process per instance that holds the read end of a pipe whose write
+# end only the test process has.  It learns the process groups of the instance's servers
+# ("+ PGID SIGNAL" / "- PGID" lines); when the pipe reaches EOF -- at cleanup, or because
+# the test process died without running any cleanup (SIGKILL, SIGTERM, os._exit) -- it
+# signals the groups still listed, SIGKILLs what is left after a few seconds, and deletes
+# the instance's directory.
+_WATCHDOG = """
+import os, shutil, signal, sys, time
+groups = {}
+for line in sys.stdin:
+    op, *args = line.split()
+    if op == "+":
+        groups[int(args[0])] = int(args[1])
+    elif op == "-":
+        groups.pop(int(args[0]), None)
+def alive(pgid):
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+for pgid, sig in groups.items():
+    try:
+        os.killpg(pgid, sig)
+    except OSError:
+        pass
+deadline = time.monotonic() + 5
+while any(alive(p) for p in groups) and time.monotonic() < deadline:
+    time.sleep(0.1)
+for pgid in groups:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except OSError:
+        pass
+shutil.rmtree(sys.argv[1], ignore_errors=True)
+"""
+
+
 class _Instance:
-    """Bookkeeping shared by both kinds: registration for cleanup at exit, context manager."""
+    """What both kinds share: the watchdog, cleanup at exit, the context manager."""
 
     base_dir: Path
 
     def __init__(self) -> None:
+        """Call once ``base_dir`` exists."""
         self._cleaned = False
+        read_end, write_end = os.pipe()  # neither end is inherited by other children
+        try:
+            self._watchdog = subprocess.Popen(
+                [sys.executable, "-c", _WATCHDOG, str(self.base_dir)],
+                stdin=read_end,
+                stdout=subprocess.DEVNULL,
+                start_new_session=True,  # not hit by a Ctrl-C meant for the tests
+            )
+        finally:
+            os.close(read_end)
+        self._watch_pipe = os.fdopen(write_end, "w", buffering=1)
         with _live_lock:
             _live.add(self)
+
+    def _watch(self, pgid: int, sig: signal.Signals) -> None:
+        """Have the watchdog send ``sig`` to group ``pgid`` should the tests die."""
+        with contextlib.suppress(OSError, ValueError):
+            self._watch_pipe.write(f"+ {pgid} {int(sig)}\n")
+
+    def _unwatch(self, pgid: int) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self._watch_pipe.write(f"- {pgid}\n")
 
     def cleanup(self) -> None:
         raise NotImplementedError
 
     def _forget(self) -> None:
+        """End of cleanup: release the watchdog (it exits at EOF) and deregister."""
         self._cleaned = True
+        with contextlib.suppress(OSError):
+            self._watch_pipe.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._watchdog.wait(15)
         with _live_lock:
             _live.discard(self)
 
@@ -416,6 +492,7 @@ class PrivatePostgres(_Instance):
                     **self._popen_kwargs(),
                 )
             proc = self._proc
+            self._watch(proc.pid, signal.SIGQUIT)  # immediate shutdown
             try:
                 _wait_until(
                     self._ready,
@@ -445,6 +522,7 @@ class PrivatePostgres(_Instance):
                     proc.wait(10)
             # The postmaster waits for its children before exiting; catch strays anyway.
             _kill_group(proc.pid)
+            self._unwatch(proc.pid)
             self._proc = None
 
     def restart(self, mode: PgStopMode = "fast", timeout: float = 60.0) -> None:
@@ -699,6 +777,7 @@ class PrivateRabbitMQ(_Instance):
                 start_new_session=True,
             )
         epmd_proc = self._epmd
+        self._watch(epmd_proc.pid, signal.SIGKILL)
         _wait_until(
             lambda: port_accepts(self.epmd_port),
             10,
@@ -750,6 +829,7 @@ class PrivateRabbitMQ(_Instance):
                     start_new_session=True,
                 )
             proc = self._proc
+            self._watch(proc.pid, signal.SIGKILL)
             try:
                 _wait_until(
                     lambda: amqp_answers(self.port),
@@ -786,6 +866,7 @@ class PrivateRabbitMQ(_Instance):
             _kill_group(proc.pid)
             proc.wait(15)
             _wait_until(lambda: not _group_alive(proc.pid), 10, f"processes of {self.node}")
+            self._unwatch(proc.pid)
             self._proc = None
 
     def restart(self, mode: RabbitStopMode = "graceful", timeout: float = 120.0) -> None:
@@ -826,6 +907,7 @@ class PrivateRabbitMQ(_Instance):
                     _kill_group(epmd.pid)
                     with contextlib.suppress(subprocess.TimeoutExpired):
                         epmd.wait(10)
+                    self._unwatch(epmd.pid)
                     self._epmd = None
                 shutil.rmtree(self.base_dir, ignore_errors=True)
                 self._forget()

@@ -59,6 +59,8 @@ class AnalyzerService:
         self.draining = False
         self.consuming = False
         self.rules_loaded = False
+        self.stopped = False
+        self.batches_done = 0
 
     # -- lifecycle --------------------------------------------------------------
 
@@ -92,6 +94,9 @@ class AnalyzerService:
     async def stop(self) -> None:
         """Graceful drain: refuse new batches, finish those in flight, snapshot
         the detectors, then close."""
+        if self.stopped:
+            return
+        self.stopped = True
         self.draining = True
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._idle.wait(), self.settings.analyzer_drain_timeout)
@@ -163,6 +168,7 @@ class AnalyzerService:
                 continue
             break
         BATCHES.labels("duplicate" if outcome.duplicate else "ok").inc()
+        self.batches_done += 1
         if outcome.events and self.relay is not None:
             self.relay.wake()
 

@@ -22,7 +22,8 @@ async def test_v2_write_as_telegraf_sends_it(ingest_server: IngestServer) -> Non
     ns = time.time_ns()
     body = (
         f"cpu,cpu=cpu-total,host={host} usage_idle=97.5,usage_user=1.5 {ns}\n"
-        f"disk,device=sda1,fstype=ext4,host={host},mode=rw,path=/ free=100i,used_percent=42.5 {ns}\n"
+        f"disk,device=sda1,fstype=ext4,host={host},mode=rw,path=/ "
+        f"free=100i,used_percent=42.5 {ns}\n"
         f'weird\\ meas,host={host},tag\\,key=va\\=l\\ ue str="a \\"q\\"",up=true,n=3u {ns}\n'
     )
     async with httpx.AsyncClient(base_url=ingest_server.url) as client:

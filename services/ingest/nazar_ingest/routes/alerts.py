@@ -1,5 +1,179 @@
-"""Placeholder; filled in by its own module."""
+"""Alerts: listing, one alert with its transitions, acknowledgement, and rule
+backtests (forwarded to the analyzer's internal endpoint).
 
-from fastapi import APIRouter
+Alerts are written by the analyzer; this API only reads them, except for the
+acknowledgement, which needs the ``admin`` scope: it changes shared state that
+notification policies act on, while ``read`` keys are handed to dashboards.
+"""
 
-router = APIRouter()
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import httpx
+import orjson
+from fastapi import APIRouter, Body, Depends, Path, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from nazar_common.auth import Scope
+from nazar_common.errors import NotFoundError, TransientError
+from nazar_ingest import problems
+from nazar_ingest.deps import AppState, get_state, require
+
+router = APIRouter(tags=["alerts"])
+Reader = Annotated[object, Depends(require(Scope.READ))]
+Admin = Annotated[object, Depends(require(Scope.ADMIN))]
+State = Annotated[AppState, Depends(get_state)]
+
+AlertStateName = Literal["pending", "firing", "nodata", "resolved", "normal", "open"]
+
+_COLUMNS = (
+    "id, fingerprint, rule_id, rule_name, kind, host, series_id, metric, labels::text AS labels, "
+    "annotations::text AS annotations, channels, severity, state, seq, started_at, fired_at, "
+    "resolved_at, value, expected_low, expected_high, expected_centre, score, explanation, "
+    "contributors, acked_at, acked_by, ack_comment, updated_at"
+)
+
+
+def _alert(row: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if key in ("labels", "annotations"):
+            out[key] = orjson.loads(value)
+        elif isinstance(value, datetime):
+            out[key] = value.isoformat()
+        else:
+            out[key] = value
+    out["expected"] = {
+        "low": out.pop("expected_low"),
+        "high": out.pop("expected_high"),
+        "centre": out.pop("expected_centre"),
+    }
+    return out
+
+
+@router.get("/api/v1/alerts", summary="List alerts, newest first")
+async def list_alerts(
+    state: State,
+    _: Reader,
+    alert_state: Annotated[
+        list[AlertStateName] | None,
+        Query(alias="state", description="Repeatable; 'open' = pending, firing or nodata."),
+    ] = None,
+    host: Annotated[str | None, Query()] = None,
+    rule: Annotated[str | None, Query(description="Rule name.")] = None,
+    severity: Annotated[str | None, Query()] = None,
+    since: Annotated[datetime | None, Query(description="Alerts active at or after this.")] = None,
+    until: Annotated[datetime | None, Query(description="Alerts started before this.")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    before_id: Annotated[int | None, Query(description="Pagination: ids below this.")] = None,
+) -> dict[str, Any]:
+    states: list[str] | None = None
+    if alert_state:
+        states = sorted(
+            {s for x in alert_state for s in (("pending", "firing", "nodata") if x == "open"
+                                               else (x,))}
+        )
+    rows = await state.pool.fetch(
+        f"SELECT {_COLUMNS} FROM alerts WHERE ($1::text[] IS NULL OR state = ANY($1)) "
+        "AND ($2::text IS NULL OR host = $2) AND ($3::text IS NULL OR rule_name = $3) "
+        "AND ($4::text IS NULL OR severity = $4) "
+        "AND ($5::timestamptz IS NULL OR resolved_at IS NULL OR resolved_at >= $5) "
+        "AND ($6::timestamptz IS NULL OR started_at < $6) "
+        "AND ($7::bigint IS NULL OR id < $7) "
+        "ORDER BY id DESC LIMIT $8",
+        states, host, rule, severity, since, until, before_id, limit,
+    )
+    items = [_alert(r) for r in rows]
+    return {
+        "items": items,
+        "next_before_id": items[-1]["id"] if len(items) == limit else None,
+    }
+
+
+@router.get("/api/v1/alerts/{alert_id}", summary="One alert with its transitions")
+async def get_alert(alert_id: Annotated[int, Path(ge=1)], state: State, _: Reader) -> Any:
+    row = await state.pool.fetchrow(f"SELECT {_COLUMNS} FROM alerts WHERE id = $1", alert_id)
+    if row is None:
+        raise NotFoundError(f"no alert {alert_id}")
+    out = _alert(row)
+    transitions = await state.pool.fetch(
+        "SELECT seq, event_id, from_state, to_state, at, value, expected_low, expected_high, "
+        "expected_centre, score, explanation FROM alert_transitions WHERE alert_id = $1 "
+        "ORDER BY seq",
+        alert_id,
+    )
+    out["transitions"] = [
+        {
+            "seq": t["seq"],
+            "event_id": str(t["event_id"]),
+            "from": t["from_state"],
+            "to": t["to_state"],
+            "at": t["at"].isoformat(),
+            "value": t["value"],
+            "expected": {"low": t["expected_low"], "high": t["expected_high"],
+                         "centre": t["expected_centre"]},
+            "score": t["score"],
+            "explanation": t["explanation"],
+        }
+        for t in transitions
+    ]
+    return out
+
+
+class AckIn(BaseModel):
+    comment: str = Field(default="", max_length=1000)
+
+
+@router.post("/api/v1/alerts/{alert_id}/ack", summary="Acknowledge an alert (admin scope)")
+async def ack_alert(
+    alert_id: Annotated[int, Path(ge=1)],
+    request: Request,
+    state: State,
+    _: Admin,
+    body: Annotated[AckIn | None, Body()] = None,
+) -> Any:
+    principal = getattr(request.state, "principal", None)
+    who = getattr(principal, "name", "") or getattr(principal, "key_id", "")
+    row = await state.pool.fetchrow(
+        "UPDATE alerts SET acked_at = coalesce(acked_at, now()), "
+        "acked_by = coalesce(acked_by, $2), "
+        "ack_comment = coalesce(nullif($3, ''), ack_comment) WHERE id = $1 "
+        f"RETURNING {_COLUMNS}",
+        alert_id,
+        who,
+        (body or AckIn()).comment,
+    )
+    if row is None:
+        raise NotFoundError(f"no alert {alert_id}")
+    return _alert(row)
+
+
+@router.post("/api/v1/rules/backtest", tags=["rules"],
+             summary="Evaluate a rule over stored history (nothing is stored)")
+async def backtest(body: dict[str, Any], state: State, _: Reader) -> Any:
+    """Body: ``{"rule": <rule spec>, "start": ..., "end": ..., "resolution": "auto"}``.
+    Answers the transitions the rule would have produced."""
+    url = state.settings.analyzer_url.rstrip("/") + "/backtest"
+    try:
+        async with httpx.AsyncClient(timeout=120.0) as client:
+            r = await client.post(url, json=body)
+    except httpx.HTTPError as exc:
+        raise TransientError(
+            f"the analyzer is unreachable: {type(exc).__name__}", retry_after=10
+        ) from exc
+    try:
+        payload = r.json()
+    except ValueError:
+        payload = None
+    if r.status_code >= 500 and not isinstance(payload, dict):
+        raise TransientError(f"the analyzer failed with HTTP {r.status_code}", retry_after=10)
+    if r.status_code >= 400:
+        if isinstance(payload, dict) and "title" in payload:
+            return JSONResponse(payload, status_code=r.status_code,
+                                media_type=problems.MEDIA_TYPE)
+        return problems.problem(r.status_code, "Backtest failed", str(payload)[:500],
+                                "backtest-failed")
+    return payload

@@ -42,8 +42,10 @@ HOST_SERIES_LIMIT = 10_000
 
 _METRIC_GLOB_RE = re.compile(r"^[a-zA-Z0-9_.:*]{1,200}$")
 
-_BAD_PARAMS = {400: {"description": "Invalid parameters (problem+json with a detail)"}}
-_AUTH = {
+_BAD_PARAMS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Invalid parameters (problem+json with a detail)"}
+}
+_AUTH: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing or invalid API key"},
     403: {"description": "The key lacks the read scope"},
 }
@@ -72,7 +74,7 @@ def parse_labels(values: list[str] | None, name: str = "labels") -> dict[str, st
         text = raw.strip()
         if not text:
             continue
-        pairs: list[tuple[str, object]] = []
+        pairs: list[tuple[object, object]] = []
         if text.startswith("{"):
             try:
                 obj = orjson.loads(text)
@@ -92,14 +94,16 @@ def parse_labels(values: list[str] | None, name: str = "labels") -> dict[str, st
                         "(use k=v,k2=v2 or a JSON object)"
                     )
                 pairs.append((key.strip(), value))
-        for key, value in pairs:
-            if not LABEL_NAME_RE.match(key):
-                raise InvalidInputError(f"{name}: {key!r} is not a valid label name")
-            if not isinstance(value, str):
-                raise InvalidInputError(f"{name}: the value of {key!r} must be a string")
-            if out.get(key, value) != value:
-                raise InvalidInputError(f"{name}: {key!r} is given twice with different values")
-            out[key] = value
+        for label, text_value in pairs:
+            if not isinstance(label, str) or not LABEL_NAME_RE.match(label):
+                raise InvalidInputError(f"{name}: {label!r} is not a valid label name")
+            if not isinstance(text_value, str):
+                raise InvalidInputError(f"{name}: the value of {label!r} must be a string")
+            if out.get(label, text_value) != text_value:
+                raise InvalidInputError(
+                    f"{name}: {label!r} is given twice with different values"
+                )
+            out[label] = text_value
     return out
 
 

@@ -1,0 +1,262 @@
+"""The analyzer against real PostgreSQL and RabbitMQ: threshold, hysteresis,
+idempotency, two replicas, restart, absence, baseline / anomaly, backtest and
+the alerts API."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+import uuid
+
+import aio_pika
+import pytest
+
+from nazar_common.messaging.topology import SAMPLES_EXCHANGE, SAMPLES_ROUTING_KEY
+from nazar_common.schemas.wire import SampleBatchV1, SeriesRef
+from tests.conftest import free_port, start_ingest
+from tests.integration.analyzer.conftest import Env, wait_for
+
+pytestmark = pytest.mark.timeout(240)
+
+
+async def _series_id(env: Env, metric: str, host: str) -> int:
+    async def found() -> int | None:
+        return await env.pool.fetchval(
+            "SELECT id FROM series WHERE metric = $1 AND host = $2", metric, host)
+    return int(await wait_for(found, 10, f"series {metric}@{host}"))
+
+
+async def _publish(env: Env, batches: list[SampleBatchV1]) -> None:
+    connection = await aio_pika.connect(env.amqp_url)
+    try:
+        channel = await connection.channel(publisher_confirms=True)
+        exchange = await channel.get_exchange(SAMPLES_EXCHANGE)
+        for b in batches:
+            await exchange.publish(
+                aio_pika.Message(b.to_bytes(), message_id=str(b.id),
+                                 delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+                routing_key=SAMPLES_ROUTING_KEY,
+            )
+    finally:
+        await connection.close()
+
+
+async def test_threshold_fires_after_for_and_resolves_with_hysteresis(env: Env) -> None:
+    await env.put_rule({
+        "name": "t-cpu", "metric": "it.cpu", "selector": {"hosts": ["th-1"]},
+        "params": {"kind": "threshold", "comparator": ">", "value": 90, "recovery_value": 70},
+        "for": 20, "severity": "critical", "labels": {"team": "ops"},
+        "annotations": {"summary": "{{ host }} cpu {{ value | round(1) }} (>{{ expected.high }})"},
+    })
+    t0 = time.time() - 300
+    values = [50, 95, 96, 97, 99, 85, 75, 60, 55]  # fire at +40 (for 20 s), resolve at 60
+    for i, v in enumerate(values):
+        await env.post("th-1", [{"metric": "it.cpu", "value": v, "timestamp": t0 + 10 * i}])
+    events = await env.collector.wait("t-cpu", ["pending", "firing", "resolved"])
+    await asyncio.sleep(1.0)  # nothing more may arrive
+    events = env.collector.of("t-cpu")
+    assert [(e.previous_state, e.state) for e in events] == [
+        ("normal", "pending"), ("pending", "firing"), ("firing", "resolved")]
+    pending, firing, resolved = events
+    assert firing.at.timestamp() == pytest.approx(t0 + 30, abs=1e-3)
+    assert resolved.at.timestamp() == pytest.approx(t0 + 70, abs=1e-3)  # 75 is not below 70
+    assert firing.value == 97 and firing.expected and firing.expected.high == 90
+    assert firing.annotations["summary"] == "th-1 cpu 97.0 (>90.0)"
+    assert firing.labels["team"] == "ops" and firing.severity == "critical"
+    assert len({e.id for e in events}) == 3 and len({e.alert_id for e in events}) == 1
+    row = await env.pool.fetchrow("SELECT state, seq FROM alerts WHERE id = $1", firing.alert_id)
+    assert (row["state"], row["seq"]) == ("resolved", 3)
+
+
+async def test_redelivered_batch_changes_nothing(env: Env) -> None:
+    await env.put_rule({"name": "t-dup", "metric": "it.dup",
+                        "params": {"kind": "threshold", "value": 10}})
+    await env.post("dup-1", [{"metric": "it.dup", "value": 1}])
+    sid = await _series_id(env, "it.dup", "dup-1")
+    now = time.time()
+    batch = SampleBatchV1(series=[SeriesRef(metric="it.dup", host="dup-1", id=sid)],
+                          series_index=[0, 0], times=[now + 1, now + 2], values=[50, 60])
+    await _publish(env, [batch, batch, batch])
+    await env.collector.wait("t-dup", ["firing"])
+    await wait_for(lambda: env.pool.fetchval(
+        "SELECT count(*) = 1 FROM analyzer_processed WHERE message_id = $1", batch.id), 10)
+    await asyncio.sleep(1.5)
+    assert [e.state for e in env.collector.of("t-dup")] == ["firing"]
+    assert await env.pool.fetchval("SELECT count(*) FROM alerts WHERE rule_name = 't-dup'") == 1
+
+
+async def test_two_instances_do_not_duplicate(env: Env) -> None:
+    second = await env.start_analyzer(analyzer_prefetch=4)
+    await env.put_rule({"name": "t-ha", "metric": "it.ha",
+                        "params": {"kind": "threshold", "value": 10}})
+    hosts = [f"ha-{i}" for i in range(12)]
+    for h in hosts:
+        await env.post(h, [{"metric": "it.ha", "value": 0}])
+    ids = {h: await _series_id(env, "it.ha", h) for h in hosts}
+    now = time.time()
+    before = (env.analyzer.batches_done, second.batches_done)
+    batches = []
+    for k in range(10):  # every batch breaches, for every series: one alert each
+        refs = [SeriesRef(metric="it.ha", host=h, id=ids[h]) for h in hosts]
+        batches.append(SampleBatchV1(
+            series=refs, series_index=list(range(len(hosts))),
+            times=[now + 10 + k] * len(hosts), values=[100.0 + k] * len(hosts)))
+    await _publish(env, batches)
+    events = await env.collector.wait("t-ha", ["firing"] * len(hosts))
+    await wait_for(lambda: env.pool.fetchval(
+        "SELECT count(*) = 10 FROM analyzer_processed WHERE message_id = ANY($1)",
+        [b.id for b in batches]), 20)
+    await asyncio.sleep(1.0)
+    events = env.collector.of("t-ha")
+    assert sorted(e.host for e in events) == sorted(hosts)
+    assert all(e.state == "firing" for e in events)
+    assert env.analyzer.batches_done > before[0] and second.batches_done > before[1]
+    # resolution: one later batch of normal values
+    refs = [SeriesRef(metric="it.ha", host=h, id=ids[h]) for h in hosts]
+    await _publish(env, [SampleBatchV1(series=refs, series_index=list(range(len(hosts))),
+                                       times=[now + 100] * len(hosts), values=[0.0] * len(hosts))])
+    await env.collector.wait("t-ha", ["x"] * (2 * len(hosts)))
+    await asyncio.sleep(0.5)
+    events = env.collector.of("t-ha")
+    assert sorted(e.state for e in events) == ["firing"] * 12 + ["resolved"] * 12
+    assert len({e.id for e in events}) == 24
+    await second.stop()
+
+
+async def test_restart_keeps_state(env: Env) -> None:
+    await env.put_rule({"name": "t-restart", "metric": "it.rs",
+                        "params": {"kind": "threshold", "value": 10}, "keep_firing_for": 0})
+    t0 = time.time() - 100
+    await env.post("rs-1", [{"metric": "it.rs", "value": 50, "timestamp": t0}])
+    fired = (await env.collector.wait("t-restart", ["firing"]))[0]
+    await env.analyzer.stop()
+    env.analyzer = await env.start_analyzer()
+    await env.post("rs-1", [{"metric": "it.rs", "value": 60, "timestamp": t0 + 10}])
+    await env.post("rs-1", [{"metric": "it.rs", "value": 1, "timestamp": t0 + 20}])
+    events = await env.collector.wait("t-restart", ["firing", "resolved"])
+    await asyncio.sleep(0.5)
+    events = env.collector.of("t-restart")
+    assert [e.state for e in events] == ["firing", "resolved"]
+    assert events[1].alert_id == fired.alert_id
+
+
+async def test_absence_fires_when_host_stops(env: Env) -> None:
+    await env.put_rule({"name": "t-gone", "selector": {"hosts": ["gone-1"]},
+                        "params": {"kind": "absence", "after": 3}})
+    await env.post("gone-1", [{"metric": "it.any", "value": 1}])
+    events = await env.collector.wait("t-gone", ["firing"], timeout=30)
+    assert events[0].host == "gone-1" and "not reported" in (events[0].explanation or "")
+    await env.post("gone-1", [{"metric": "it.any", "value": 1}])
+    events = await env.collector.wait("t-gone", ["firing", "resolved"], timeout=30)
+    assert [e.state for e in events][:2] == ["firing", "resolved"]
+
+
+def _synthetic(t0: float, n: int, step: float) -> list[tuple[float, float]]:
+    return [(t0 + i * step, 100 + 5 * math.sin(i / 6) + ((i * 7919) % 13) / 13)
+            for i in range(n)]
+
+
+async def test_baseline_and_anomaly_fire_on_spike(env: Env) -> None:
+    now = time.time()
+    points = _synthetic(now - 3600, 355, 10.0)
+    await env.post("sp-1", [{"metric": "it.lat", "value": v, "timestamp": t} for t, v in points])
+    await _series_id(env, "it.lat", "sp-1")
+    await env.put_rule({
+        "name": "t-base", "metric": "it.lat",
+        "params": {"kind": "baseline", "window": 3600, "min_history": 600, "seasonality": "none",
+                   "direction": "above"},
+        "annotations": {"summary": "{{ explanation }}"}})
+    await env.put_rule({
+        "name": "t-iforest", "metric": "it.lat",
+        "params": {"kind": "anomaly", "training_window": 3600, "retrain_every": 3600,
+                   "recent_points": 1, "min_fraction": 1.0, "score_threshold": 0.5}})
+    normal_t = points[-1][0] + 10
+    await env.post("sp-1", [{"metric": "it.lat", "value": 101.0, "timestamp": normal_t}])
+    await asyncio.sleep(1.0)
+    assert env.collector.of("t-base") == [] and env.collector.of("t-iforest") == []
+    await env.post("sp-1", [{"metric": "it.lat", "value": 400.0, "timestamp": normal_t + 10}])
+    base = (await env.collector.wait("t-base", ["firing"]))[0]
+    forest = (await env.collector.wait("t-iforest", ["firing"]))[0]
+    for e in (base, forest):
+        assert e.state == "firing" and e.value == 400.0
+        assert e.expected is not None and e.expected.high is not None and e.expected.high < 400
+        assert e.score is not None and e.score >= 0.5
+        assert e.explanation and "above the expected band" in e.explanation
+        assert e.contributors
+    assert "isolation score" in (forest.explanation or "")
+    # the detectors were warmed up from stored history and are snapshotted
+    await wait_for(lambda: env.pool.fetchval(
+        "SELECT count(*) = 2 FROM analyzer_models m JOIN rules r ON r.id = m.rule_id "
+        "WHERE r.name IN ('t-base', 't-iforest') AND m.points >= 356"), 10, "snapshots")
+
+
+async def test_backtest_via_api(env: Env) -> None:
+    rule = {"name": "bt", "metric": "it.cpu", "selector": {"hosts": ["th-1"]},
+            "params": {"kind": "threshold", "comparator": ">", "value": 90,
+                       "recovery_value": 70}, "for": 20}
+    async with env.ingest.client(env.ingest.read_key) as client:
+        r = await client.post("/api/v1/rules/backtest", json={
+            "rule": rule, "start": time.time() - 3600, "end": time.time()})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert [(t["from"], t["to"]) for t in body["transitions"]] == [
+            ("normal", "pending"), ("pending", "firing"), ("firing", "resolved")]
+        assert body["transitions"][1]["value"] == 97
+        assert body["counts"] == {"pending": 1, "firing": 1, "resolved": 1}
+        assert body["resolution"] == "raw" and body["series"] == 1
+        # nothing was stored
+        assert await env.pool.fetchval("SELECT count(*) FROM alerts WHERE rule_name = 'bt'") == 0
+        r = await client.post("/api/v1/rules/backtest", json={"rule": {"name": "bad"}})
+        assert r.status_code == 400
+        assert r.headers["content-type"].startswith("application/problem+json")
+    lonely = await start_ingest(env.database_url, env.amqp_url,
+                                analyzer_url=f"http://127.0.0.1:{free_port()}")
+    try:
+        async with lonely.client(lonely.read_key) as client:
+            r = await client.post("/api/v1/rules/backtest", json={"rule": rule})
+            assert r.status_code == 503
+            assert r.json()["type"].endswith("/unavailable")
+    finally:
+        lonely.thread.stop()
+
+
+async def test_alerts_api_filters_and_ack(env: Env) -> None:
+    async with env.ingest.client(env.ingest.read_key) as client:
+        r = await client.get("/api/v1/alerts", params={"rule": "t-cpu"})
+        assert r.status_code == 200
+        items = r.json()["items"]
+        assert len(items) == 1 and items[0]["state"] == "resolved" and items[0]["host"] == "th-1"
+        alert_id = items[0]["id"]
+        r = await client.get("/api/v1/alerts", params={"state": "open", "rule": "t-cpu"})
+        assert r.json()["items"] == []
+        r = await client.get("/api/v1/alerts", params={"host": "ha-3"})
+        assert [a["rule_name"] for a in r.json()["items"]] == ["t-ha"]
+        r = await client.get("/api/v1/alerts", params={"limit": 2})
+        assert len(r.json()["items"]) == 2 and r.json()["next_before_id"] is not None
+        r = await client.get("/api/v1/alerts",
+                             params={"until": "2000-01-01T00:00:00Z", "rule": "t-cpu"})
+        assert r.json()["items"] == []
+        r = await client.get(f"/api/v1/alerts/{alert_id}")
+        body = r.json()
+        assert [(t["from"], t["to"]) for t in body["transitions"]] == [
+            ("normal", "pending"), ("pending", "firing"), ("firing", "resolved")]
+        assert (await client.get("/api/v1/alerts/999999")).status_code == 404
+        r = await client.post(f"/api/v1/alerts/{alert_id}/ack", json={"comment": "seen"})
+        assert r.status_code == 403
+    async with env.ingest.client(env.ingest.admin_key) as client:
+        r = await client.post(f"/api/v1/alerts/{alert_id}/ack", json={"comment": "seen"})
+        assert r.status_code == 200
+        assert r.json()["acked_at"] and r.json()["ack_comment"] == "seen"
+
+
+async def test_deleted_rule_resolves_its_alerts(env: Env) -> None:
+    await env.put_rule({"name": "t-del", "metric": "it.del",
+                        "params": {"kind": "threshold", "value": 10}})
+    await env.post("del-1", [{"metric": "it.del", "value": 50}])
+    await env.collector.wait("t-del", ["firing"])
+    async with env.ingest.client() as client:
+        assert (await client.delete("/api/v1/rules/t-del")).status_code == 204
+    events = await env.collector.wait("t-del", ["firing", "resolved"])
+    assert events[1].state == "resolved" and "deleted" in (events[1].explanation or "")
+    assert uuid.UUID(str(events[1].id))

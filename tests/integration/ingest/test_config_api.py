@@ -1,0 +1,137 @@
+"""Rules, channels and keys through the API; the CLI against the same database."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import asyncpg
+import httpx
+
+from tests.conftest import IngestServer
+
+RULE = {
+    "name": "cpu-high",
+    "metric": "cpu.usage_percent",
+    "match_series_labels": {"cpu": "total"},
+    "selector": {"match_labels": {"env": "prod"}},
+    "params": {"kind": "threshold", "comparator": ">", "value": 90, "recovery_value": 80},
+    "for": 60,
+    "severity": "critical",
+    "annotations": {"summary": "CPU high on {{ host }}"},
+    "channels": ["ops-slack"],
+}
+CHANNEL = {
+    "name": "ops-slack",
+    "config": {"type": "slack", "webhook_url": "https://hooks.example.invalid/T000/B000/XXXX"},
+}
+
+
+async def test_rule_crud(ingest_server: IngestServer) -> None:
+    async with ingest_server.client() as admin, ingest_server.client(
+        ingest_server.read_key
+    ) as reader:
+        r = await admin.post("/api/v1/rules", json=RULE)
+        assert r.status_code == 201, r.text
+        assert r.json()["spec"]["params"]["value"] == 90
+        assert (await admin.post("/api/v1/rules", json=RULE)).status_code == 409
+        r = await reader.get("/api/v1/rules/cpu-high")
+        assert r.status_code == 200 and r.json()["version"] == 1
+        assert (await reader.post("/api/v1/rules", json=RULE)).status_code == 403
+        changed = {**RULE, "params": {**RULE["params"], "value": 95}}
+        r = await admin.put("/api/v1/rules/cpu-high", json=changed)
+        assert r.status_code == 200 and r.json()["version"] == 2
+        r = await admin.put("/api/v1/rules/cpu-high", json=changed)  # unchanged: same version
+        assert r.json()["version"] == 2
+        names = [x["name"] for x in (await reader.get("/api/v1/rules")).json()]
+        assert "cpu-high" in names
+        assert (await admin.delete("/api/v1/rules/cpu-high")).status_code == 204
+        assert (await reader.get("/api/v1/rules/cpu-high")).status_code == 404
+
+
+async def test_invalid_rules_are_explained(ingest_server: IngestServer) -> None:
+    async with ingest_server.client() as admin:
+        bad = {**RULE, "name": "Bad Name", "params": {"kind": "threshold"}}
+        r = await admin.post("/api/v1/rules", json=bad)
+        assert r.status_code == 400
+        locs = {e["loc"] for e in r.json()["errors"]}
+        assert "name" in locs and any("value" in loc for loc in locs)
+        r = await admin.post("/api/v1/rules", json={**RULE, "name": "x", "metric": None})
+        assert r.status_code == 400
+        r = await admin.put("/api/v1/rules/other", json=RULE)
+        assert r.status_code == 400  # name in body and URL differ
+
+
+async def test_channel_secrets_are_write_only(ingest_server: IngestServer) -> None:
+    async with ingest_server.client() as admin:
+        r = await admin.put("/api/v1/channels/ops-slack", json=CHANNEL)
+        assert r.status_code == 201, r.text
+        shown = r.json()["spec"]["config"]["webhook_url"]
+        assert "XXXX" not in shown
+        # Sending the masked value back keeps the stored secret.
+        spec = r.json()["spec"]
+        spec["group_wait"] = 30
+        r = await admin.put("/api/v1/channels/ops-slack", json=spec)
+        assert r.status_code == 200
+        assert "XXXX" not in r.text
+    conn = await asyncpg.connect(ingest_server.database_url)
+    try:
+        stored = await conn.fetchval("SELECT spec FROM channels WHERE name = 'ops-slack'")
+    finally:
+        await conn.close()
+    assert "hooks.example.invalid/T000/B000/XXXX" in stored
+    assert '"group_wait": 30' in stored.replace('"group_wait":30', '"group_wait": 30')
+
+
+async def test_keys_api(ingest_server: IngestServer) -> None:
+    async with ingest_server.client() as admin:
+        r = await admin.post("/api/v1/keys", json={"name": "ci", "scopes": ["read"]})
+        assert r.status_code == 201
+        created = r.json()
+        assert created["key"].startswith("nzr_")
+        listed = (await admin.get("/api/v1/keys")).json()
+        assert created["key_id"] in {k["key_id"] for k in listed}
+        assert all("key" not in k and "secret_hash" not in k for k in listed)
+    async with ingest_server.client(created["key"]) as reader:
+        assert (await reader.get("/api/v1/rules")).status_code == 200
+        assert (await reader.get("/api/v1/keys")).status_code == 403
+    async with ingest_server.client() as admin:
+        assert (await admin.delete(f"/api/v1/keys/{created['key_id']}")).status_code == 204
+        assert (await admin.delete(f"/api/v1/keys/{created['key_id']}")).status_code == 404
+    async with ingest_server.client(created["key"]) as reader:
+        assert (await reader.get("/api/v1/rules")).status_code == 401
+
+
+async def test_health_metrics_and_openapi(ingest_server: IngestServer) -> None:
+    async with httpx.AsyncClient(base_url=ingest_server.url) as anonymous:
+        assert (await anonymous.get("/healthz")).json() == {"status": "ok"}
+        ready = (await anonymous.get("/readyz")).json()
+        assert ready["checks"] == {"database": "ok", "broker": "ok"}
+        metrics = (await anonymous.get("/metrics")).text
+        assert "nazar_ingest_http_requests_total" in metrics
+        spec = (await anonymous.get("/openapi.json")).json()
+        assert "/api/v1/metrics" in spec["paths"]
+        assert (await anonymous.get("/docs")).status_code == 200
+        assert (await anonymous.get("/api/v1/rules")).status_code == 401
+
+
+def test_cli_keys(ingest_server: IngestServer) -> None:
+    env = {**os.environ, "NAZAR_DATABASE_URL": ingest_server.database_url}
+
+    def nazar(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "nazar_cli.main", *args],
+            env=env, capture_output=True, text=True, timeout=60,
+        )
+
+    created = nazar("keys", "create", "--scope", "ingest", "--scope", "read", "--name", "cli")
+    assert created.returncode == 0, created.stderr
+    key = created.stdout.strip().splitlines()[-1]
+    assert key.startswith("nzr_") and " " not in key
+    key_id = key.split("_")[1]
+    listed = nazar("keys", "list")
+    assert key_id in listed.stdout and key not in listed.stdout
+    assert nazar("keys", "revoke", key_id).returncode == 0
+    assert nazar("keys", "revoke", key_id).returncode == 1
+    assert nazar("keys", "create", "--scope", "root").returncode != 0
