@@ -62,7 +62,7 @@ def rows() -> list[tuple[str, str, str, str]]:
             continue
         prefix = cls.model_config.get("env_prefix", "")
         for field, info in cls.model_fields.items():
-            if cls is not base and field in base_fields:
+            if cls is not base and issubclass(cls, base) and field in base_fields:
                 continue
             out.append(
                 (

@@ -54,7 +54,6 @@ class Agent:
         self._shutdown_grace = shutdown_grace
         self._stop = asyncio.Event()
         self._wakeup = asyncio.Event()
-        self._buffer: BatchBuffer | None = None
 
     def stop(self) -> None:
         """Ask the agent to stop (safe to call from a signal handler on the loop)."""
@@ -68,7 +67,6 @@ class Agent:
         buffer = BatchBuffer(settings.buffer_dir, settings.buffer_max_bytes)
         collector = self._collector or SystemCollector()
         sender = self._sender or HttpSender(settings)
-        self._buffer = buffer
         logger.info(
             "agent started",
             extra={"settings": settings.log_safe(), "buffered_batches": len(buffer)},
@@ -86,8 +84,9 @@ class Agent:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
             for task in tasks:
-                if not task.cancelled() and task.exception() is not None:
-                    raise task.exception()  # type: ignore[misc]
+                error = None if task.cancelled() else task.exception()
+                if error is not None:
+                    raise error
         finally:
             stop_waiter.cancel()
             for task in tasks:
@@ -99,7 +98,6 @@ class Agent:
                 extra={"buffered_batches": len(buffer), "buffered_bytes": buffer.total_bytes},
             )
             buffer.close()
-            self._buffer = None
 
     async def _sleep(self, seconds: float) -> bool:
         """Sleep up to ``seconds``; return True if the agent was asked to stop."""

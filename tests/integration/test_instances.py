@@ -149,6 +149,7 @@ def test_postgres_cleanup_leaves_nothing() -> None:
 # --------------------------------------------------------------------------- RabbitMQ
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["graceful", "kill"])
 async def test_rabbitmq_stop_start_keeps_durable_messages(
     rmq: PrivateRabbitMQ, mode: RabbitStopMode
@@ -193,6 +194,7 @@ async def test_rabbitmq_stop_start_keeps_durable_messages(
         await conn.close()
 
 
+@pytest.mark.slow
 def test_rabbitmq_cleanup_leaves_nothing() -> None:
     try:
         rmq = PrivateRabbitMQ()
@@ -225,6 +227,7 @@ os.kill(os.getpid(), signal.SIGKILL)  # no atexit, no finalizers
 """
 
 
+@pytest.mark.slow
 def test_watchdog_cleans_up_after_a_killed_test_process() -> None:
     try:
         find_pg_bindir()

@@ -217,6 +217,8 @@ class TimescaleBackend(StorageBackend):
                     policy = next(
                         (p for p in wanted if p.kind == kind and p.relation == relation), None
                     )
+                    if policy is None and not existing:
+                        continue
                     if policy is not None and len(existing) == 1 and policy.matches(existing[0]):
                         continue
                     if existing:

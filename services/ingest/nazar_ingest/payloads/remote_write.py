@@ -18,15 +18,17 @@ from __future__ import annotations
 
 import math
 import struct
+from typing import NamedTuple
 
 import cramjam
 from google.protobuf.message import DecodeError
 
 from nazar_common.errors import InvalidInputError, PayloadTooLargeError
+from nazar_common.schemas.names import HOST_RE, MAX_LABEL_VALUE_LENGTH, MAX_LABELS
 from nazar_ingest.payloads import sink as reasons
 from nazar_ingest.payloads.names import label_name, metric_name, strip_port
 from nazar_ingest.payloads.sink import SampleSink
-from nazar_ingest.payloads.wire import WriteRequest
+from nazar_ingest.payloads.wire import Label, WriteRequestLabelBytes
 from nazar_ingest.samples import BatchBuilder, NormalizedBatch
 
 #: Prometheus' staleness marker: a NaN with this exact bit pattern.
@@ -71,53 +73,87 @@ def is_stale_marker(value: float) -> bool:
     return bool(_U64.unpack(_DOUBLE.pack(value))[0] == STALE_NAN_BITS)
 
 
+class _Series(NamedTuple):
+    """A decoded label set: the sample destination, or why its samples are skipped."""
+
+    metric: str
+    host: str | None
+    labels: dict[str, str]
+    skip: str | None
+
+
+#: Label sets already decoded, keyed by their encoded label bytes. Bounded;
+#: cleared when full. The label dicts are shared and never mutated.
+_SERIES_CACHE: dict[tuple[bytes, ...], _Series] = {}
+_SERIES_CACHE_LIMIT = 200_000
+
+
+def _decode_series(raw_labels: tuple[bytes, ...]) -> _Series:
+    name = instance = host_label = None
+    labels: dict[str, str] = {}
+    for raw in raw_labels:
+        label = Label.FromString(raw)  # DecodeError (e.g. invalid UTF-8) -> 400
+        key = label.name
+        value = label.value
+        if key == "__name__":
+            name = value
+        elif key == "instance":
+            instance = value
+        elif key == "host":
+            host_label = value
+        elif not value or key.startswith("__"):
+            continue
+        else:
+            mapped = label_name(key)
+            if mapped is None:
+                return _Series("", None, {}, reasons.BAD_LABELS)
+            labels[mapped] = value
+    metric = metric_name(name) if name else None
+    if metric is None:
+        return _Series("", None, {}, reasons.BAD_NAME)
+    raw_host = strip_port(instance) if instance else host_label
+    if host_label and instance:
+        labels["host"] = host_label
+    if not raw_host or not HOST_RE.match(raw_host):
+        return _Series(metric, None, labels, reasons.NO_HOST)
+    if len(labels) > MAX_LABELS or any(
+        len(v) > MAX_LABEL_VALUE_LENGTH for v in labels.values()
+    ):
+        return _Series(metric, raw_host, labels, reasons.BAD_LABELS)
+    return _Series(metric, raw_host, labels, None)
+
+
+def _series(raw_labels: tuple[bytes, ...]) -> _Series:
+    series = _SERIES_CACHE.get(raw_labels)
+    if series is None:
+        series = _decode_series(raw_labels)
+        if len(_SERIES_CACHE) >= _SERIES_CACHE_LIMIT:
+            _SERIES_CACHE.clear()
+        _SERIES_CACHE[raw_labels] = series
+    return series
+
+
 def parse_remote_write(data: bytes, builder: BatchBuilder, *, aliases: bool) -> NormalizedBatch:
     """Decode an uncompressed WriteRequest into ``builder``."""
-    try:
-        request = WriteRequest.FromString(data)
-    except DecodeError as exc:
-        raise InvalidInputError(
-            f"body is not a valid prometheus.WriteRequest protobuf: {exc}"
-        ) from exc
     out = SampleSink(builder, aliases=aliases, lenient=True)
-    for i, series in enumerate(request.timeseries):
-        samples = series.samples
-        if series.histograms:
-            out.skip(NATIVE_HISTOGRAM, len(series.histograms))
-        if not samples:
-            continue
-        count = len(samples)
-        name = instance = host_label = None
-        labels: dict[str, str] = {}
-        for label in series.labels:
-            key = label.name
-            value = label.value
-            if key == "__name__":
-                name = value
-            elif key == "instance":
-                instance = value
-            elif key == "host":
-                host_label = value
-            elif not value or key.startswith("__"):
+    try:
+        request = WriteRequestLabelBytes.FromString(data)
+        for i, raw_series in enumerate(request.timeseries):
+            samples = raw_series.samples
+            if raw_series.histograms:
+                out.skip(NATIVE_HISTOGRAM, len(raw_series.histograms))
+            if not samples:
                 continue
-            else:
-                mapped = label_name(key)
-                if mapped is None:
-                    out.skip(reasons.BAD_LABELS, count)
-                    break
-                labels[mapped] = value
-        else:
-            metric = metric_name(name) if name else None
-            if metric is None:
-                out.skip(reasons.BAD_NAME, count)
+            series = _series(tuple(raw_series.labels))
+            if series.skip is not None:
+                out.skip(series.skip, len(samples))
                 continue
-            raw_host = strip_port(instance) if instance else host_label
-            if host_label and instance:
-                labels["host"] = host_label
             loc = f"timeseries[{i}]"
-            host = out.host(raw_host, loc, count)
-            if host is None or out.labels(labels, loc, count) is None:
+            host = out.host(series.host, loc)
+            if host is None:
                 continue
+            metric = series.metric
+            labels = series.labels
             for sample in samples:
                 value = sample.value
                 if value != value:
@@ -126,4 +162,8 @@ def parse_remote_write(data: bytes, builder: BatchBuilder, *, aliases: bool) -> 
                     out.skip(reasons.NOT_FINITE)
                 else:
                     out.add(metric, host, labels, sample.timestamp / 1000.0, value, loc)
+    except DecodeError as exc:
+        raise InvalidInputError(
+            f"body is not a valid prometheus.WriteRequest protobuf: {exc}"
+        ) from exc
     return out.build()

@@ -52,6 +52,18 @@ def _build() -> descriptor_pool.DescriptorPool:
     prom.message_type.add(name="WriteRequest").field.extend([
         _field("timeseries", 1, _F.TYPE_MESSAGE, _F.LABEL_REPEATED, ".prometheus.TimeSeries"),
     ])
+    # The same wire format with each label left as its encoded bytes: decoding
+    # keys series by those bytes and decodes a label set only once (Nazar-only
+    # view; senders repeat the same series in every request).
+    prom.message_type.add(name="TimeSeriesLabelBytes").field.extend([
+        _field("labels", 1, _F.TYPE_BYTES, _F.LABEL_REPEATED),
+        _field("samples", 2, _F.TYPE_MESSAGE, _F.LABEL_REPEATED, ".prometheus.Sample"),
+        _field("histograms", 4, _F.TYPE_BYTES, _F.LABEL_REPEATED),
+    ])
+    prom.message_type.add(name="WriteRequestLabelBytes").field.extend([
+        _field("timeseries", 1, _F.TYPE_MESSAGE, _F.LABEL_REPEATED,
+               ".prometheus.TimeSeriesLabelBytes"),
+    ])
     pool.Add(prom)
     rpc = descriptor_pb2.FileDescriptorProto(
         name="nazar/google/rpc/status.proto", package="google.rpc", syntax="proto3"
@@ -69,4 +81,8 @@ _POOL = _build()
 WriteRequest: Any = message_factory.GetMessageClass(
     _POOL.FindMessageTypeByName("prometheus.WriteRequest")
 )
+WriteRequestLabelBytes: Any = message_factory.GetMessageClass(
+    _POOL.FindMessageTypeByName("prometheus.WriteRequestLabelBytes")
+)
+Label: Any = message_factory.GetMessageClass(_POOL.FindMessageTypeByName("prometheus.Label"))
 Status: Any = message_factory.GetMessageClass(_POOL.FindMessageTypeByName("google.rpc.Status"))
