@@ -44,7 +44,8 @@ async function loadHosts() {
     cell(tr, h.status || "", h.status);
     cell(tr, ago(h.last_sample));
     cell(tr, h.series ?? h.series_count ?? "");
-    cell(tr, h.sample_rate != null ? Number(h.sample_rate).toFixed(2) : "");
+    const rate = h.samples_per_second ?? h.sample_rate;
+    cell(tr, rate != null ? Number(rate).toFixed(2) : "");
     cell(tr, Object.entries(h.labels || {}).map(([k, v]) => `${k}=${v}`).join(", "), "labels");
     tr.addEventListener("click", () => showHost(h.host));
     body.appendChild(tr);

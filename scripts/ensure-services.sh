@@ -33,7 +33,8 @@ port_open() {
     timeout 3 bash -c "exec 3<>/dev/tcp/$1/$2" >/dev/null 2>&1
 }
 
-# Poll "$@" (a command) until it succeeds, up to WAIT_SECONDS.
+# wait_for MESSAGE COMMAND...: poll COMMAND until it succeeds (up to WAIT_SECONDS),
+# then print MESSAGE.
 wait_for() {
     local what="$1"
     shift
@@ -44,7 +45,7 @@ wait_for() {
         fi
         sleep 1
     done
-    say "$what is up"
+    say "$what"
 }
 
 APT_UPDATED=0
@@ -152,7 +153,7 @@ set NAZAR_PG_PORT, or move a cluster to port $PG_PORT in its postgresql.conf"
     online*) ;;
     *) pg_start_cluster "$version" "$name" ;;
     esac
-    wait_for "PostgreSQL $version/$name on $PG_HOST:$PG_PORT" pg_answers \
+    wait_for "PostgreSQL $version/$name is up on $PG_HOST:$PG_PORT" pg_answers \
         || die "PostgreSQL does not answer on $PG_HOST:$PG_PORT after ${WAIT_SECONDS}s \
 (see /var/log/postgresql/postgresql-$version-$name.log)"
 }
@@ -198,7 +199,7 @@ by adding these lines at the top of pg_hba.conf and reloading PostgreSQL:
         say "added 'trust' rules for 127.0.0.1 and ::1 at the top of $hba (development setup)"
     fi
     pg_sql_local -c 'select pg_reload_conf()' >/dev/null
-    wait_for "passwordless local TCP access" pg_sql -c 'select 1' >/dev/null \
+    wait_for "PostgreSQL now accepts postgres@$PG_HOST without a password" pg_sql -c 'select 1' >/dev/null \
         || die "still cannot connect as postgres@$PG_HOST:$PG_PORT after editing $hba"
 }
 
@@ -256,7 +257,7 @@ or run this script as root to have it installed."
     sudo rabbitmq-server -detached      (or: sudo service rabbitmq-server start)"
         die "rabbitmq-server -detached failed; see /var/log/rabbitmq/"
     fi
-    wait_for "RabbitMQ on $AMQP_HOST:$AMQP_PORT" rabbit_answers \
+    wait_for "RabbitMQ is up on $AMQP_HOST:$AMQP_PORT" rabbit_answers \
         || die "RabbitMQ does not answer on $AMQP_HOST:$AMQP_PORT after ${WAIT_SECONDS}s \
 (see /var/log/rabbitmq/; if it listens on another port, set NAZAR_AMQP_PORT)"
 }

@@ -84,7 +84,7 @@ async def _storage_up(state: AppState, tasks: list[asyncio.Task[None]]) -> None:
         try:
             async with state.pool.acquire() as conn:
                 backend_name, applied = await migrate(conn, settings.storage_backend)
-                backend = backend_for(backend_name)
+                backend = backend_for(backend_name, settings.accept_past)
                 await backend.configure(conn, retention_of(settings))
             await _bootstrap_admin_key(state)
             break

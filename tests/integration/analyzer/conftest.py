@@ -141,7 +141,11 @@ async def env() -> AsyncIterator[Env]:
     env = Env(database_url, amqp_url, ingest, None, port, collector, pool)  # type: ignore[arg-type]
     env.analyzer = AnalyzerService(env.settings(analyzer_listen_port=port))
     await env.analyzer.start()
-    http = await serve(create_app(env.analyzer), "127.0.0.1", port)
+    class Current:  # the HTTP endpoint follows restarts of env.analyzer
+        def __getattr__(self, name: str) -> Any:
+            return getattr(env.analyzer, name)
+
+    http = await serve(create_app(Current()), "127.0.0.1", port)  # type: ignore[arg-type]
     try:
         yield env
     finally:

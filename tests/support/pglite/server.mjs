@@ -26,7 +26,8 @@
 //   so a small shim provides the former;
 // - pglite-socket forwards every message, Terminate ('X') included, to
 //   PGlite and keeps the socket open, so clients that wait for the server to
-//   close the connection (asyncpg's close()) hang. Terminate is intercepted
+//   close the connection (asyncpg's close()) hang, and the next client is
+//   refused (maxConnections 1, slot still taken). Terminate is intercepted
 //   here: the session's open transaction is rolled back and the socket closed,
 //   as PostgreSQL does.
 

@@ -274,9 +274,14 @@ ON CONFLICT (series_id, bucket) DO UPDATE SET
 """
 
 
-def backend_for(name: Backend) -> StorageBackend:
+def backend_for(name: Backend, accept_past: timedelta | None = None) -> StorageBackend:
+    """The backend called ``name``. ``accept_past`` (how old an accepted sample
+    may be) lets TimescaleDB's aggregate refresh look back far enough to fold
+    in late samples."""
     if name == "timescaledb":
         from nazar_common.db.timescale import TimescaleBackend
 
+        if accept_past is not None:
+            return TimescaleBackend(refresh_lookback=accept_past + timedelta(hours=2))
         return TimescaleBackend()
     return PostgresBackend()

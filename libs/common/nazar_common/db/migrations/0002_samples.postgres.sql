@@ -1,6 +1,7 @@
 -- Plain PostgreSQL storage: range partitions by day, rollup tables.
 -- Partitions are created ahead of time and dropped for retention by
--- nazar_common.db.maintenance; rollups are refreshed incrementally there.
+-- PostgresBackend.maintain (nazar_common.db.backends); rollups are refreshed
+-- incrementally there.
 
 CREATE TABLE samples (
     time      timestamptz NOT NULL,
@@ -8,6 +9,9 @@ CREATE TABLE samples (
     value     double precision NOT NULL
 ) PARTITION BY RANGE (time);
 CREATE INDEX samples_series_time_idx ON samples (series_id, time);
+-- Rollup refreshes read recent time ranges of a partition: a BRIN index
+-- finds them cheaply since rows arrive roughly in time order.
+CREATE INDEX samples_time_brin_idx ON samples USING brin (time);
 
 -- Rollups keep sum and count (avg = sum / count) so coarser buckets and
 -- re-aggregation over any step stay exact.
