@@ -55,6 +55,11 @@ class IngestSettings(CommonSettings):
     dependency_timeout: float = Field(
         default=5.0, gt=0, description="Seconds to wait for the database or broker per request."
     )
+    ingest_aliases: bool = Field(
+        default=True,
+        description="Also store the agent's metric names for known node_exporter / OTel / "
+        "Telegraf gauges (docs/ingestion.md).",
+    )
     dashboard_dir: str = Field(
         default="", description="Folder of the web dashboard's files (default: the bundled one)."
     )

@@ -149,7 +149,8 @@ async def upsert_hosts(
         "INSERT INTO hosts (host, labels, last_seen, last_sample) "
         "SELECT h, l::jsonb, now(), t FROM unnest($1::text[], $2::text[], $3::timestamptz[]) "
         "AS u(h, l, t) ORDER BY h "
-        "ON CONFLICT (host) DO UPDATE SET labels = EXCLUDED.labels, last_seen = now(), "
+        "ON CONFLICT (host) DO UPDATE SET labels = CASE WHEN EXCLUDED.labels = '{}'::jsonb "
+        "THEN hosts.labels ELSE EXCLUDED.labels END, last_seen = now(), "
         "last_sample = greatest(hosts.last_sample, EXCLUDED.last_sample)",
         names,
         [seen[n][0] for n in names],
