@@ -21,7 +21,6 @@ import random
 import secrets
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import time
@@ -73,8 +72,9 @@ def make_bodies(hosts: int, metrics: int, batch: int, count: int) -> list[bytes]
     return bodies
 
 
-async def _load(url: str, key: str, bodies: list[bytes], duration: float, concurrency: int,
-                gzip_bodies: bool) -> tuple[list[float], int, int, dict[int, int]]:
+async def _load(
+    url: str, key: str, bodies: list[bytes], duration: float, concurrency: int, gzip_bodies: bool
+) -> tuple[list[float], int, int, dict[int, int]]:
     import gzip
 
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
@@ -133,7 +133,9 @@ async def raw_copy_ceiling(url: str, rows: int, series: int, connections: int) -
         rng = random.Random(7)
         batches = []
         for b in range(rows // 1000):
-            batches.append([(now, ids[(b * 1000 + k) % len(ids)], rng.random()) for k in range(1000)])
+            batches.append(
+                [(now, ids[(b * 1000 + k) % len(ids)], rng.random()) for k in range(1000)]
+            )
         queue: asyncio.Queue[list[tuple[datetime, int, float]]] = asyncio.Queue()
         for b in batches:
             queue.put_nowait(b)
@@ -170,7 +172,9 @@ async def prepare(name: str) -> tuple[str, str]:
         new = generate_key()
         await conn.execute(
             "INSERT INTO api_keys (key_id, secret_hash, name, scopes) VALUES ($1,$2,'bench',$3)",
-            new.key_id, new.secret_hash, ["ingest"],
+            new.key_id,
+            new.secret_hash,
+            ["ingest"],
         )
     finally:
         await conn.close()
@@ -180,8 +184,11 @@ async def prepare(name: str) -> tuple[str, str]:
 def vhost(action: str, name: str) -> None:
     subprocess.run(["rabbitmqctl", "-q", action, name], check=False, capture_output=True)
     if action == "add_vhost":
-        subprocess.run(["rabbitmqctl", "-q", "set_permissions", "-p", name, "guest", ".*", ".*",
-                        ".*"], check=False, capture_output=True)
+        subprocess.run(
+            ["rabbitmqctl", "-q", "set_permissions", "-p", name, "guest", ".*", ".*", ".*"],
+            check=False,
+            capture_output=True,
+        )
 
 
 async def wait_ready(base: str, timeout: float = 60) -> None:
@@ -228,18 +235,27 @@ def main() -> None:
         "NAZAR_INSERT_MODE": args.insert_mode,
         "NAZAR_DB_POOL_MAX": "8",
     }
-    server = subprocess.Popen([sys.executable, "-m", "nazar_ingest"], env=env,
-                              start_new_session=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "nazar_ingest"], env=env, start_new_session=True
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         asyncio.run(wait_ready(base))
-        bodies = make_bodies(args.hosts, args.metrics, args.batch_size,
-                             max(args.hosts, 2000))
+        bodies = make_bodies(args.hosts, args.metrics, args.batch_size, max(args.hosts, 2000))
         # Warm-up: create the series so the run measures steady state.
         asyncio.run(_load(base + "/api/v1/metrics", key, bodies, 3.0, args.concurrency, args.gzip))
         per_client = max(1, args.concurrency // args.clients)
-        jobs = [(base + "/api/v1/metrics", key, bodies[c::args.clients], args.duration,
-                 per_client, args.gzip) for c in range(args.clients)]
+        jobs = [
+            (
+                base + "/api/v1/metrics",
+                key,
+                bodies[c :: args.clients],
+                args.duration,
+                per_client,
+                args.gzip,
+            )
+            for c in range(args.clients)
+        ]
         t0 = time.perf_counter()
         if args.clients == 1:
             results = [_load_process(jobs[0])]
@@ -267,32 +283,44 @@ def main() -> None:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
     rows = min(max(accepted // 2, 200_000), 2_000_000)
-    ceiling = asyncio.run(raw_copy_ceiling(url, rows, args.hosts * args.metrics, args.raw_connections))
+    ceiling = asyncio.run(
+        raw_copy_ceiling(url, rows, args.hosts * args.metrics, args.raw_connections)
+    )
     if not args.keep:
+
         async def drop() -> None:
             admin = await asyncpg.connect(PG_ADMIN)
             await admin.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
             await admin.close()
+
         asyncio.run(drop())
     vhost("delete_vhost", vh)
 
     requests = len(latencies)
     rate = accepted / elapsed
     print("Nazar ingest benchmark")
-    print(f"  machine: {platform.machine()} {os.cpu_count()} CPUs, Python "
-          f"{platform.python_version()}, PostgreSQL and RabbitMQ on the same machine")
-    print(f"  load: {args.hosts} hosts x {args.metrics} metrics, {args.batch_size} samples/request, "
-          f"JSON{' gzip' if args.gzip else ''}, {args.concurrency} in flight, {args.clients} "
-          f"client process(es), {args.workers} server worker(s), insert mode {args.insert_mode}, "
-          f"{args.duration:.0f} s")
+    print(
+        f"  machine: {platform.machine()} {os.cpu_count()} CPUs, Python "
+        f"{platform.python_version()}, PostgreSQL and RabbitMQ on the same machine"
+    )
+    print(
+        f"  load: {args.hosts} hosts x {args.metrics} metrics, {args.batch_size} samples/request, "
+        f"JSON{' gzip' if args.gzip else ''}, {args.concurrency} in flight, {args.clients} "
+        f"client process(es), {args.workers} server worker(s), insert mode {args.insert_mode}, "
+        f"{args.duration:.0f} s"
+    )
     print(f"  requests/s:            {requests / elapsed:10.0f}")
     print(f"  accepted samples/s:    {rate:10.0f}")
-    print(f"  latency p50/p95/p99:   {percentile(latencies, 50) * 1000:.1f} / "
-          f"{percentile(latencies, 95) * 1000:.1f} / {percentile(latencies, 99) * 1000:.1f} ms")
+    print(
+        f"  latency p50/p95/p99:   {percentile(latencies, 50) * 1000:.1f} / "
+        f"{percentile(latencies, 95) * 1000:.1f} / {percentile(latencies, 99) * 1000:.1f} ms"
+    )
     print(f"  errors:                {errors}  statuses: {dict(sorted(statuses.items()))}")
     print(f"  samples in database:   {in_db} (accepted incl. warm-up; every 202 must be here)")
-    print(f"  raw COPY ceiling:      {ceiling:10.0f} samples/s ({args.raw_connections} "
-          "connections, 1,000-row batches, same table)")
+    print(
+        f"  raw COPY ceiling:      {ceiling:10.0f} samples/s ({args.raw_connections} "
+        "connections, 1,000-row batches, same table)"
+    )
     print(f"  ratio accepted/raw:    {rate / ceiling:10.2f}")
 
 

@@ -29,20 +29,27 @@ STATE = ROOT / ".run"
 def run_cli(*args: str, env: dict[str, str]) -> str:
     out = subprocess.run(
         [sys.executable, "-m", "nazar_cli.main", *args],
-        env=env, check=True, capture_output=True, text=True,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return out.stdout
 
 
 def create_key(scope: str, name: str, env: dict[str, str]) -> str:
-    return run_cli("keys", "create", "--scope", scope, "--name", name, env=env).strip().splitlines()[-1]
+    return (
+        run_cli("keys", "create", "--scope", scope, "--name", name, env=env)
+        .strip()
+        .splitlines()[-1]
+    )
 
 
 def wait_http(url: str, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with contextlib.suppress(OSError):
-            with urllib.request.urlopen(url, timeout=2) as r:  # noqa: S310 - local URL
+            with urllib.request.urlopen(url, timeout=2) as r:
                 if r.status == 200:
                     return True
         time.sleep(0.3)
@@ -76,10 +83,13 @@ def main() -> int:
     procs: dict[str, subprocess.Popen[bytes]] = {}
 
     def start(name: str, module: str, extra: dict[str, str] | None = None) -> None:
-        log = open(logs / f"{name}.log", "ab")  # noqa: SIM115 - kept open for the child
+        log = open(logs / f"{name}.log", "ab")
         procs[name] = subprocess.Popen(
-            [sys.executable, "-m", module], env={**env, **(extra or {})},
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [sys.executable, "-m", module],
+            env={**env, **(extra or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     start("ingest", "nazar_ingest")
@@ -92,12 +102,16 @@ def main() -> int:
         if importlib.util.find_spec(f"nazar_{component}.__main__") is not None:
             start(component, f"nazar_{component}")
     if not args.no_agent:
-        start("agent", "nazar_agent", {
-            "NAZAR_AGENT_URL": base,
-            "NAZAR_AGENT_API_KEY": agent_key,
-            "NAZAR_AGENT_BUFFER_DIR": str(STATE / "agent-buffer"),
-            "NAZAR_AGENT_LABELS": "env=local",
-        })
+        start(
+            "agent",
+            "nazar_agent",
+            {
+                "NAZAR_AGENT_URL": base,
+                "NAZAR_AGENT_API_KEY": agent_key,
+                "NAZAR_AGENT_BUFFER_DIR": str(STATE / "agent-buffer"),
+                "NAZAR_AGENT_LABELS": "env=local",
+            },
+        )
     wait_http(base + "/readyz", 30)
     print(
         f"""
@@ -123,8 +137,10 @@ Press Ctrl-C to stop.""",
     while not stopping:
         for name, proc in procs.items():
             if proc.poll() is not None:
-                print(f"{name} exited with {proc.returncode}; see {logs / (name + '.log')}",
-                      file=sys.stderr)
+                print(
+                    f"{name} exited with {proc.returncode}; see {logs / (name + '.log')}",
+                    file=sys.stderr,
+                )
                 stopping = True
                 break
         time.sleep(0.5)

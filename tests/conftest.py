@@ -127,7 +127,11 @@ class ServerThread:
     def __init__(self, app: object, port: int | None = None) -> None:
         self.port = port or free_port()
         self.config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_config=None, access_log=False,
+            app,
+            host="127.0.0.1",
+            port=self.port,
+            log_config=None,
+            access_log=False,
             lifespan="on",
         )
         self.server = uvicorn.Server(self.config)
@@ -173,7 +177,10 @@ async def create_key(database_url: str, scope: str) -> str:
     try:
         await conn.execute(
             "INSERT INTO api_keys (key_id, secret_hash, name, scopes) VALUES ($1, $2, $3, $4)",
-            new.key_id, new.secret_hash, f"test-{scope}", [scope],
+            new.key_id,
+            new.secret_hash,
+            f"test-{scope}",
+            [scope],
         )
     finally:
         await conn.close()
@@ -204,7 +211,10 @@ async def start_ingest(database_url: str, amqp_url: str, **overrides: object) ->
     finally:
         await conn.close()
     settings = IngestSettings(
-        database_url=database_url, amqp_url=amqp_url, log_format="text", log_level="WARNING",
+        database_url=database_url,
+        amqp_url=amqp_url,
+        log_format="text",
+        log_level="WARNING",
         **overrides,
     )
     thread = ServerThread(create_app(settings))

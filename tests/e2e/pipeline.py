@@ -8,6 +8,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -66,7 +67,7 @@ class Pipeline:
         }
 
     async def _spawn(self, name: str, module: str, port: int, env: dict[str, str]) -> None:
-        log = Path(os.environ.get("TMPDIR", "/tmp")) / f"nazar-e2e-{name}-{uuid.uuid4().hex[:6]}.log"
+        log = Path(tempfile.gettempdir()) / f"nazar-e2e-{name}-{uuid.uuid4().hex[:6]}.log"
         self.logs[name] = log
         handle = log.open("wb")
         proc = subprocess.Popen([sys.executable, "-m", module], env=env, cwd=ROOT,

@@ -21,9 +21,15 @@ from nazar_cli.settings import CliSettings
 app = typer.Typer(no_args_is_help=True)
 
 DEFAULT_QUEUE = "nazar.notifier.alerts.dlq"
-_DROP_HEADERS = ("x-death", "x-first-death-exchange", "x-first-death-queue",
-                 "x-first-death-reason", "x-last-death-exchange", "x-last-death-queue",
-                 "x-last-death-reason")
+_DROP_HEADERS = (
+    "x-death",
+    "x-first-death-exchange",
+    "x-first-death-queue",
+    "x-first-death-reason",
+    "x-last-death-exchange",
+    "x-last-death-queue",
+    "x-last-death-reason",
+)
 
 
 def _text(value: Any) -> str:
@@ -73,8 +79,7 @@ async def peek(amqp_url: str, queue_name: str, limit: int) -> tuple[int, list[De
                 exchange, key, reason = origin(headers)
             except ValueError:
                 exchange, key, reason = "?", "?", "unknown"
-            out.append(DeadLetter(message.message_id, exchange, key, reason, headers,
-                                  message.body))
+            out.append(DeadLetter(message.message_id, exchange, key, reason, headers, message.body))
         await channel.close()
         return total, out
     finally:

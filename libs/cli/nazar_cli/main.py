@@ -36,7 +36,8 @@ def migrate() -> None:
         try:
             backend, applied = await run_migrations(conn, settings.storage_backend)
             await backend_for(backend).configure(
-                conn, Retention(settings.retention_raw, settings.retention_1m, settings.retention_1h)
+                conn,
+                Retention(settings.retention_raw, settings.retention_1m, settings.retention_1h),
             )
         finally:
             await conn.close()
@@ -70,8 +71,11 @@ def keys_create(
         return new.plaintext
 
     plaintext = asyncio.run(run())
-    typer.echo(f"created key with scope(s) {', '.join(sorted(s.value for s in scope))}; "
-               "store it now, it is not shown again:", err=False)
+    typer.echo(
+        f"created key with scope(s) {', '.join(sorted(s.value for s in scope))}; "
+        "store it now, it is not shown again:",
+        err=False,
+    )
     typer.echo(plaintext)
 
 
@@ -83,7 +87,8 @@ def keys_list() -> None:
         conn = await connect(_settings(), "nazar-cli")
         try:
             rows = await conn.fetch(
-                "SELECT key_id, name, scopes, created_at, revoked_at FROM api_keys ORDER BY created_at"
+                "SELECT key_id, name, scopes, created_at, revoked_at FROM api_keys "
+                "ORDER BY created_at"
             )
         finally:
             await conn.close()

@@ -116,8 +116,10 @@ def format_backtest(result: dict[str, Any]) -> list[str]:
         where = t.get("host", "")
         if t.get("labels"):
             where += " {" + ", ".join(f"{k}={v}" for k, v in sorted(t["labels"].items())) + "}"
-        lines.append(f"{t['at']}  {t['from']:>8} -> {t['to']:<8} {where}  value={shown}"
-                     + (f"  ({t['explanation']})" if t.get("explanation") else ""))
+        lines.append(
+            f"{t['at']}  {t['from']:>8} -> {t['to']:<8} {where}  value={shown}"
+            + (f"  ({t['explanation']})" if t.get("explanation") else "")
+        )
     counts = result.get("counts") or {}
     lines.append(
         f"would have fired {counts.get('firing', 0)} time(s), resolved "
@@ -129,8 +131,9 @@ def format_backtest(result: dict[str, Any]) -> list[str]:
 @app.command("test")
 def test(
     file: Annotated[Path, typer.Argument(help="YAML or JSON file with one or more rules.")],
-    start: Annotated[str | None, typer.Option(help="ISO 8601 time or a duration ago (6h, 7d).")]
-    = None,
+    start: Annotated[
+        str | None, typer.Option(help="ISO 8601 time or a duration ago (6h, 7d).")
+    ] = None,
     end: Annotated[str | None, typer.Option(help="ISO 8601 time or a duration ago.")] = None,
     resolution: Annotated[str, typer.Option(help="auto, raw, 1m or 1h.")] = "auto",
     output: Annotated[str, typer.Option(help="text or json.")] = "text",
@@ -141,8 +144,12 @@ def test(
     t_start = _parse_time(start, t_end - timedelta(days=1))
     results = []
     for rule in load_rule_files(file):
-        body = {"rule": rule, "start": t_start.isoformat(), "end": t_end.isoformat(),
-                "resolution": resolution}
+        body = {
+            "rule": rule,
+            "start": t_start.isoformat(),
+            "end": t_end.isoformat(),
+            "resolution": resolution,
+        }
         results.append(_request("POST", "/api/v1/rules/backtest", json=body).json())
     if output == "json":
         typer.echo(json.dumps(results if len(results) > 1 else results[0], indent=2))
@@ -160,8 +167,10 @@ def apply(file: Annotated[Path, typer.Argument(help="YAML or JSON file with rule
         if not name:
             raise typer.BadParameter("every rule needs a name")
         r = _request("PUT", f"/api/v1/rules/{name}", json=rule)
-        typer.echo(f"{'created' if r.status_code == 201 else 'applied'} rule {name} "
-                   f"(version {r.json().get('version')})")
+        typer.echo(
+            f"{'created' if r.status_code == 201 else 'applied'} rule {name} "
+            f"(version {r.json().get('version')})"
+        )
 
 
 @app.command("list")
@@ -174,5 +183,7 @@ def list_(output: Annotated[str, typer.Option(help="text or json.")] = "text") -
     for r in rules:
         spec = r["spec"]
         state = "enabled" if spec.get("enabled", True) else "disabled"
-        typer.echo(f"{r['name']}\t{spec['params']['kind']}\t{spec.get('metric') or '-'}\t"
-                   f"{spec.get('severity')}\t{state}\tv{r['version']}")
+        typer.echo(
+            f"{r['name']}\t{spec['params']['kind']}\t{spec.get('metric') or '-'}\t"
+            f"{spec.get('severity')}\t{state}\tv{r['version']}"
+        )

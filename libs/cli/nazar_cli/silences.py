@@ -44,12 +44,16 @@ def _check(response: httpx.Response) -> Any:
 
 @app.command("add")
 def add(
-    matcher: Annotated[list[str], typer.Option("--matcher", "-m",
-                                               help="name=value, name!=value, name=~re, "
-                                                    "name!~re; repeatable.")],
+    matcher: Annotated[
+        list[str],
+        typer.Option(
+            "--matcher", "-m", help="name=value, name!=value, name=~re, name!~re; repeatable."
+        ),
+    ],
     duration: Annotated[str, typer.Option(help="How long, e.g. 2h.")] = "1h",
-    ends_at: Annotated[str | None, typer.Option(help="End time (ISO 8601); overrides "
-                                                     "--duration.")] = None,
+    ends_at: Annotated[
+        str | None, typer.Option(help="End time (ISO 8601); overrides --duration.")
+    ] = None,
     comment: Annotated[str, typer.Option(help="Why.")] = "",
     author: Annotated[str, typer.Option(help="Who (default: the API key's name).")] = "",
 ) -> None:
@@ -58,10 +62,15 @@ def add(
         matchers = [Matcher.parse(m) for m in matcher]
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
-    end = (datetime.fromisoformat(ends_at) if ends_at
-           else datetime.now(UTC) + parse_duration(duration))
-    body = {"matchers": [m.model_dump() for m in matchers], "ends_at": end.isoformat(),
-            "comment": comment, "created_by": author}
+    end = (
+        datetime.fromisoformat(ends_at) if ends_at else datetime.now(UTC) + parse_duration(duration)
+    )
+    body = {
+        "matchers": [m.model_dump() for m in matchers],
+        "ends_at": end.isoformat(),
+        "comment": comment,
+        "created_by": author,
+    }
     with _client(CliSettings()) as client:
         out = _check(client.post("/api/v1/silences", json=body))
     typer.echo(f"silence {out['id']} until {out['ends_at']}")
@@ -76,8 +85,10 @@ def list_(
         rows = _check(client.get("/api/v1/silences", params={"active": str(not all_).lower()}))
     for row in rows:
         matchers = ",".join(f'{m["name"]}{m["op"]}"{m["value"]}"' for m in row["matchers"])
-        typer.echo(f"{row['id']}\t{row['state']}\t{row['ends_at']}\t{row['created_by']}\t"
-                   f"{matchers}\t{row['comment']}")
+        typer.echo(
+            f"{row['id']}\t{row['state']}\t{row['ends_at']}\t{row['created_by']}\t"
+            f"{matchers}\t{row['comment']}"
+        )
 
 
 @app.command("expire")

@@ -47,7 +47,9 @@ def hash_secret(secret: str) -> str:
 def generate_key() -> NewKey:
     key_id = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
-    return NewKey(key_id=key_id, secret_hash=hash_secret(secret), plaintext=f"nzr_{key_id}_{secret}")
+    return NewKey(
+        key_id=key_id, secret_hash=hash_secret(secret), plaintext=f"nzr_{key_id}_{secret}"
+    )
 
 
 def split_key(plaintext: str) -> tuple[str, str] | None:

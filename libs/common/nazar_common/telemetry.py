@@ -112,5 +112,7 @@ def inject_headers(headers: MutableMapping[str, Any]) -> MutableMapping[str, Any
 
 def extract_context(headers: Mapping[str, Any] | None) -> Any:
     """Read a trace context from AMQP message headers (for ``start_as_current_span``)."""
-    carrier = {k: v.decode() if isinstance(v, bytes) else str(v) for k, v in (headers or {}).items()}
+    carrier = {
+        k: v.decode() if isinstance(v, bytes) else str(v) for k, v in (headers or {}).items()
+    }
     return propagate.extract(carrier)

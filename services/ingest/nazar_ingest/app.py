@@ -185,4 +185,3 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
     if dashboard is not None:
         app.mount("/", StaticFiles(directory=dashboard, html=True), name="dashboard")
     return app
-

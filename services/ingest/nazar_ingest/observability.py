@@ -31,8 +31,11 @@ class ObservabilityMiddleware:
             return
         started = time.perf_counter()
         status = 500
-        carrier = {k.decode(): v.decode() for k, v in scope.get("headers", [])
-                   if k in (b"traceparent", b"tracestate")}
+        carrier = {
+            k.decode(): v.decode()
+            for k, v in scope.get("headers", [])
+            if k in (b"traceparent", b"tracestate")
+        }
         ctx = propagate.extract(carrier) if carrier else None
 
         async def send_wrapper(message: Message) -> None:

@@ -55,9 +55,7 @@ from nazar_ingest.samples import NormalizedBatch
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("nazar.ingest")
 
-COMMITS = Counter(
-    "nazar_ingest_commits_total", "Group-commit transactions", ["outcome"]
-)
+COMMITS = Counter("nazar_ingest_commits_total", "Group-commit transactions", ["outcome"])
 COMMIT_SIZE = Histogram(
     "nazar_ingest_commit_samples",
     "Samples per group-commit transaction",
@@ -68,12 +66,8 @@ COMMIT_SECONDS = Histogram(
     "Duration of group-commit transactions",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
-SAMPLES_DURABLE = Counter(
-    "nazar_ingest_samples_durable_total", "Samples made durable", ["store"]
-)
-DUPLICATES = Counter(
-    "nazar_ingest_duplicate_batches_total", "Batches dropped as already stored"
-)
+SAMPLES_DURABLE = Counter("nazar_ingest_samples_durable_total", "Samples made durable", ["store"])
+DUPLICATES = Counter("nazar_ingest_duplicate_batches_total", "Batches dropped as already stored")
 
 
 @dataclass
@@ -124,8 +118,12 @@ def _series_json(key: SeriesKey, sid: int | None) -> orjson.Fragment:
             _SERIES_JSON.clear()
         cached = _SERIES_JSON[(key, sid)] = orjson.Fragment(
             b'{"metric":%s,"host":%s,"labels":%s,"id":%s}'
-            % (orjson.dumps(key.metric), orjson.dumps(key.host), key.labels.encode(),
-               orjson.dumps(sid))
+            % (
+                orjson.dumps(key.metric),
+                orjson.dumps(key.host),
+                key.labels.encode(),
+                orjson.dumps(sid),
+            )
         )
     return cached
 
@@ -231,7 +229,9 @@ class Accepter:
         while self._pending and self._slots > 0:
             group: list[_Pending] = []
             size = 0
-            while self._pending and (not group or size + len(self._pending[0].batch) <= self.max_samples):
+            while self._pending and (
+                not group or size + len(self._pending[0].batch) <= self.max_samples
+            ):
                 item = self._pending.pop(0)
                 group.append(item)
                 size += len(item.batch)

@@ -19,7 +19,11 @@ MEDIA_TYPE = "application/problem+json"
 
 
 def problem(
-    status: int, title: str, detail: str, code: str, headers: dict[str, str] | None = None,
+    status: int,
+    title: str,
+    detail: str,
+    code: str,
+    headers: dict[str, str] | None = None,
     **extra: Any,
 ) -> JSONResponse:
     body = {"type": PROBLEM_BASE + code, "title": title, "status": status, "detail": detail}
@@ -45,14 +49,24 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         {"loc": ".".join(str(p) for p in e.get("loc", ())), "msg": e.get("msg", "")}
         for e in exc.errors()
     ]
-    return problem(400, "Invalid input", "the request does not match the schema", "invalid-input",
-                   errors=errors)
+    return problem(
+        400,
+        "Invalid input",
+        "the request does not match the schema",
+        "invalid-input",
+        errors=errors,
+    )
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    return problem(exc.status_code, str(exc.detail), str(exc.detail), f"http-{exc.status_code}",
-                   dict(exc.headers) if exc.headers else None)
+    return problem(
+        exc.status_code,
+        str(exc.detail),
+        str(exc.detail),
+        f"http-{exc.status_code}",
+        dict(exc.headers) if exc.headers else None,
+    )
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -69,7 +69,9 @@ class KeyStore:
             try:
                 fresh = await self._load(key_id)
             except Exception as exc:
-                if entry is not None and (is_connection_error(exc) or isinstance(exc, TimeoutError)):
+                if entry is not None and (
+                    is_connection_error(exc) or isinstance(exc, TimeoutError)
+                ):
                     return entry  # stale but known: keep ingest going
                 if is_connection_error(exc) or isinstance(exc, TimeoutError):
                     raise TransientError("cannot verify the API key now", retry_after=5) from exc

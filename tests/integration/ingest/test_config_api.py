@@ -29,9 +29,10 @@ CHANNEL = {
 
 
 async def test_rule_crud(ingest_server: IngestServer) -> None:
-    async with ingest_server.client() as admin, ingest_server.client(
-        ingest_server.read_key
-    ) as reader:
+    async with (
+        ingest_server.client() as admin,
+        ingest_server.client(ingest_server.read_key) as reader,
+    ):
         r = await admin.post("/api/v1/rules", json=RULE)
         assert r.status_code == 201, r.text
         assert r.json()["spec"]["params"]["value"] == 90
@@ -122,7 +123,10 @@ def test_cli_keys(ingest_server: IngestServer) -> None:
     def nazar(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "nazar_cli.main", *args],
-            env=env, capture_output=True, text=True, timeout=60,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
 
     created = nazar("keys", "create", "--scope", "ingest", "--scope", "read", "--name", "cli")

@@ -95,8 +95,7 @@ async def stored_values(database_url: str, tag: str) -> list[int]:
     conn = await asyncpg.connect(database_url)
     try:
         rows = await conn.fetch(
-            "SELECT s.value FROM samples s JOIN series x ON x.id = s.series_id "
-            "WHERE x.host = $1",
+            "SELECT s.value FROM samples s JOIN series x ON x.id = s.series_id WHERE x.host = $1",
             f"{HOST_PREFIX}-{tag}",
         )
     finally:
@@ -140,9 +139,7 @@ async def analysed_values(amqp_url: str, tag: str, expected: set[int], timeout: 
     return seen
 
 
-async def test_database_outage_under_load(
-    server: IngestServer, pg: PrivatePostgres
-) -> None:
+async def test_database_outage_under_load(server: IngestServer, pg: PrivatePostgres) -> None:
     load = Load(server, "pgdown")
     task = asyncio.create_task(load.run())
     await asyncio.sleep(2)

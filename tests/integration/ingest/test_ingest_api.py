@@ -27,12 +27,24 @@ async def test_accepts_and_stores_a_batch(ingest_server: IngestServer) -> None:
         "host": "itest-store-1",
         "labels": {"env": "prod"},
         "samples": [
-            {"metric": "cpu.usage_percent", "value": 12.5, "timestamp": now,
-             "labels": {"cpu": "total"}},
-            {"metric": "cpu.usage_percent", "value": 13.5, "timestamp": now + 1,
-             "labels": {"cpu": "total"}},
-            {"metric": "mem.used_percent", "value": 40, "timestamp": "2026-01-01T00:00:00Z",
-             "host": "itest-store-2"},
+            {
+                "metric": "cpu.usage_percent",
+                "value": 12.5,
+                "timestamp": now,
+                "labels": {"cpu": "total"},
+            },
+            {
+                "metric": "cpu.usage_percent",
+                "value": 13.5,
+                "timestamp": now + 1,
+                "labels": {"cpu": "total"},
+            },
+            {
+                "metric": "mem.used_percent",
+                "value": 40,
+                "timestamp": "2026-01-01T00:00:00Z",
+                "host": "itest-store-2",
+            },
         ],
     }
     body["samples"][2]["timestamp"] = now - 5  # within the accepted window
@@ -49,49 +61,65 @@ async def test_accepts_and_stores_a_batch(ingest_server: IngestServer) -> None:
     labels = await _count(
         ingest_server.database_url,
         "SELECT count(*) FROM series WHERE host = 'itest-store-1' "
-        "AND labels = '{\"env\": \"prod\", \"cpu\": \"total\"}'::jsonb",
+        'AND labels = \'{"env": "prod", "cpu": "total"}\'::jsonb',
     )
     assert labels == 1
 
 
 async def test_gzip_and_rfc3339(ingest_server: IngestServer) -> None:
     ts = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    body = gzip.compress(orjson.dumps({
-        "host": "itest-gzip", "samples": [{"metric": "m.one", "value": 1, "timestamp": ts}],
-    }))
+    body = gzip.compress(
+        orjson.dumps(
+            {
+                "host": "itest-gzip",
+                "samples": [{"metric": "m.one", "value": 1, "timestamp": ts}],
+            }
+        )
+    )
     async with ingest_server.client(ingest_server.ingest_key) as client:
         r = await client.post(
-            "/api/v1/metrics", content=body,
+            "/api/v1/metrics",
+            content=body,
             headers={"Content-Encoding": "gzip", "Content-Type": "application/json"},
         )
     assert r.status_code == 202, r.text
 
 
 async def test_invalid_batch_writes_nothing(ingest_server: IngestServer) -> None:
-    body = {"host": "itest-invalid", "samples": [
-        {"metric": "ok.metric", "value": 1},
-        {"metric": "bad metric", "value": 1},
-        {"metric": "ok.metric", "value": "12"},
-        {"metric": "ok.metric", "value": 1, "timestamp": time.time() - 10 * 86400},
-        {"metric": "ok.metric", "value": 1, "labels": {"bad-label": "x"}},
-    ]}
+    body = {
+        "host": "itest-invalid",
+        "samples": [
+            {"metric": "ok.metric", "value": 1},
+            {"metric": "bad metric", "value": 1},
+            {"metric": "ok.metric", "value": "12"},
+            {"metric": "ok.metric", "value": 1, "timestamp": time.time() - 10 * 86400},
+            {"metric": "ok.metric", "value": 1, "labels": {"bad-label": "x"}},
+        ],
+    }
     async with ingest_server.client(ingest_server.ingest_key) as client:
         r = await client.post("/api/v1/metrics", json=body)
         assert r.status_code == 400, r.text
         assert r.headers["content-type"].startswith("application/problem+json")
         locs = {e["loc"] for e in r.json()["errors"]}
         assert locs == {
-            "samples[1].metric", "samples[2].value", "samples[3].timestamp",
+            "samples[1].metric",
+            "samples[2].value",
+            "samples[3].timestamp",
             "samples[4].labels.bad-label",
         }
         # Non-finite numbers are not even valid JSON: rejected with a reason.
-        r = await client.post("/api/v1/metrics", content=b'{"host": "itest-invalid", '
-                              b'"samples": [{"metric": "m", "value": NaN}]}')
+        r = await client.post(
+            "/api/v1/metrics",
+            content=b'{"host": "itest-invalid", "samples": [{"metric": "m", "value": NaN}]}',
+        )
         assert r.status_code == 400
         assert "JSON" in r.json()["detail"]
-    assert await _count(
-        ingest_server.database_url, "SELECT count(*) FROM series WHERE host = 'itest-invalid'"
-    ) == 0
+    assert (
+        await _count(
+            ingest_server.database_url, "SELECT count(*) FROM series WHERE host = 'itest-invalid'"
+        )
+        == 0
+    )
 
 
 async def test_auth_and_scopes(ingest_server: IngestServer) -> None:
@@ -113,8 +141,7 @@ async def test_limits(ingest_server: IngestServer) -> None:
         r = await client.post("/api/v1/metrics", json={"host": "itest-limit", "samples": samples})
         assert r.status_code == 413
         bomb = gzip.compress(b" " * (11 * 1024 * 1024))
-        r = await client.post("/api/v1/metrics", content=bomb,
-                              headers={"Content-Encoding": "gzip"})
+        r = await client.post("/api/v1/metrics", content=bomb, headers={"Content-Encoding": "gzip"})
         assert r.status_code == 413
         r = await client.post("/api/v1/metrics", content=b"{not json")
         assert r.status_code == 400
@@ -127,11 +154,14 @@ async def test_idempotency_key_stores_once(ingest_server: IngestServer) -> None:
         second = await client.post("/api/v1/metrics", json=body, headers={"Idempotency-Key": "k-1"})
     assert first.status_code == second.status_code == 202
     assert second.json()["duplicate"] is True
-    assert await _count(
-        ingest_server.database_url,
-        "SELECT count(*) FROM samples s JOIN series x ON x.id = s.series_id "
-        "WHERE x.host = 'itest-idem'",
-    ) == 1
+    assert (
+        await _count(
+            ingest_server.database_url,
+            "SELECT count(*) FROM samples s JOIN series x ON x.id = s.series_id "
+            "WHERE x.host = 'itest-idem'",
+        )
+        == 1
+    )
 
 
 async def test_accepted_batches_reach_the_analysis_queue(ingest_server: IngestServer) -> None:

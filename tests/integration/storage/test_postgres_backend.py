@@ -88,7 +88,13 @@ async def test_rollups_follow_the_watermark_and_late_samples(conn: asyncpg.Conne
     ]
     hour = await conn.fetchrow("SELECT * FROM samples_1h")
     assert (hour["bucket"], hour["count"], hour["sum"], hour["min"], hour["max"], hour["last"]) == (
-        datetime(2026, 6, 15, 10, tzinfo=UTC), 12, 66.0, 0.0, 11.0, 11.0)
+        datetime(2026, 6, 15, 10, tzinfo=UTC),
+        12,
+        66.0,
+        0.0,
+        11.0,
+        11.0,
+    )
     # A late sample below the watermark is recorded and folded in next time.
     async with conn.transaction():
         await backend.prepare_write(conn, t0 + timedelta(seconds=5))

@@ -10,9 +10,13 @@ NOW = 1_800_000_000.0
 def batch(host: str, values: list[float]) -> object:
     import orjson
 
-    doc = {"host": host, "labels": {"env": "t"},
-           "samples": [{"metric": "m", "value": v, "timestamp": NOW - i} for i, v in
-                       enumerate(values)]}
+    doc = {
+        "host": host,
+        "labels": {"env": "t"},
+        "samples": [
+            {"metric": "m", "value": v, "timestamp": NOW - i} for i, v in enumerate(values)
+        ],
+    }
     return parse_json_payload(orjson.dumps(doc), BatchBuilder(Limits(100, 0, NOW + 1)), NOW)
 
 
@@ -32,7 +36,9 @@ def test_message_roundtrip_is_a_valid_model() -> None:
     msg = SampleBatchV1.from_bytes(body)
     assert msg.id == mid
     assert [(s.host, s.id, s.labels) for s in msg.series] == [
-        ("a", 10, {"env": "t"}), ("b", 11, {"env": "t"})]
+        ("a", 10, {"env": "t"}),
+        ("b", 11, {"env": "t"}),
+    ]
     assert msg.hosts == {"a": {"env": "t"}, "b": {"env": "t"}}
     back = from_message(msg, "key-1")
     assert back.keys == m.keys

@@ -15,14 +15,17 @@ def parse(doc: object, max_samples: int = 100) -> object:
 
 
 def test_defaults_and_overrides() -> None:
-    batch = parse({
-        "host": "a", "labels": {"env": "prod", "dc": "x"},
-        "samples": [
-            {"metric": "m", "value": 1},
-            {"metric": "m", "value": 2, "labels": {"env": "dev"}, "host": "b"},
-            {"metric": "m", "value": 3, "timestamp": NOW - 5},
-        ],
-    })
+    batch = parse(
+        {
+            "host": "a",
+            "labels": {"env": "prod", "dc": "x"},
+            "samples": [
+                {"metric": "m", "value": 1},
+                {"metric": "m", "value": 2, "labels": {"env": "dev"}, "host": "b"},
+                {"metric": "m", "value": 3, "timestamp": NOW - 5},
+            ],
+        }
+    )
     assert len(batch) == 3
     assert [k.host for k in batch.keys] == ["a", "b"]
     assert orjson.loads(batch.keys[0].labels) == {"env": "prod", "dc": "x"}
@@ -33,10 +36,15 @@ def test_defaults_and_overrides() -> None:
 
 
 def test_label_order_does_not_split_series() -> None:
-    batch = parse({"host": "a", "samples": [
-        {"metric": "m", "value": 1, "labels": {"x": "1", "y": "2"}},
-        {"metric": "m", "value": 1, "labels": {"y": "2", "x": "1"}},
-    ]})
+    batch = parse(
+        {
+            "host": "a",
+            "samples": [
+                {"metric": "m", "value": 1, "labels": {"x": "1", "y": "2"}},
+                {"metric": "m", "value": 1, "labels": {"y": "2", "x": "1"}},
+            ],
+        }
+    )
     assert len(batch.keys) == 1
 
 

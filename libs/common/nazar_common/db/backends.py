@@ -198,7 +198,9 @@ class PostgresBackend(StorageBackend):
             )
         return report
 
-    async def refresh_rollups(self, conn: asyncpg.Connection, *, now: datetime | None = None) -> int:
+    async def refresh_rollups(
+        self, conn: asyncpg.Connection, *, now: datetime | None = None
+    ) -> int:
         """Bring ``samples_1m`` and ``samples_1h`` up to date. Returns ranges refreshed."""
         now = now or datetime.now(UTC)
         target = _floor(now - self.ROLLUP_LAG, timedelta(minutes=1))
@@ -223,7 +225,9 @@ class PostgresBackend(StorageBackend):
         if target > old:
             ranges.append((old, target))
         async with conn.transaction():
-            rows = await conn.fetch("DELETE FROM rollup_invalidations RETURNING start_time, end_time")
+            rows = await conn.fetch(
+                "DELETE FROM rollup_invalidations RETURNING start_time, end_time"
+            )
             ranges += [(r["start_time"], r["end_time"]) for r in rows]
             for lo, hi in _merge_ranges(ranges):
                 lo = _floor(lo, timedelta(minutes=1))
@@ -232,7 +236,9 @@ class PostgresBackend(StorageBackend):
                 )
                 await conn.execute(_ROLLUP_1M_SQL, lo, hi)
                 hlo = _floor(lo, timedelta(hours=1))
-                hhi = _floor(hi - timedelta(microseconds=1), timedelta(hours=1)) + timedelta(hours=1)
+                hhi = _floor(hi - timedelta(microseconds=1), timedelta(hours=1)) + timedelta(
+                    hours=1
+                )
                 await conn.execute(_ROLLUP_1H_SQL, hlo, hhi)
         return len(ranges)
 

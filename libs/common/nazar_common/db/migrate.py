@@ -70,9 +70,7 @@ async def timescaledb_available(conn: asyncpg.Connection) -> bool:
 
 
 async def _choose_backend(conn: asyncpg.Connection, requested: str) -> Backend:
-    recorded = await conn.fetchval(
-        "SELECT value FROM nazar_meta WHERE key = 'storage_backend'"
-    )
+    recorded = await conn.fetchval("SELECT value FROM nazar_meta WHERE key = 'storage_backend'")
     if recorded is not None:
         if requested not in ("auto", recorded):
             raise PermanentError(

@@ -62,14 +62,14 @@ class SeriesResolver:
                     [k.labels for k in unknown],
                 )
                 await self._lookup(conn, unknown)
-            ids = [i if i is not None else self._cache.get(k) for k, i in zip(keys, ids, strict=True)]
+            ids = [
+                i if i is not None else self._cache.get(k) for k, i in zip(keys, ids, strict=True)
+            ]
         if any(i is None for i in ids):  # pragma: no cover - would be a bug
             raise RuntimeError("series resolution failed")
         return ids  # type: ignore[return-value]
 
-    async def _lookup(
-        self, conn: asyncpg.Connection, keys: list[SeriesKey]
-    ) -> list[SeriesKey]:
+    async def _lookup(self, conn: asyncpg.Connection, keys: list[SeriesKey]) -> list[SeriesKey]:
         """Cache the ids of ``keys`` that exist; return those that do not.
 
         A correlated subquery per key makes PostgreSQL use the unique index
@@ -138,9 +138,7 @@ async def record_request_keys(conn: asyncpg.Connection, keys: Sequence[str]) -> 
     return {r["key"] for r in rows}
 
 
-async def upsert_hosts(
-    conn: asyncpg.Connection, seen: dict[str, tuple[str, datetime]]
-) -> None:
+async def upsert_hosts(conn: asyncpg.Connection, seen: dict[str, tuple[str, datetime]]) -> None:
     """Record hosts as seen: ``{host: (canonical labels, latest sample time)}``."""
     if not seen:
         return

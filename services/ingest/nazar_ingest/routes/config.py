@@ -165,7 +165,10 @@ class _Resource(Generic[SpecT]):
         return self.out(row), old is None
 
     async def delete(self, pool: asyncpg.Pool, name: str) -> None:
-        if await pool.fetchval(f"DELETE FROM {self.table} WHERE name = $1 RETURNING id", name) is None:
+        if (
+            await pool.fetchval(f"DELETE FROM {self.table} WHERE name = $1 RETURNING id", name)
+            is None
+        ):
             raise NotFoundError(f"no {self.table[:-1]} named {name!r}")
 
 
@@ -208,11 +211,10 @@ def _routes(resource: _Resource[Any], path: str, model: type[BaseModel]) -> None
         out, created = await resource.put(state.pool, name, body)
         return JSONResponse(out, status_code=201 if created else 200)
 
-    @router.delete(f"/api/v1/{path}/{{name}}", tags=tag, status_code=204,
-                   summary=f"Delete one of {path}")
-    async def delete_(
-        name: Name, state: Annotated[AppState, Depends(get_state)], _: Admin
-    ) -> None:
+    @router.delete(
+        f"/api/v1/{path}/{{name}}", tags=tag, status_code=204, summary=f"Delete one of {path}"
+    )
+    async def delete_(name: Name, state: Annotated[AppState, Depends(get_state)], _: Admin) -> None:
         await resource.delete(state.pool, name)
 
 

@@ -18,7 +18,9 @@ from nazar_ingest.samples import BatchBuilder, Limits, NormalizedBatch, parse_js
 router = APIRouter(tags=["ingest"])
 
 REQUESTS = Counter(
-    "nazar_ingest_requests_total", "Ingest requests by protocol and outcome", ["protocol", "outcome"]
+    "nazar_ingest_requests_total",
+    "Ingest requests by protocol and outcome",
+    ["protocol", "outcome"],
 )
 SAMPLES = Counter("nazar_ingest_samples_total", "Samples accepted", ["protocol", "store"])
 
@@ -55,9 +57,7 @@ def limits_for(state: AppState, now: float) -> Limits:
     )
 
 
-async def accept(
-    state: AppState, batch: NormalizedBatch, protocol: str
-) -> tuple[int, bool]:
+async def accept(state: AppState, batch: NormalizedBatch, protocol: str) -> tuple[int, bool]:
     """Make ``batch`` durable; returns (samples accepted, was a duplicate)."""
     if state.accepter is None:
         raise TransientError("ingest is starting up", retry_after=2)

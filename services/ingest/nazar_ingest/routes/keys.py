@@ -60,9 +60,7 @@ async def create_key(
 
 
 @router.delete("/{key_id}", status_code=204)
-async def revoke_key(
-    key_id: str, state: Annotated[AppState, Depends(get_state)], _: Admin
-) -> None:
+async def revoke_key(key_id: str, state: Annotated[AppState, Depends(get_state)], _: Admin) -> None:
     done = await state.pool.fetchval(
         "UPDATE api_keys SET revoked_at = now() WHERE key_id = $1 AND revoked_at IS NULL "
         "RETURNING key_id",

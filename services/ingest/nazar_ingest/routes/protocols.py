@@ -94,8 +94,8 @@ async def ingest_principal(
 
 
 def aliases_enabled(state: AppState) -> bool:
-    """``NAZAR_INGEST_ALIASES`` (on unless the setting exists and is off)."""
-    return bool(getattr(state.settings, "ingest_aliases", True))
+    """``NAZAR_INGEST_ALIASES``: also store agent names for known gauges."""
+    return state.settings.ingest_aliases
 
 
 def _content_type(request: Request, default: str) -> str:
