@@ -167,7 +167,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--series", type=int, default=3000)
     ap.add_argument("--points", type=int, default=10, help="new points per series")
-    ap.add_argument("--history", type=int, default=720, help="detector history points")
+    ap.add_argument("--history", type=int, default=360, help="detector history points")
     ap.add_argument("--database-url", default=None)
     ap.add_argument("--batches", type=int, default=20)
     args = ap.parse_args()

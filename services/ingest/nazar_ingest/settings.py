@@ -52,6 +52,9 @@ class IngestSettings(CommonSettings):
     query_max_series: int = Field(
         default=500, ge=1, description="Most series one query may return."
     )
+    host_stale_after: float = Field(
+        default=60.0, gt=0, description="A host is 'stale' when its last sample is older (s)."
+    )
     dependency_timeout: float = Field(
         default=5.0, gt=0, description="Seconds to wait for the database or broker per request."
     )

@@ -22,12 +22,6 @@ from nazar_common.db.samples import (
 )
 from nazar_common.db.timescale import TimescaleBackend
 from tests.integration.query.test_query_api import AGGS, expected
-from tests.integration.timescale.conftest import (  # noqa: F401 - fixtures
-    conn,
-    db,
-    first_migration,
-    pglite_server,
-)
 
 LIMITS = queries.QueryLimits(
     max_points=1000, max_series=10,
@@ -35,7 +29,7 @@ LIMITS = queries.QueryLimits(
 )
 
 
-async def test_range_queries_on_timescaledb(db: asyncpg.Connection) -> None:  # noqa: F811
+async def test_range_queries_on_timescaledb(db: asyncpg.Connection) -> None:
     backend = TimescaleBackend(refresh_lookback=timedelta(hours=6))
     await backend.configure(db, Retention(timedelta(days=7), timedelta(days=30),
                                           timedelta(days=400)))
