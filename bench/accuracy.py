@@ -52,6 +52,7 @@ from nab_scoring import (  # noqa: E402
     probation_rows,
     safe_div,
 )
+
 from nazar_analyzer.detection import (  # noqa: E402
     DEFAULT_DETECTOR,
     available_detectors,
@@ -162,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--labels", required=True, help="windows JSON (NAB combined_windows.json)")
     ap.add_argument("--out", required=True, help="directory for the detector outputs")
     ap.add_argument(
-        "--detector", default=DEFAULT_DETECTOR,
+        "--detector",
+        default=DEFAULT_DETECTOR,
         help=f"detector name (default {DEFAULT_DETECTOR}; {', '.join(available_detectors())})",
     )
     ap.add_argument("--config", help="JSON object of detector settings overriding the defaults")
@@ -289,9 +291,17 @@ def main(argv: list[str] | None = None) -> int:
             "totals": totals,
             "files": [
                 {
-                    "file": r.name, "rows": r.rows, "windows": r.windows, "tp": r.tp,
-                    "fn": r.fn, "fp": r.fp, "precision": r.precision, "recall": r.recall,
-                    "f1": r.f1, "fpr": r.fpr, "nab_standard": r.normalised,
+                    "file": r.name,
+                    "rows": r.rows,
+                    "windows": r.windows,
+                    "tp": r.tp,
+                    "fn": r.fn,
+                    "fp": r.fp,
+                    "precision": r.precision,
+                    "recall": r.recall,
+                    "f1": r.f1,
+                    "fpr": r.fpr,
+                    "nab_standard": r.normalised,
                 }
                 for r in per_file
             ],

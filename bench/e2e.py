@@ -24,8 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.conftest import create_database, create_vhost, delete_vhost, drop_database  # noqa: E402
-from tests.e2e.pipeline import Pipeline  # noqa: E402
+from tests.conftest import create_database, create_vhost, delete_vhost, drop_database
+from tests.e2e.pipeline import Pipeline
 
 
 def percentile(values: list[float], q: float) -> float:

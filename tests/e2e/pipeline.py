@@ -26,6 +26,12 @@ METRIC = "cpu.usage"
 THRESHOLD = 90.0
 
 
+def _spawn_logged(module: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as handle:
+        return subprocess.Popen([sys.executable, "-m", module], env=env, cwd=ROOT,
+                                stdout=handle, stderr=subprocess.STDOUT)
+
+
 @dataclass
 class Spike:
     host: str
@@ -69,10 +75,7 @@ class Pipeline:
     async def _spawn(self, name: str, module: str, port: int, env: dict[str, str]) -> None:
         log = Path(tempfile.gettempdir()) / f"nazar-e2e-{name}-{uuid.uuid4().hex[:6]}.log"
         self.logs[name] = log
-        handle = log.open("wb")
-        proc = subprocess.Popen([sys.executable, "-m", module], env=env, cwd=ROOT,
-                                stdout=handle, stderr=subprocess.STDOUT)
-        self.processes[name] = proc
+        self.processes[name] = _spawn_logged(module, env, log)
         try:
             await wait_http(f"http://127.0.0.1:{port}/readyz", timeout=60, proc=None)
         except RuntimeError as exc:

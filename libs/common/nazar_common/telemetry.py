@@ -85,7 +85,13 @@ def setup_logging(settings: CommonSettings, service: str) -> None:
 
 
 def setup_tracing(settings: CommonSettings, service: str) -> None:
-    """Install a tracer provider; spans are exported only when configured."""
+    """Install a tracer provider when an exporter is configured.
+
+    With ``none`` no SDK provider is installed: spans are then non-recording
+    and cost next to nothing, while incoming trace context (HTTP
+    ``traceparent``, AMQP headers) is still passed on."""
+    if settings.otel_exporter == "none":
+        return
     resource = Resource.create(
         {
             "service.name": service,

@@ -26,7 +26,7 @@ from nazar_ingest.background import (
     start_deferred_consumer,
 )
 from nazar_ingest.deps import AppState
-from nazar_ingest.observability import ObservabilityMiddleware
+from nazar_ingest.observability import MetricsMiddleware
 from nazar_ingest.pipeline import Accepter
 from nazar_ingest.routes import (
     alerts,
@@ -176,9 +176,12 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         version="1",
         description="Ingest, query and configuration API of Nazar.",
         lifespan=lifespan,
+        # Server spans only: request metrics are Prometheus (MetricsMiddleware)
+        # and logs go through the logging module.
+        telemetry={"metrics": False, "logs": False},
     )
     problems.install(app)
-    app.add_middleware(ObservabilityMiddleware)
+    app.add_middleware(MetricsMiddleware)
     for module in (health, ingest, protocols, query, config, keys, alerts, notifications):
         app.include_router(module.router)
     dashboard = dashboard_dir(settings)

@@ -29,7 +29,7 @@ class AppState:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
     state: AppState = request.app.state.nazar
     return state
 
@@ -46,11 +46,11 @@ def require(scope: Scope) -> Callable[..., Awaitable[Principal]]:
     return dependency
 
 
-def get_pool(state: AppState = Depends(get_state)) -> asyncpg.Pool:
+async def get_pool(state: AppState = Depends(get_state)) -> asyncpg.Pool:
     return state.pool
 
 
-def get_backend(state: AppState = Depends(get_state)) -> StorageBackend:
+async def get_backend(state: AppState = Depends(get_state)) -> StorageBackend:
     if state.backend is None:
         raise TransientError("storage is not ready yet", retry_after=5)
     return state.backend

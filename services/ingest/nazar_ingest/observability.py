@@ -1,11 +1,12 @@
-"""Request metrics and server spans (a pure ASGI middleware, cheap on the hot path)."""
+"""Prometheus request metrics (a pure ASGI middleware, cheap on the hot path).
+
+Server spans come from FastAPI's own OpenTelemetry instrumentation."""
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
-from opentelemetry import propagate, trace
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -18,10 +19,9 @@ HTTP_SECONDS = Histogram(
     ["method", "route"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
-tracer = trace.get_tracer("nazar.ingest.http")
 
 
-class ObservabilityMiddleware:
+class MetricsMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
@@ -31,12 +31,6 @@ class ObservabilityMiddleware:
             return
         started = time.perf_counter()
         status = 500
-        carrier = {
-            k.decode(): v.decode()
-            for k, v in scope.get("headers", [])
-            if k in (b"traceparent", b"tracestate")
-        }
-        ctx = propagate.extract(carrier) if carrier else None
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status
@@ -44,15 +38,10 @@ class ObservabilityMiddleware:
                 status = message["status"]
             await send(message)
 
-        with tracer.start_as_current_span(
-            f"{scope['method']} {scope['path']}", context=ctx, kind=trace.SpanKind.SERVER
-        ) as span:
-            try:
-                await self.app(scope, receive, send_wrapper)
-            finally:
-                route: Any = scope.get("route")
-                path = getattr(route, "path", "unmatched")
-                span.set_attribute("http.route", path)
-                span.set_attribute("http.response.status_code", status)
-                HTTP_REQUESTS.labels(scope["method"], path, str(status)).inc()
-                HTTP_SECONDS.labels(scope["method"], path).observe(time.perf_counter() - started)
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route: Any = scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            HTTP_REQUESTS.labels(scope["method"], path, str(status)).inc()
+            HTTP_SECONDS.labels(scope["method"], path).observe(time.perf_counter() - started)

@@ -148,26 +148,27 @@ class BatchBuilder:
         labels_text: str,
         timestamp: float,
         value: object,
-        loc: str,
+        loc: str | int,
     ) -> None:
         """Add one sample; ``labels_text`` is the canonical JSON of valid labels
-        (see :func:`labels_text`)."""
+        (see :func:`labels_text`). ``loc`` names the sample in errors (an int
+        ``i`` means ``samples[i]``; formatted only when there is an error)."""
         if metric not in _VALID_METRICS:
             if not isinstance(metric, str) or not METRIC_NAME_RE.match(metric):
-                self.error(f"{loc}.metric", f"metric name must match {METRIC_NAME_RE.pattern}")
+                self.error(f"{_loc(loc)}.metric", f"metric name must match {METRIC_NAME_RE.pattern}")
                 return
             _remember(_VALID_METRICS, metric)
         if value.__class__ is not float:
             if isinstance(value, bool) or not isinstance(value, int | float):
-                self.error(f"{loc}.value", "value must be a number")
+                self.error(f"{_loc(loc)}.value", "value must be a number")
                 return
             value = float(value)
         if not math.isfinite(value):
-            self.error(f"{loc}.value", "value must be finite (no NaN or infinity)")
+            self.error(f"{_loc(loc)}.value", "value must be finite (no NaN or infinity)")
             return
         if not self.limits.oldest <= timestamp <= self.limits.newest:
             self.error(
-                f"{loc}.timestamp",
+                f"{_loc(loc)}.timestamp",
                 "timestamp outside the accepted window "
                 f"[{_iso(self.limits.oldest)}, {_iso(self.limits.newest)}]",
             )
@@ -192,6 +193,10 @@ class BatchBuilder:
                 f"{len(self.errors)} invalid field(s); nothing was written", errors=self.errors
             )
         return self.batch
+
+
+def _loc(loc: str | int) -> str:
+    return f"samples[{loc}]" if isinstance(loc, int) else loc
 
 
 def _iso(ts: float) -> str:
@@ -243,6 +248,7 @@ def parse_json_payload(body: bytes, builder: BatchBuilder, now: float) -> Normal
     if default_labels is None:
         return builder.build()
     base_text = labels_text(default_labels)
+    base_items = tuple(default_labels.items())
     allowed = _SAMPLE_FIELDS
     for i, sample in enumerate(samples):
         if not isinstance(sample, dict):
@@ -263,9 +269,12 @@ def parse_json_payload(body: bytes, builder: BatchBuilder, now: float) -> Normal
         text = base_text
         own = sample.get("labels")
         if own:
-            if builder.check_labels(own, f"samples[{i}].labels") is None:
-                continue
-            text = labels_text(default_labels, own)
+            try:
+                text = _LABEL_TEXT[(base_items, tuple(own.items()))]
+            except (KeyError, TypeError, AttributeError):
+                if builder.check_labels(own, f"samples[{i}].labels") is None:
+                    continue
+                text = labels_text(default_labels, own)
         raw_ts = sample.get("timestamp")
         ts = raw_ts if raw_ts.__class__ is float else parse_timestamp(raw_ts, now)
         if ts is None:
@@ -275,7 +284,7 @@ def parse_json_payload(body: bytes, builder: BatchBuilder, now: float) -> Normal
             continue
         if host not in builder.batch.hosts:
             builder.add_host(host, default_labels)
-        builder.add(sample.get("metric"), host, text, ts, sample.get("value"), f"samples[{i}]")
+        builder.add(sample.get("metric"), host, text, ts, sample.get("value"), i)
     return builder.build()
 
 

@@ -50,7 +50,7 @@ async def test_threshold_fires_after_for_and_resolves_with_hysteresis(env: Env) 
         "annotations": {"summary": "{{ host }} cpu {{ value | round(1) }} (>{{ expected.high }})"},
     })
     t0 = time.time() - 300
-    values = [50, 95, 96, 97, 99, 85, 75, 60, 55]  # fire at +40 (for 20 s), resolve at 60
+    values = [50, 95, 96, 97, 99, 85, 75, 60, 55]  # pending at +10, firing at +30, resolved at +70
     for i, v in enumerate(values):
         await env.post("th-1", [{"metric": "it.cpu", "value": v, "timestamp": t0 + 10 * i}])
     events = await env.collector.wait("t-cpu", ["pending", "firing", "resolved"])
@@ -58,7 +58,7 @@ async def test_threshold_fires_after_for_and_resolves_with_hysteresis(env: Env) 
     events = env.collector.of("t-cpu")
     assert [(e.previous_state, e.state) for e in events] == [
         ("normal", "pending"), ("pending", "firing"), ("firing", "resolved")]
-    pending, firing, resolved = events
+    _, firing, resolved = events
     assert firing.at.timestamp() == pytest.approx(t0 + 30, abs=1e-3)
     assert resolved.at.timestamp() == pytest.approx(t0 + 70, abs=1e-3)  # 75 is not below 70
     assert firing.value == 97 and firing.expected and firing.expected.high == 90
@@ -263,3 +263,27 @@ async def test_deleted_rule_resolves_its_alerts(env: Env) -> None:
     events = await env.collector.wait("t-del", ["firing", "resolved"])
     assert events[1].state == "resolved" and "deleted" in (events[1].explanation or "")
     assert uuid.UUID(str(events[1].id))
+
+
+def test_cli_rules_test_prints_transitions(env: Env, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from nazar_cli.main import app
+
+    path = tmp_path / "rule.yaml"
+    path.write_text(
+        "name: cli-bt\nmetric: it.cpu\nselector:\n  hosts: [th-1]\n"
+        "params:\n  kind: threshold\n  value: 90\n  recovery_value: 70\nfor: 20\n"
+    )
+    envvars = {"NAZAR_API_URL": env.ingest.url, "NAZAR_API_KEY": env.ingest.read_key}
+    result = CliRunner().invoke(app, ["rules", "test", str(path), "--start", "2h"], env=envvars)
+    assert result.exit_code == 0, result.output
+    assert "pending -> firing" in result.output and "firing -> resolved" in result.output
+    assert "would have fired 1 time(s), resolved 1 time(s)" in result.output
+    result = CliRunner().invoke(app, ["rules", "apply", str(path)], env=envvars)
+    assert result.exit_code == 1 and "403" in result.output
+    envvars["NAZAR_API_KEY"] = env.ingest.admin_key
+    result = CliRunner().invoke(app, ["rules", "apply", str(path)], env=envvars)
+    assert result.exit_code == 0 and "created rule cli-bt" in result.output
+    result = CliRunner().invoke(app, ["rules", "list"], env=envvars)
+    assert "cli-bt\tthreshold\tit.cpu" in result.output

@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -241,16 +242,20 @@ class SubprocessNotifier:
         self.port = free_port()
         self.env = {**os.environ, **notifier_env(database_url, amqp_url, self.port, **overrides)}
         self.proc: subprocess.Popen[bytes] | None = None
+        self.log: Path | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        self.log = Path(tempfile.mkstemp(prefix="nazar-notifier-", suffix=".log")[1])
+        with self.log.open("wb") as handle:
+            return subprocess.Popen([sys.executable, "-m", "nazar_notifier"], env=self.env,
+                                    cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT)
+
     async def start(self) -> SubprocessNotifier:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "nazar_notifier"], env=self.env, cwd=ROOT,
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )
+        self.proc = self._spawn()
         await wait_http(self.url + "/readyz", proc=self.proc)
         return self
 
@@ -264,10 +269,8 @@ class SubprocessNotifier:
             self.proc.send_signal(signal.SIGTERM)
             await asyncio.to_thread(self.proc.wait, 30)
 
-    def stderr(self) -> str:
-        if self.proc is None or self.proc.stderr is None or self.proc.poll() is None:
-            return ""
-        return self.proc.stderr.read().decode(errors="replace")
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log else ""
 
 
 async def wait_http(url: str, timeout: float = 30.0, proc: subprocess.Popen[bytes] | None = None
@@ -281,8 +284,7 @@ async def wait_http(url: str, timeout: float = 30.0, proc: subprocess.Popen[byte
                 if (await client.get(url)).status_code == 200:
                     return
             if proc is not None and proc.poll() is not None:
-                err = proc.stderr.read().decode() if proc.stderr else ""
-                raise RuntimeError(f"process exited: {err[-2000:]}")
+                raise RuntimeError(f"process exited with {proc.returncode}")
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{url} not ready")
             await asyncio.sleep(0.05)

@@ -5,7 +5,11 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import shutil
+import ssl
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -177,3 +181,50 @@ async def test_channel_match_by_labels_and_severity(
         assert len(hook.requests) == 2
     finally:
         await notifier.stop()
+
+
+def _self_signed(cert: Path, key: Path) -> None:
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=60,
+    )
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+async def test_email_over_starttls_with_auth(
+    db: str, fresh_amqp_url: str, tmp_path: Path
+) -> None:
+    """A self-signed certificate for 127.0.0.1 (openssl), trusted through
+    notifier_smtp_ca_file; STARTTLS is required before AUTH."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    _self_signed(cert, key)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    box = Mailbox()
+    port = free_port()
+    controller = Controller(box, hostname="127.0.0.1", port=port, authenticator=_authenticator,
+                            tls_context=context, require_starttls=True, auth_required=True)
+    controller.start()
+    try:
+        await add_channel(db, {
+            "name": "secure-mail", "group_wait": 0,
+            "config": {"type": "email", "to": ["a@example.com", "b@example.com"],
+                       "from": "nazar@example.com", "smtp_host": "127.0.0.1",
+                       "smtp_port": port, "security": "starttls", "username": "alerts",
+                       "password": "smtp-secret-456"},
+        })
+        notifier = await InProcessNotifier(db, fresh_amqp_url,
+                                           notifier_smtp_ca_file=str(cert)).start()
+        try:
+            async with Publisher(fresh_amqp_url) as pub:
+                await pub.publish(make_event(channels=["secure-mail"]))
+                await wait_until(lambda: len(box.messages) == 1, what="mail over STARTTLS")
+            assert sorted(box.envelopes[0].rcpt_tos) == ["a@example.com", "b@example.com"]
+            html = box.messages[0].get_body(("html",)).get_content()
+            assert "web-1" in html and "<table" in html
+        finally:
+            await notifier.stop()
+    finally:
+        controller.stop()

@@ -189,8 +189,8 @@ def test_direction_above_ignores_drops() -> None:
 def test_refractory_period_suppresses_repeated_alarms() -> None:
     values = noisy_series(900, seed=7)
     values[700] += 40.0
-    values[705] += 40.0  # 25 minutes later: same incident
-    values[850] += 60.0  # 12.5 hours later: new alarm
+    values[705] += 100.0  # 25 minutes later, even higher: same incident
+    values[850] += 250.0  # 12.5 hours later: new alarm
     det = BaselineDetector(BaselineConfig(min_history=200, refractory_s=6 * 3600.0))
     results = run(det, values)
     assert alarms(results) == [700, 850]

@@ -13,6 +13,11 @@ Sources: ``raw`` (``samples``), ``1m`` (``samples_1m``) and ``1h``
 re-aggregating them over any step that is a multiple of their resolution
 is exact: avg = sum(sum) / sum(count), min = min(min), max = max(max),
 count = sum(count), sum = sum(sum), last = last of the latest bucket.
+
+The counter aggregations ``rate`` and ``increase`` are not computed in SQL:
+:func:`counter_series` reads each series' samples (or, from a rollup, its
+``(bucket, last)`` pairs) and the caller derives the per-bucket rates with a
+pure function, handling counter resets.
 """
 
 from __future__ import annotations
@@ -29,8 +34,10 @@ from nazar_common.db.backends import BUCKET_ORIGIN, StorageBackend
 from nazar_common.errors import InvalidInputError
 
 Source = Literal["raw", "1m", "1h"]
-Aggregate = Literal["avg", "min", "max", "count", "last", "sum"]
-AGGREGATES: tuple[str, ...] = ("avg", "min", "max", "count", "last", "sum")
+Aggregate = Literal["avg", "min", "max", "count", "last", "sum", "rate", "increase"]
+#: Aggregations of cumulative counters, derived from consecutive values.
+COUNTER_AGGREGATES: tuple[str, ...] = ("rate", "increase")
+AGGREGATES: tuple[str, ...] = ("avg", "min", "max", "count", "last", "sum", *COUNTER_AGGREGATES)
 
 #: Bucket width of each source in seconds (0: raw samples).
 RESOLUTION: dict[Source, int] = {"raw": 0, "1m": 60, "1h": 3600}
@@ -43,6 +50,9 @@ RAW_RANGE_WITHOUT_STEP = 6 * 3600.0
 AUTO_POINTS = 1000
 #: Smallest step accepted (seconds).
 MIN_STEP = 1.0
+#: A counter aggregation reads at most this many times ``max_points`` samples
+#: (or rollup rows) per series.
+COUNTER_READ_FACTOR = 10
 
 #: Steps an automatic step is rounded up to (seconds); beyond the last, whole days.
 NICE_STEPS: tuple[int, ...] = (
@@ -53,6 +63,8 @@ NICE_STEPS: tuple[int, ...] = (
 )
 
 _ORIGIN = BUCKET_ORIGIN.timestamp()
+#: Unix seconds of the storage backends' bucket origin.
+ORIGIN: float = _ORIGIN
 
 
 def nice_step(seconds: float) -> int:
@@ -131,7 +143,10 @@ def plan_query(
     limits: QueryLimits,
 ) -> QueryPlan:
     """Choose source and step for a range query; InvalidInputError when the
-    request cannot be answered within the limits."""
+    request cannot be answered within the limits. A counter aggregation
+    (``rate``, ``increase``) always has a step: without one it gets the
+    automatic step (at least 60 s), even for a range that would return raw
+    points."""
     if agg not in AGGREGATES:
         raise InvalidInputError(f"agg must be one of {', '.join(AGGREGATES)}, not {agg!r}")
     if end <= start:
@@ -141,7 +156,7 @@ def plan_query(
     span = end - start
     floor = _coarsest_needed(start, now, limits)
     if step is None:
-        if span <= RAW_RANGE_WITHOUT_STEP and floor == "raw":
+        if span <= RAW_RANGE_WITHOUT_STEP and floor == "raw" and agg not in COUNTER_AGGREGATES:
             return QueryPlan("raw", start, end, None, agg)
         target = min(AUTO_POINTS, limits.max_points - 1)
         step = float(nice_step(max(span / target, 60.0, RESOLUTION[floor])))
@@ -254,10 +269,7 @@ def build_points_sql(
     p = _Params()
     start = p.add(datetime.fromtimestamp(plan.start, UTC))
     end = p.add(datetime.fromtimestamp(plan.end, UTC))
-    limit = p.add(max_series + 1)
-    cap = p.add(max_series)
-    where = " AND ".join(series_conditions(p, metric=metric, host=host, labels=labels))
-    gate = f"(SELECT count(*) FROM sel) <= {cap}"
+    sel, gate = _selection(p, metric=metric, host=host, labels=labels, max_series=max_series)
     table = TABLE[plan.source]
     if plan.step is None:
         inner = (
@@ -286,13 +298,71 @@ def build_points_sql(
             f") r GROUP BY r.b"
         )
     sql = (
-        "WITH sel AS MATERIALIZED ("
-        f"SELECT id, host, metric, labels FROM series WHERE {where} "
-        f"ORDER BY host, metric, labels, id LIMIT {limit}) "
+        f"{sel} "
         "SELECT sel.id, sel.host, sel.metric, sel.labels::text AS labels, p.n, "
         "coalesce(p.points::text, '[]') AS points FROM sel "
         "CROSS JOIN LATERAL (SELECT count(*) AS n, "
         "json_agg(json_build_array(x.t, x.v) ORDER BY x.t) AS points "
+        f"FROM ({inner}) x) p "
+        "ORDER BY sel.host, sel.metric, sel.labels, sel.id"
+    )
+    return sql, p.values
+
+
+def _selection(
+    p: _Params,
+    *,
+    metric: str,
+    host: str | None,
+    labels: dict[str, str] | None,
+    max_series: int,
+) -> tuple[str, str]:
+    """The ``WITH sel AS (...)`` clause resolving at most ``max_series + 1``
+    series, and a condition that is false when more than ``max_series`` match
+    (so no points are read for a query that will be refused)."""
+    limit = p.add(max_series + 1)
+    cap = p.add(max_series)
+    where = " AND ".join(series_conditions(p, metric=metric, host=host, labels=labels))
+    sel = (
+        "WITH sel AS MATERIALIZED ("
+        f"SELECT id, host, metric, labels FROM series WHERE {where} "
+        f"ORDER BY host, metric, labels, id LIMIT {limit})"
+    )
+    return sel, f"(SELECT count(*) FROM sel) <= {cap}"
+
+
+def build_counter_sql(
+    plan: QueryPlan,
+    *,
+    metric: str,
+    host: str | None,
+    labels: dict[str, str] | None,
+    max_series: int,
+    max_rows: int,
+) -> tuple[str, list[Any]]:
+    """One statement returning ``(id, host, metric, labels, n, ts, vs)`` per
+    series for a counter aggregation: the raw samples, or the rollup's
+    ``(bucket, last)`` pairs, over ``[start - step, end)`` (the extra step
+    gives the first bucket a preceding value), as arrays of Unix seconds and
+    values ordered by time, at most ``max_rows + 1`` of them per series."""
+    if plan.step is None:
+        raise ValueError("a counter aggregation needs a step")
+    p = _Params()
+    start = p.add(datetime.fromtimestamp(plan.start - plan.step, UTC))
+    end = p.add(datetime.fromtimestamp(plan.end, UTC))
+    sel, gate = _selection(p, metric=metric, host=host, labels=labels, max_series=max_series)
+    time_col, value_col = ("time", "value") if plan.source == "raw" else ("bucket", "last")
+    inner = (
+        f"SELECT extract(epoch FROM s.{time_col})::float8 AS t, s.{value_col} AS v "
+        f"FROM {TABLE[plan.source]} s WHERE s.series_id = sel.id "
+        f"AND s.{time_col} >= {start} AND s.{time_col} < {end} AND {gate} "
+        f"ORDER BY s.{time_col} LIMIT {p.add(max_rows + 1)}"
+    )
+    sql = (
+        f"{sel} "
+        "SELECT sel.id, sel.host, sel.metric, sel.labels::text AS labels, p.n, p.ts, p.vs "
+        "FROM sel CROSS JOIN LATERAL (SELECT count(*) AS n, "
+        "array_agg(x.t ORDER BY x.t) AS ts, array_agg(x.v ORDER BY x.t) AS vs "
         f"FROM ({inner}) x) p "
         "ORDER BY sel.host, sel.metric, sel.labels, sel.id"
     )
@@ -328,12 +398,7 @@ async def query_range(
         max_points=limits.max_points,
     )
     rows = await conn.fetch(sql, *args)
-    if len(rows) > limits.max_series:
-        raise InvalidInputError(
-            f"more than {limits.max_series} series match; narrow the query with host "
-            "or labels",
-            max_series=limits.max_series,
-        )
+    _check_series_count(rows, limits)
     series = []
     for row in rows:
         if row["n"] > limits.max_points:
@@ -350,6 +415,20 @@ async def query_range(
                 "points": orjson.Fragment(row["points"]),
             }
         )
+    return range_body(plan, series)
+
+
+def _check_series_count(rows: list[asyncpg.Record], limits: QueryLimits) -> None:
+    if len(rows) > limits.max_series:
+        raise InvalidInputError(
+            f"more than {limits.max_series} series match; narrow the query with host "
+            "or labels",
+            max_series=limits.max_series,
+        )
+
+
+def range_body(plan: QueryPlan, series: list[dict[str, Any]]) -> dict[str, Any]:
+    """The response body of a range query around its ``series`` entries."""
     return {
         "series": series,
         "step": None if plan.step is None else _number(plan.step),
@@ -358,6 +437,59 @@ async def query_range(
         "start": _number(plan.start),
         "end": _number(plan.end),
     }
+
+
+@dataclass(frozen=True)
+class CounterSeries:
+    """One series' counter values, ordered by time: raw samples, or a
+    rollup's ``(bucket start, last)`` pairs."""
+
+    host: str
+    metric: str
+    labels: str  # JSON text
+    points: list[tuple[float, float]]
+
+    def out(self, points: list[tuple[float, float]]) -> dict[str, Any]:
+        """The response entry of this series with ``points``."""
+        return {
+            "host": self.host,
+            "metric": self.metric,
+            "labels": orjson.Fragment(self.labels),
+            "points": [[_number(t), v] for t, v in points],
+        }
+
+
+async def counter_series(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    plan: QueryPlan,
+    *,
+    metric: str,
+    host: str | None,
+    labels: dict[str, str] | None,
+    limits: QueryLimits,
+) -> list[CounterSeries]:
+    """The values a counter aggregation (``rate``, ``increase``) needs, per
+    series (see :func:`build_counter_sql`); InvalidInputError when too many
+    series match or one series has more than ``COUNTER_READ_FACTOR x
+    max_points`` values in the range."""
+    max_rows = COUNTER_READ_FACTOR * limits.max_points
+    sql, args = build_counter_sql(
+        plan, metric=metric, host=host, labels=labels, max_series=limits.max_series,
+        max_rows=max_rows,
+    )
+    rows = await conn.fetch(sql, *args)
+    _check_series_count(rows, limits)
+    out = []
+    for row in rows:
+        if row["n"] > max_rows:
+            raise InvalidInputError(
+                f"a {plan.agg} over this range reads more than {max_rows} values of one "
+                "series; use a shorter range or a larger step (a whole number of minutes "
+                "reads the 1-minute rollup, of hours the 1-hour rollup)"
+            )
+        points = list(zip(row["ts"] or [], row["vs"] or [], strict=True))
+        out.append(CounterSeries(row["host"], row["metric"], row["labels"], points))
+    return out
 
 
 def _series_out(row: asyncpg.Record) -> dict[str, Any]:

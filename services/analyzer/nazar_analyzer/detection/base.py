@@ -14,7 +14,7 @@ import json
 import math
 from collections import deque
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -25,7 +25,7 @@ ALARM_SCORE = 0.5
 StateDict = dict[str, Any]
 
 
-class Direction(str, Enum):
+class Direction(StrEnum):
     """Which side of the expected band is anomalous."""
 
     ABOVE = "above"
@@ -276,7 +276,8 @@ def state_to_bytes(state: StateDict) -> bytes:
     arrays: dict[str, np.ndarray] = {}
     meta = _flatten(state, "", arrays)
     buf = io.BytesIO()
-    np.savez_compressed(buf, __meta__=np.frombuffer(json.dumps(meta).encode(), np.uint8), **arrays)
+    arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    np.savez_compressed(buf, **arrays)  # type: ignore[arg-type]
     return buf.getvalue()
 
 

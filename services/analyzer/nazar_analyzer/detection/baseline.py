@@ -70,8 +70,8 @@ class BaselineConfig:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d["direction"] = self.direction.value
-        d["seasonality"] = self.seasonality.value
+        d["direction"] = Direction(self.direction).value
+        d["seasonality"] = Seasonality(self.seasonality).value
         return d
 
     @classmethod
@@ -150,8 +150,16 @@ class BaselineDetector:
         x = float(value)
         if not math.isfinite(x):
             return DetectionResult(
-                ts, x, 0.0, False, math.nan, math.nan, math.nan,
-                "value is not a finite number; ignored", 0.0, True,
+                ts,
+                x,
+                0.0,
+                False,
+                math.nan,
+                math.nan,
+                math.nan,
+                "value is not a finite number; ignored",
+                0.0,
+                True,
             )
         self._maybe_activate_season()
         offset = self._season.offset(ts) if self._season_active else 0.0
@@ -219,8 +227,16 @@ class BaselineDetector:
         if len(self._hist) < cfg.min_history:
             self._gate.step(ts, 0.0)
             return DetectionResult(
-                ts, x, 0.0, False, math.nan, math.nan, math.nan,
-                explain(x, math.nan, math.nan, math.nan, 0.0), 0.0, True,
+                ts,
+                x,
+                0.0,
+                False,
+                math.nan,
+                math.nan,
+                math.nan,
+                explain(x, math.nan, math.nan, math.nan, 0.0),
+                0.0,
+                True,
             )
         band, band_s = self._current_bands()
         s_raw = score_from_ratio(band.ratio(y, cfg.direction), cfg.steepness)
@@ -231,8 +247,12 @@ class BaselineDetector:
         low, high, centre = band.low + offset, band.high + offset, band.centre + offset
         if s_smooth > s_raw and cfg.smooth_window > 1:
             text = explain(
-                smooth + offset, band_s.low + offset, band_s.high + offset,
-                band_s.centre + offset, score, f"median of last {cfg.smooth_window} points",
+                smooth + offset,
+                band_s.low + offset,
+                band_s.high + offset,
+                band_s.centre + offset,
+                score,
+                f"median of last {cfg.smooth_window} points",
             )
         else:
             text = explain(x, low, high, centre, score)

@@ -94,8 +94,16 @@ class EnsembleDetector:
         if raw >= cfg.threshold and not alarm:
             text += " (alarm suppressed: persistence/refractory)"
         return DetectionResult(
-            ts, b.value, score, alarm, b.expected_low, b.expected_high, b.expected_centre,
-            text, raw, False,
+            ts,
+            b.value,
+            score,
+            alarm,
+            b.expected_low,
+            b.expected_high,
+            b.expected_centre,
+            text,
+            raw,
+            False,
         )
 
     def state_dict(self) -> StateDict:

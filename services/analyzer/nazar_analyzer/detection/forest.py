@@ -76,8 +76,8 @@ class ForestConfig:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d["direction"] = self.direction.value
-        d["seasonality"] = self.seasonality.value
+        d["direction"] = Direction(self.direction).value
+        d["seasonality"] = Seasonality(self.seasonality).value
         return d
 
     @classmethod
@@ -189,8 +189,16 @@ class IsolationForestDetector:
         x = float(value)
         if not math.isfinite(x):
             return DetectionResult(
-                ts, x, 0.0, False, math.nan, math.nan, math.nan,
-                "value is not a finite number; ignored", 0.0, True,
+                ts,
+                x,
+                0.0,
+                False,
+                math.nan,
+                math.nan,
+                math.nan,
+                "value is not a finite number; ignored",
+                0.0,
+                True,
             )
         prev = self._recent[-1] if self._recent else x
         self._recent.append(x)
@@ -288,8 +296,16 @@ class IsolationForestDetector:
         if self._forest is None:
             self._gate.step(ts, 0.0)
             return DetectionResult(
-                ts, x, 0.0, False, math.nan, math.nan, math.nan,
-                explain(x, math.nan, math.nan, math.nan, 0.0), 0.0, True,
+                ts,
+                x,
+                0.0,
+                False,
+                math.nan,
+                math.nan,
+                math.nan,
+                explain(x, math.nan, math.nan, math.nan, 0.0),
+                0.0,
+                True,
             )
         s = self._forest.score(feat)
         med, edge = self._calib

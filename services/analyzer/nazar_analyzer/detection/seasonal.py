@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from enum import Enum
+from enum import StrEnum
 
 import numpy as np
 
@@ -13,7 +13,7 @@ DAY_S = 86400.0
 WEEK_S = 7 * DAY_S
 
 
-class Seasonality(str, Enum):
+class Seasonality(StrEnum):
     NONE = "none"
     DAILY = "daily"
     WEEKLY = "weekly"

@@ -1,8 +1,8 @@
 """Read API: range queries, series search, metric names and hosts (read scope).
 
 Parameter parsing happens here; planning and SQL live in
-:mod:`nazar_common.db.queries`. Bad parameters raise InvalidInputError
-(400 problem+json), never 500.
+:mod:`nazar_common.db.queries`, counter rates in :mod:`nazar_ingest.rates`.
+Bad parameters raise InvalidInputError (400 problem+json), never 500.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from nazar_common.db.backends import StorageBackend
 from nazar_common.db.pool import is_connection_error
 from nazar_common.errors import InvalidInputError, NotFoundError, TransientError
 from nazar_common.schemas.names import HOST_PATTERN, HOST_RE, LABEL_NAME_RE, METRIC_NAME_RE
+from nazar_ingest import rates
 from nazar_ingest.deps import AppState, get_backend, get_state, require
 from nazar_ingest.timeparse import parse_duration, parse_time
 
@@ -35,8 +36,6 @@ Backend = Annotated[StorageBackend, Depends(get_backend)]
 
 #: Default range of a query without ``start``.
 DEFAULT_RANGE = 3600.0
-#: A host is "stale" when its latest sample is older than this (2 x 30 s).
-DEFAULT_STALE_AFTER = 60.0
 #: Most series listed in a host's detail.
 HOST_SERIES_LIMIT = 10_000
 
@@ -150,7 +149,9 @@ async def query_range(
         str | None, Query(description="Seconds or a duration (60s, 5m, 1h, 1d).")
     ] = None,
     agg: Annotated[
-        str, Query(description="avg, min, max, count, last or sum (with a step).")
+        str,
+        Query(description="avg, min, max, count, last or sum (with a step); rate or "
+              "increase of a cumulative counter (always with a step, default automatic)."),
     ] = "avg",
 ) -> Response:
     """Raw points for ranges up to 6 h without ``step``; otherwise one point
@@ -168,11 +169,29 @@ async def query_range(
     plan = queries.plan_query(t_start, t_end, step_s, agg.strip().lower(), now, limits)
     host = _check_host(host)
     wanted = parse_labels(labels)
+    if plan.agg in queries.COUNTER_AGGREGATES:
+        async with _connection(state) as conn:
+            found = await queries.counter_series(
+                conn, plan, metric=metric, host=host, labels=wanted, limits=limits
+            )
+        return _json(_counter_body(plan, found))
     async with _connection(state) as conn:
         body = await queries.query_range(
             conn, backend, plan, metric=metric, host=host, labels=wanted, limits=limits
         )
     return _json(body)
+
+
+def _counter_body(plan: queries.QueryPlan, found: list[queries.CounterSeries]) -> dict[str, Any]:
+    """Per-bucket ``rate`` / ``increase`` of each series (counter resets handled)."""
+    assert plan.step is not None  # counter plans always have a step
+    agg: rates.CounterAggregate = "increase" if plan.agg == "increase" else "rate"
+    series = [
+        s.out(rates.counter_buckets(s.points, plan.step, agg, origin=queries.ORIGIN,
+                                    start=plan.start))
+        for s in found
+    ]
+    return queries.range_body(plan, series)
 
 
 @router.get(
@@ -221,10 +240,11 @@ async def metric_names(
     return _json({"names": names})
 
 
-def _stale_after(raw: str | None) -> timedelta:
-    return timedelta(
-        seconds=parse_duration(raw, "stale_after") if raw is not None else DEFAULT_STALE_AFTER
-    )
+def _stale_after(state: AppState, raw: str | None) -> timedelta:
+    """The ``stale_after`` parameter, by default ``NAZAR_HOST_STALE_AFTER``."""
+    if raw is None:
+        return timedelta(seconds=state.settings.host_stale_after)
+    return timedelta(seconds=parse_duration(raw, "stale_after"))
 
 
 @router.get(
@@ -236,10 +256,11 @@ async def list_hosts(
     _: Reader,
     stale_after: Annotated[
         str | None,
-        Query(description="A host is stale when its latest sample is older (default 60s)."),
+        Query(description="A host is stale when its latest sample is older "
+              "(default NAZAR_HOST_STALE_AFTER, 60s)."),
     ] = None,
 ) -> Response:
-    threshold = _stale_after(stale_after)
+    threshold = _stale_after(state, stale_after)
     async with _connection(state) as conn:
         hosts, window = await queries.list_hosts(
             conn, backend, now=datetime.now(UTC), stale_after=threshold
@@ -257,9 +278,13 @@ async def get_host(
     backend: Backend,
     _: Reader,
     host: Annotated[str, Path(pattern=HOST_PATTERN)],
-    stale_after: Annotated[str | None, Query()] = None,
+    stale_after: Annotated[
+        str | None,
+        Query(description="A host is stale when its latest sample is older "
+              "(default NAZAR_HOST_STALE_AFTER, 60s)."),
+    ] = None,
 ) -> Response:
-    threshold = _stale_after(stale_after)
+    threshold = _stale_after(state, stale_after)
     async with _connection(state) as conn:
         hosts, window = await queries.list_hosts(
             conn, backend, now=datetime.now(UTC), stale_after=threshold, host=host

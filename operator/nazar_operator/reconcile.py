@@ -1,0 +1,219 @@
+"""Pure reconciliation: custom resources in, rule bodies, plans and status out.
+
+Nothing here does I/O or reads the clock: the handlers pass ``now`` in and
+carry the results out through the adapters. Every function is idempotent —
+the same resource always maps to the same rule names and bodies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from nazar_common.errors import InvalidInputError
+from nazar_common.schemas.config import NAME_PATTERN, RuleSpec
+from nazar_common.schemas.names import HOST_RE
+
+NAME_RE = re.compile(NAME_PATTERN)
+MAX_RULE_NAME = 63
+DEFAULT_ABSENCE_TIMEOUT = 300.0
+
+READY = "Ready"
+REASON_APPLIED = "Applied"
+REASON_INVALID = "Invalid"
+REASON_UNAVAILABLE = "ApiUnavailable"
+REASON_FAILED = "Failed"
+
+
+@dataclass(frozen=True)
+class RuleBody:
+    """One rule as the Nazar API stores it: ``PUT /api/v1/rules/{name}`` with ``body``."""
+
+    name: str
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SyncPlan:
+    """What to do in the API: create or replace ``put``, then delete ``delete``."""
+
+    put: tuple[RuleBody, ...]
+    delete: tuple[str, ...] = field(default=())
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def rule_name(namespace: str, name: str, suffix: str = "") -> str:
+    """The API rule name of a resource: ``<namespace>-<name>[-<suffix>]``.
+
+    Kubernetes names may contain dots and be longer than the 63 characters a
+    rule name may have; dots become dashes and a name that is too long is cut
+    and ends with a hash of the full name, so distinct resources never share
+    a rule.
+    """
+    full = "-".join(part for part in (_slug(namespace), _slug(name), _slug(suffix)) if part)
+    candidate = full
+    if len(candidate) > MAX_RULE_NAME:
+        digest = hashlib.sha256(full.encode()).hexdigest()[:8]
+        candidate = f"{full[: MAX_RULE_NAME - 9].rstrip('-')}-{digest}"
+    if not NAME_RE.match(candidate):
+        raise InvalidInputError(
+            f"cannot map {namespace}/{name} to a rule name: {candidate!r} does not match "
+            f"{NAME_PATTERN}"
+        )
+    return candidate
+
+
+def _plain(value: Any) -> Any:
+    """A deep copy made of plain dicts and lists (kopf hands out mapping views)."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def validate_rule(body: Mapping[str, Any]) -> RuleSpec:
+    """Validate a rule body as the API will; errors become :class:`InvalidInputError`."""
+    try:
+        return RuleSpec.model_validate(body)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'spec'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise InvalidInputError(f"invalid rule: {problems}") from exc
+
+
+def alert_rule_body(namespace: str, name: str, spec: Mapping[str, Any]) -> RuleBody:
+    """The API rule of an ``AlertRule``: its spec, named after the resource."""
+    plain = _plain(spec)
+    if "name" in plain:
+        raise InvalidInputError("spec.name is not allowed: the rule is named after the resource")
+    body = {"name": rule_name(namespace, name), **plain}
+    validate_rule(body)
+    return RuleBody(body["name"], body)
+
+
+def monitored_host_bodies(
+    namespace: str, name: str, spec: Mapping[str, Any]
+) -> tuple[RuleBody, ...]:
+    """The absence rules of a ``MonitoredHost``: the host's, then one per expected metric.
+
+    The host's labels become alert labels (with ``host``), so notification
+    channels can route on them.
+    """
+    hostname = str(spec.get("hostname", ""))
+    if not HOST_RE.match(hostname):
+        raise InvalidInputError(f"spec.hostname {hostname!r} is not a valid host name")
+    labels = {str(k): str(v) for k, v in _plain(spec.get("labels") or {}).items()}
+    common: dict[str, Any] = {
+        "enabled": bool(spec.get("enabled", True)),
+        "selector": {"hosts": [hostname]},
+        "params": {
+            "kind": "absence",
+            "after": float(spec.get("absenceTimeout", DEFAULT_ABSENCE_TIMEOUT)),
+        },
+        "severity": spec.get("severity", "warning"),
+        "labels": {**labels, "host": hostname},
+        "annotations": {"source": f"kubernetes:{namespace}/{name}"},
+        "channels": list(spec.get("channels") or []),
+    }
+    bodies = [
+        {
+            "name": rule_name(namespace, name),
+            "description": f"{hostname} stopped reporting",
+            **common,
+        }
+    ]
+    metrics = list(spec.get("expectedMetrics") or [])
+    if len(set(metrics)) != len(metrics):
+        raise InvalidInputError("spec.expectedMetrics lists a metric twice")
+    for metric in metrics:
+        digest = hashlib.sha256(str(metric).encode()).hexdigest()[:6]
+        bodies.append(
+            {
+                "name": rule_name(namespace, name, f"{_slug(str(metric))}-{digest}"),
+                "description": f"{hostname} stopped sending {metric}",
+                "metric": metric,
+                **common,
+            }
+        )
+    for body in bodies:
+        validate_rule(body)
+    return tuple(RuleBody(b["name"], b) for b in bodies)
+
+
+def sync_plan(desired: Sequence[RuleBody], previous: Iterable[str]) -> SyncPlan:
+    """Put every desired rule; delete the previously owned ones no longer desired."""
+    wanted = {body.name for body in desired}
+    stale = sorted(set(previous) - wanted)
+    return SyncPlan(put=tuple(desired), delete=tuple(stale))
+
+
+def owned_rules(status: Mapping[str, Any], fallback: Iterable[str]) -> tuple[str, ...]:
+    """Rule names a resource owns: those its status records, and ``fallback``."""
+    names = set(fallback)
+    if status.get("ruleName"):
+        names.add(str(status["ruleName"]))
+    names.update(str(n) for n in status.get("rules") or ())
+    return tuple(sorted(names))
+
+
+def condition(
+    previous: Sequence[Mapping[str, Any]] | None,
+    type_: str,
+    status: bool,
+    reason: str,
+    message: str,
+    now: str,
+) -> dict[str, Any]:
+    """A condition; ``lastTransitionTime`` only moves when the status changes."""
+    value = "True" if status else "False"
+    since = now
+    for old in previous or ():
+        if old.get("type") == type_ and old.get("status") == value:
+            since = str(old.get("lastTransitionTime") or now)
+    return {
+        "type": type_,
+        "status": value,
+        "reason": reason,
+        "message": message,
+        "lastTransitionTime": since,
+    }
+
+
+def ready_status(
+    generation: int | None,
+    previous: Sequence[Mapping[str, Any]] | None,
+    now: str,
+    message: str,
+    **fields: Any,
+) -> dict[str, Any]:
+    """Status after a successful apply."""
+    return {
+        "observedGeneration": generation,
+        **fields,
+        "conditions": [condition(previous, READY, True, REASON_APPLIED, message, now)],
+    }
+
+
+def failed_status(
+    generation: int | None,
+    previous: Sequence[Mapping[str, Any]] | None,
+    now: str,
+    reason: str,
+    message: str,
+) -> dict[str, Any]:
+    """Status after a failed apply (the last applied rule fields are left as they were)."""
+    return {
+        "observedGeneration": generation,
+        "conditions": [condition(previous, READY, False, reason, message, now)],
+    }

@@ -1,0 +1,68 @@
+"""Pure scaling decision for the analyzer Deployment.
+
+The analyzer's work is the backlog of ``nazar.analyzer.samples``: each
+replica is expected to absorb ``messages_per_replica`` queued batches. The
+decision scales up quickly and down slowly (separate cooldowns after the last
+change) and always stays within ``[min_replicas, max_replicas]``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ScalingPolicy:
+    min_replicas: int
+    max_replicas: int
+    messages_per_replica: int
+    up_cooldown: float
+    down_cooldown: float
+
+    def __post_init__(self) -> None:
+        if self.min_replicas < 0 or self.max_replicas < max(self.min_replicas, 1):
+            raise ValueError("need 0 <= min_replicas <= max_replicas and max_replicas >= 1")
+        if self.messages_per_replica < 1:
+            raise ValueError("messages_per_replica must be at least 1")
+
+
+@dataclass(frozen=True)
+class ScalingDecision:
+    replicas: int
+    reason: str
+
+    def changes(self, current: int) -> bool:
+        return self.replicas != current
+
+
+def target_replicas(depth: int, policy: ScalingPolicy) -> int:
+    """Replicas the backlog calls for, within the bounds (at least one while work waits)."""
+    wanted = math.ceil(max(depth, 0) / policy.messages_per_replica)
+    if depth > 0:
+        wanted = max(wanted, 1)
+    return min(max(wanted, policy.min_replicas), policy.max_replicas)
+
+
+def decide_replicas(
+    depth: int,
+    current: int,
+    policy: ScalingPolicy,
+    since_last_change: float | None,
+) -> ScalingDecision:
+    """Desired replicas given the queue depth and the current replicas.
+
+    ``since_last_change`` is the number of seconds since the operator last
+    changed the replicas (None: not since it started).
+    """
+    if current < policy.min_replicas:
+        return ScalingDecision(policy.min_replicas, "below minimum")
+    if current > policy.max_replicas:
+        return ScalingDecision(policy.max_replicas, "above maximum")
+    target = target_replicas(depth, policy)
+    if target == current:
+        return ScalingDecision(current, "steady")
+    cooldown = policy.up_cooldown if target > current else policy.down_cooldown
+    if since_last_change is not None and since_last_change < cooldown:
+        return ScalingDecision(current, "cooldown")
+    return ScalingDecision(target, "scale up" if target > current else "scale down")

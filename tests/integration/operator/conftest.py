@@ -1,0 +1,96 @@
+"""Run the operator's kopf loop against kmock (a Kubernetes API emulator)
+and a real Nazar API server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import kmock
+import kopf
+import pytest
+
+from nazar_operator.handlers import register
+from nazar_operator.resources import ALERT_RULES, GROUP, MONITORED_HOSTS, VERSION
+from nazar_operator.settings import OperatorSettings
+
+NAMESPACE = "team-a"
+ALERT_RULES_RES = f"{GROUP}/{VERSION}/{ALERT_RULES}"
+MONITORED_HOSTS_RES = f"{GROUP}/{VERSION}/{MONITORED_HOSTS}"
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 15.0) -> Any:
+    """Poll ``check`` until it returns a truthy value (or fail after ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await asyncio.sleep(0.05)
+
+
+def connection(server: kmock.KubernetesEmulator) -> kopf.ConnectionInfo:
+    return kopf.ConnectionInfo(server=str(server.url).rstrip("/"))
+
+
+@pytest.fixture
+def k8s(kmock: kmock.KubernetesEmulator) -> kmock.KubernetesEmulator:
+    """kmock serving the Nazar custom resources (and events)."""
+    kmock.resources[ALERT_RULES_RES] = kmock.ResourceInfo(
+        kind="AlertRule", singular="alertrule", namespaced=True,
+        verbs={"list", "watch", "get", "patch", "create", "delete"}, subresources={"status"},
+    )
+    kmock.resources[MONITORED_HOSTS_RES] = kmock.ResourceInfo(
+        kind="MonitoredHost", singular="monitoredhost", namespaced=True,
+        verbs={"list", "watch", "get", "patch", "create", "delete"}, subresources={"status"},
+    )
+    kmock.resources["v1/events"] = kmock.ResourceInfo(
+        kind="Event", namespaced=True, verbs={"create"}
+    )
+    return kmock
+
+
+@pytest.fixture
+async def operator(
+    k8s: kmock.KubernetesEmulator, ingest_server: Any
+) -> AsyncIterator[kmock.KubernetesEmulator]:
+    """The operator's handlers running in kopf's loop until the test ends."""
+    registry = kopf.OperatorRegistry()
+
+    @kopf.on.login(registry=registry)
+    def login(**_: Any) -> kopf.ConnectionInfo:
+        return connection(k8s)
+
+    settings = OperatorSettings(
+        api_url=ingest_server.url,
+        api_key=ingest_server.admin_key,
+        operator_retry_delay=1.0,
+        log_format="text",
+    )
+    register(registry, settings)
+    kopf_settings = kopf.OperatorSettings()
+    kopf_settings.watching.reconnect_backoff = 0.1
+    kopf_settings.batching.batch_window = 0.01
+    kopf_settings.batching.idle_timeout = 1.0
+    stop = asyncio.Event()
+    ready = asyncio.Event()
+    task = asyncio.create_task(
+        kopf.operator(
+            registry=registry,
+            settings=kopf_settings,
+            standalone=True,
+            namespaces=[NAMESPACE],
+            stop_flag=stop,
+            ready_flag=ready,
+        )
+    )
+    await asyncio.wait_for(ready.wait(), 15)
+    yield k8s
+    stop.set()
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.wait_for(task, 15)
