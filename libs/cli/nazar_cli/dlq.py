@@ -108,7 +108,7 @@ async def replay(amqp_url: str, queue_name: str, limit: int) -> int:
                 exchanges[exchange_name] = await channel.get_exchange(exchange_name, ensure=True)
             for name in _DROP_HEADERS:
                 headers.pop(name, None)
-            headers["x-nazar-replayed"] = int(headers.get("x-nazar-replayed", 0) or 0) + 1
+            headers["x-nazar-replayed"] = int(str(headers.get("x-nazar-replayed") or 0)) + 1
             await exchanges[exchange_name].publish(
                 aio_pika.Message(
                     message.body,

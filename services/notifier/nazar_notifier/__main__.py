@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Iterator
 
 import httpx
 import uvicorn
@@ -22,6 +23,15 @@ from nazar_notifier.settings import NotifierSettings
 
 log = logging.getLogger("nazar_notifier")
 SERVICE = "nazar-notifier"
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: SIGTERM stops the notifier, which
+    stops consuming and drains deliveries before the server exits."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 async def _retry(what: str, op, stop: asyncio.Event):  # type: ignore[no-untyped-def]
@@ -63,11 +73,10 @@ async def run(settings: NotifierSettings, stop: asyncio.Event | None = None) -> 
     await _retry("broker", broker.connect, stop)
     http = httpx.AsyncClient(timeout=settings.notifier_send_timeout, follow_redirects=False)
     notifier = Notifier(settings, pool, broker, http)
-    server = uvicorn.Server(uvicorn.Config(
+    server = _Server(uvicorn.Config(
         create_http_app(notifier), host=settings.notifier_listen_host,
         port=settings.notifier_listen_port, log_config=None, access_log=False, lifespan="off",
     ))
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     serve = asyncio.create_task(server.serve())
     try:
         notifier.start()

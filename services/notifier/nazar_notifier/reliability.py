@@ -22,11 +22,11 @@ def backoff_delay(
 
     Exponential (``base * 2**(attempt-1)``, capped) with equal jitter (half
     fixed, half random), never shorter than the server's ``Retry-After``."""
-    exp = min(cap, base * (2 ** max(0, attempt - 1)))
+    exp = min(cap, base * float(2 ** max(0, attempt - 1)))
     delay = exp / 2 + rand() * exp / 2
     if retry_after is not None:
         delay = max(delay, retry_after)
-    return delay
+    return float(delay)
 
 
 @dataclass

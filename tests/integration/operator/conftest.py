@@ -52,6 +52,9 @@ def k8s(kmock: kmock.KubernetesEmulator) -> kmock.KubernetesEmulator:
     kmock.resources["v1/events"] = kmock.ResourceInfo(
         kind="Event", namespaced=True, verbs={"create"}
     )
+    kmock.resources["v1/namespaces"] = kmock.ResourceInfo(
+        kind="Namespace", namespaced=False, verbs={"list", "watch", "get"}
+    )
     return kmock
 
 
@@ -74,6 +77,8 @@ async def operator(
     )
     register(registry, settings)
     kopf_settings = kopf.OperatorSettings()
+    # kmock cannot parse the cluster-wide namespace list: watch the given namespace as is.
+    kopf_settings.scanning.disabled = True
     kopf_settings.watching.reconnect_backoff = 0.1
     kopf_settings.batching.batch_window = 0.01
     kopf_settings.batching.idle_timeout = 1.0

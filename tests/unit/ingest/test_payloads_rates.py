@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from nazar_ingest.rates import rate
+from nazar_ingest.rates import counter_buckets, rate
 
 
 def test_steady_counter() -> None:
@@ -40,3 +40,20 @@ def test_edge_cases() -> None:
 def test_gap_spreads_over_the_gap() -> None:
     points = [(0.0, 0.0), (10.0, 10.0), (3600.0, 3600.0)]
     assert rate(points, 60) == [(0.0, 1.0), (3600.0, 1.0)]
+
+
+def test_buckets_follow_the_origin() -> None:
+    points = [(float(t), 2.0 * t) for t in range(0, 200, 10)]
+    # 100 s buckets counted from 30: [30, 130), [130, 230)
+    assert rate(points, 100, origin=30.0) == [(-70.0, 2.0), (30.0, 2.0), (130.0, 2.0)]
+    assert [b for b, _ in rate(points, 100)] == [0.0, 100.0]
+
+
+def test_counter_buckets_drop_early_buckets_and_scale_increase() -> None:
+    points = [(0.0, 0.0), (10.0, 30.0), (20.0, 40.0), (30.0, 5.0), (40.0, 25.0)]
+    # 20 s buckets: [0, 20) +30/10s, [20, 40) (+10 +5 reset)/20s, [40, 60) +20/10s
+    assert rate(points, 20) == [(0.0, 3.0), (20.0, 0.75), (40.0, 2.0)]
+    assert counter_buckets(points, 20, "rate", origin=0.0, start=20.0) == [
+        (20.0, 0.75), (40.0, 2.0)]
+    assert counter_buckets(points, 20, "increase", origin=0.0, start=0.0) == [
+        (0.0, 60.0), (20.0, 15.0), (40.0, 40.0)]

@@ -65,7 +65,7 @@ class Matcher(BaseModel):
         value = match[3]
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
             value = value[1:-1]
-        return cls(name=match[1], op=match[2], value=value)  # type: ignore[arg-type]
+        return cls(name=match[1], op=match[2], value=value)
 
 
 def matches_all(matchers: list[Matcher], labels: dict[str, str]) -> bool:

@@ -54,7 +54,7 @@ class BaselineConfig:
     min_history: int = 288
     smooth_window: int = 12
     extreme_rank: int = 1
-    margin: float = 0.25
+    margin: float = 0.1
     mad_k: float = 6.0
     rel_floor: float = 1e-3
     direction: Direction = Direction.BOTH

@@ -23,9 +23,9 @@ from .forest import ForestConfig, IsolationForestDetector
 class EnsembleConfig:
     """Settings of :class:`EnsembleDetector`."""
 
-    baseline: BaselineConfig = field(default_factory=BaselineConfig)
+    baseline: BaselineConfig = field(default_factory=lambda: BaselineConfig(margin=0.15))
     forest: ForestConfig = field(default_factory=ForestConfig)
-    baseline_weight: float = 0.5
+    baseline_weight: float = 0.7
     combine: str = "mean"
     threshold: float = ALARM_SCORE
     alarm_window: int = 1

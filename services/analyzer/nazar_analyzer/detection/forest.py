@@ -64,8 +64,8 @@ class ForestConfig:
     max_samples: int = 256
     short_window: int = 12
     seasonality: Seasonality = Seasonality.DAILY
-    edge_quantile: float = 1.0
-    margin: float = 0.05
+    edge_quantile: float = 0.995
+    margin: float = 0.0
     steepness: float = 4.0
     direction: Direction = Direction.BOTH
     threshold: float = ALARM_SCORE
