@@ -22,7 +22,7 @@ const UNITS = [
 const $ = (sel) => document.querySelector(sel);
 const state = {
   key: readKey(), view: "hosts", host: null, metric: null, authFailed: false, busy: false,
-  lastRefresh: 0, seq: { hosts: 0, detail: 0, chart: 0, alerts: 0 },
+  lastRefresh: 0, chart: null, seq: { hosts: 0, detail: 0, chart: 0, alerts: 0 },
 };
 
 class ApiError extends Error {
@@ -77,7 +77,10 @@ async function api(path) {
   }
   if (!r.ok) {
     let detail = "";
-    try { const body = await r.json(); detail = body.detail || body.title || ""; } catch (e) { /* not JSON */ }
+    try {
+      const body = await r.json();
+      detail = body.detail || body.title || "";
+    } catch (e) { /* not JSON */ }
     const more = detail ? `: ${detail}${/[.!?]$/.test(detail) ? "" : "."}` : ".";
     const text = {
       401: `The API key was rejected (HTTP 401)${more} Check the key and enter it again.`,
@@ -186,7 +189,8 @@ async function refresh() {
     state.authFailed = false;
     state.lastRefresh = Date.now();
     say("");
-    $("#updated").textContent = `Updated ${new Date().toLocaleTimeString(undefined, { hourCycle: "h23" })}`;
+    const now = new Date().toLocaleTimeString(undefined, { hourCycle: "h23" });
+    $("#updated").textContent = `Updated ${now}`;
   } catch (e) {
     if (e.status === 401) state.authFailed = true;
     if (e.status === 401 || e.status === 403) { clearData(); empty("#hosts-empty", ""); }
@@ -242,6 +246,7 @@ function hostRow(h) {
 }
 
 function hideDetail() {
+  state.chart = null;
   $("#host-detail").hidden = true;
 }
 
@@ -261,6 +266,7 @@ async function loadDetail() {
   }));
   select.disabled = !names.length;
   if (!names.length) {
+    state.chart = null;
     $("#chart").replaceChildren();
     $("#legend").replaceChildren();
     $("#chart-summary").textContent = "";
@@ -287,7 +293,8 @@ async function drawChart() {
   if (step) { params.set("step", String(step)); params.set("agg", $("#agg").value); }
   const data = await api(`api/v1/query?${params}`);
   if (my !== state.seq.chart) return;
-  renderChart(data.series || [], start, end, data.step ?? step);
+  state.chart = [data.series || [], start, end, data.step ?? step];
+  renderChart(...state.chart);
 }
 
 async function loadAlerts() {
@@ -343,10 +350,10 @@ function niceTicks(lo, hi, count) {
   return ticks;
 }
 
-function timeTicks(t0, t1) {
+function timeTicks(t0, t1, most) {
   const steps = [60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400,
     172800, 604800];
-  const step = steps.find((s) => (t1 - t0) / s <= 8) || 604800;
+  const step = steps.find((s) => (t1 - t0) / s <= most) || 604800;
   const offset = -new Date(t0 * 1000).getTimezoneOffset() * 60; // align to local time
   const ticks = [];
   for (let t = Math.ceil((t0 + offset) / step) * step - offset; t < t1; t += step) ticks.push(t);
@@ -379,7 +386,9 @@ function renderChart(series, t0, t1, step) {
   if (!count) {
     chart.replaceChildren();
     $("#chart-summary").textContent = "";
-    empty("#chart-empty", `No data for ${metric} in the ${$("#range").selectedOptions[0].text}.`);
+    empty("#chart-empty", `No data for ${metric} in the ${$("#range").selectedOptions[0].text}.`
+      + (step ? " Ranges over an hour read the rollups, which trail real time by a minute or two."
+        : ""));
     return;
   }
   empty("#chart-empty", "");
@@ -389,7 +398,9 @@ function renderChart(series, t0, t1, step) {
   const yTicks = niceTicks(lo, hi, 4);
   lo = yTicks[0]; hi = yTicks[yTicks.length - 1];
 
-  const W = 960, H = 300, L = 76, R = 24, T = 14, B = 30;
+  // Drawn at the container's width, so that the text keeps its size on any screen.
+  const W = Math.max(320, Math.round(chart.clientWidth || 960)), H = W < 600 ? 240 : 300;
+  const L = 76, R = 24, T = 14, B = 30;
   const x = (t) => L + ((t - t0) / (t1 - t0)) * (W - L - R);
   const y = (v) => T + ((hi - v) / (hi - lo)) * (H - T - B);
   const ns = "http://www.w3.org/2000/svg";
@@ -409,7 +420,7 @@ function renderChart(series, t0, t1, step) {
     add("line", { x1: L, x2: W - R, y1: y(v), y2: y(v), class: "grid" });
     add("text", { x: L - 8, y: y(v) + 4, "text-anchor": "end" }, fmt(v, unit));
   }
-  const { ticks, withDate } = timeTicks(t0, t1);
+  const { ticks, withDate } = timeTicks(t0, t1, Math.max(2, Math.floor((W - L - R) / 110)));
   for (const t of ticks) {
     add("line", { x1: x(t), x2: x(t), y1: T, y2: H - B, class: "grid" });
     add("text", { x: x(t), y: H - B + 18, "text-anchor": "middle", class: "time" },
@@ -494,6 +505,13 @@ for (const id of ["#range", "#agg"]) {
 $("#alert-filter").addEventListener("change", () => refresh());
 $("#reload").addEventListener("click", () => refresh());
 window.addEventListener("hashchange", route);
+let resizeTimer = null;
+window.addEventListener("resize", () => {
+  clearTimeout(resizeTimer);
+  resizeTimer = setTimeout(() => {
+    if (state.chart && !$("#host-detail").hidden) renderChart(...state.chart);
+  }, 150);
+});
 window.addEventListener("storage", (ev) => { // the key set or forgotten in another tab
   if (ev.key !== KEY_STORAGE && ev.key !== null) return;
   state.key = readKey();

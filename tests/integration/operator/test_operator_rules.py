@@ -20,7 +20,7 @@ def alert_rule(name: str, spec: dict[str, Any]) -> dict[str, Any]:
     return {
         "apiVersion": "nazar.dev/v1alpha1",
         "kind": "AlertRule",
-        "metadata": {"name": name, "namespace": NAMESPACE, "generation": 1},
+        "metadata": {"name": name, "namespace": NAMESPACE, "generation": 1, "resourceVersion": "1"},
         "spec": spec,
     }
 
@@ -143,7 +143,7 @@ async def test_monitored_host_becomes_absence_rules(operator: Any, ingest_server
     body = {
         "apiVersion": "nazar.dev/v1alpha1",
         "kind": "MonitoredHost",
-        "metadata": {"name": "db-1", "namespace": NAMESPACE, "generation": 1},
+        "metadata": {"name": "db-1", "namespace": NAMESPACE, "generation": 1, "resourceVersion": "1"},
         "spec": {
             "hostname": "db-1.example.com",
             "labels": {"env": "prod"},
