@@ -21,8 +21,8 @@ const UNITS = [
 
 const $ = (sel) => document.querySelector(sel);
 const state = {
-  key: readKey(), view: "hosts", host: null, metric: null, authFailed: false, busy: false,
-  lastRefresh: 0, chart: null, seq: { hosts: 0, detail: 0, chart: 0, alerts: 0 },
+  key: readKey(), view: "hosts", host: null, metric: null, alertId: null, authFailed: false,
+  busy: false, lastRefresh: 0, chart: null, seq: { hosts: 0, detail: 0, chart: 0, alerts: 0 },
 };
 
 class ApiError extends Error {
@@ -128,18 +128,24 @@ function ago(iso) {
   return `${Math.round(s / 86400)} days ago`;
 }
 
+function dateTime(iso) {
+  return new Date(iso).toLocaleString(undefined, { hourCycle: "h23" });
+}
+
 function clock(date, withDate) {
   const opts = { hour: "2-digit", minute: "2-digit", hourCycle: "h23" };
   if (withDate) Object.assign(opts, { month: "short", day: "numeric" });
   return date.toLocaleString(undefined, opts);
 }
 
-// ---- routing: #hosts, #hosts/<host>, #hosts/<host>/<metric>, #alerts ------------
+// ---- routing: #hosts, #hosts/<host>, #hosts/<host>/<metric>, #alerts, #alerts/<id> --
+// (a leading slash is accepted too: notifications link to #/alerts/<id>)
 
 function parseHash() {
   try {
-    const [view, host, metric] = location.hash.replace(/^#/, "").split("/").map(decodeURIComponent);
-    return [view === "alerts" ? "alerts" : "hosts", host || null, metric || null];
+    const [view, a, b] = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
+    if (view === "alerts") return ["alerts", /^\d+$/.test(a || "") ? Number(a) : null, null];
+    return ["hosts", a || null, b || null];
   } catch (e) {
     return ["hosts", null, null];
   }
@@ -152,6 +158,7 @@ function hostHash(host, metric) {
 function route() {
   const [view, host, metric] = parseHash();
   state.view = view;
+  state.alertId = view === "alerts" ? host : null;
   if (view === "hosts") {
     if (host !== state.host) state.metric = null;
     state.host = host;
@@ -184,7 +191,7 @@ async function refresh() {
   }
   state.busy = true;
   try {
-    if (state.view === "alerts") await loadAlerts();
+    if (state.view === "alerts") await Promise.all([loadAlerts(), loadAlert()]);
     else await Promise.all([loadHosts(), state.host ? loadDetail() : hideDetail()]);
     state.authFailed = false;
     state.lastRefresh = Date.now();
@@ -205,6 +212,7 @@ function clearData() {
   $("#alerts tbody").replaceChildren();
   $("#hosts").hidden = true;
   $("#alerts").hidden = true;
+  $("#alert-detail").hidden = true;
   empty("#alerts-empty", "");
   hideDetail();
   $("#updated").textContent = "";
@@ -324,16 +332,69 @@ function alertRow(a) {
     host = el("button", { type: "button", class: "link" }, a.host);
     host.addEventListener("click", () => selectHost(a.host, a.metric));
   }
-  return el("tr", {},
+  const rule = a.rule_name || a.rule || "";
+  return el("tr", { "aria-current": a.id === state.alertId ? "true" : null },
     el("td", {}, el("span", { class: `badge ${st}` }, a.state || ""),
       a.acked_at ? el("span", { class: "muted" }, " acked") : null),
     el("td", {}, a.severity || ""),
-    el("td", {}, a.rule_name || a.rule || ""),
+    el("td", {}, a.id != null ? el("a", { href: `#alerts/${Number(a.id)}` }, rule) : rule),
     el("td", {}, host),
     el("td", {}, a.metric || ""),
     el("td", { title: a.started_at || "" }, ago(a.started_at)),
     el("td", { class: "num" }, a.value != null ? fmt(a.value, unitOf(a.metric || "")) : ""),
     el("td", { class: "explanation" }, a.explanation || ""));
+}
+
+async function loadAlert() {
+  const id = state.alertId;
+  if (id == null) { $("#alert-detail").hidden = true; return; }
+  let a;
+  try {
+    a = await api(`api/v1/alerts/${id}`);
+  } catch (e) {
+    if (e.status !== 404) throw e;
+    a = null;
+  }
+  if (id !== state.alertId) return;
+  $("#alert-detail").hidden = false;
+  if (!a) {
+    $("#alert-name").textContent = `Alert ${id} was not found.`;
+    $("#alert-fields").replaceChildren();
+    $("#transitions").hidden = true;
+    return;
+  }
+  const unit = unitOf(a.metric || "");
+  const exp = a.expected || {};
+  const expected = exp.low != null && exp.high != null
+    ? `${fmt(exp.low, unit)} to ${fmt(exp.high, unit)}`
+    : exp.high != null ? `at most ${fmt(exp.high, unit)}`
+      : exp.low != null ? `at least ${fmt(exp.low, unit)}` : null;
+  let host = a.host || null;
+  if (a.host) {
+    host = el("button", { type: "button", class: "link" }, a.host);
+    host.addEventListener("click", () => selectHost(a.host, a.metric));
+  }
+  const when = (iso) => (iso ? `${dateTime(iso)} (${ago(iso)})` : null);
+  const fields = [
+    ["State", a.state], ["Severity", a.severity], ["Host", host], ["Metric", a.metric],
+    ["Labels", Object.entries(a.labels || {}).map(([k, v]) => `${k}=${v}`).join(", ") || null],
+    ["Started", when(a.started_at)], ["Fired", when(a.fired_at)],
+    ["Resolved", when(a.resolved_at)], ["Value", a.value != null ? fmt(a.value, unit) : null],
+    ["Expected", expected], ["Score", a.score != null ? num(a.score) : null],
+    ["Explanation", a.explanation], ["Contributors", (a.contributors || []).join(", ") || null],
+    ["Acknowledged", a.acked_at ? `${when(a.acked_at)} by ${a.acked_by || "?"}`
+      + (a.ack_comment ? `: ${a.ack_comment}` : "") : null],
+  ].filter(([, v]) => v != null && v !== "");
+  $("#alert-name").textContent = `Alert ${a.id}: ${a.rule_name || ""}`;
+  $("#alert-fields").replaceChildren(
+    ...fields.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
+  const transitions = a.transitions || [];
+  $("#transitions tbody").replaceChildren(...transitions.map((t) => el("tr", {},
+    el("td", { title: t.at }, dateTime(t.at)),
+    el("td", {}, t.from || ""), el("td", {}, t.to || ""),
+    el("td", { class: "num" }, t.value != null ? fmt(t.value, unit) : ""),
+    el("td", { class: "explanation" }, t.explanation || ""))));
+  $("#transitions").hidden = !transitions.length;
 }
 
 // ---- chart -----------------------------------------------------------------------

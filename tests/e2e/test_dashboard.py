@@ -278,24 +278,31 @@ async def push(server: IngestServer, web: str, db: str) -> None:
             await asyncio.sleep(0.2)
 
 
-async def add_alert(server: IngestServer, host: str) -> bool:
-    """A firing alert for the host, when the alerts table exists."""
+async def add_alert(server: IngestServer, host: str) -> int | None:
+    """A firing alert for the host with one transition, when the alerts table
+    exists; returns its id."""
     conn = await asyncpg.connect(server.database_url)
     try:
         if await conn.fetchval("SELECT to_regclass('alerts')") is None:
-            return False
-        await conn.execute(
+            return None
+        alert_id: int = await conn.fetchval(
             "INSERT INTO alerts (fingerprint, rule_id, rule_name, kind, subject, host, metric, "
-            "severity, state, started_at, fired_at, value, explanation) VALUES ($1, 1, "
-            "'cpu-high', 'threshold', $2, $2, 'cpu.usage_percent', 'critical', 'firing', "
-            "now() - interval '3 minutes', now() - interval '2 minutes', 78, "
-            "'cpu.usage_percent 78 > 70 for 2 minutes')",
+            "severity, state, started_at, fired_at, value, expected_high, explanation) "
+            "VALUES ($1, 1, 'cpu-high', 'threshold', $2, $2, 'cpu.usage_percent', 'critical', "
+            "'firing', now() - interval '3 minutes', now() - interval '2 minutes', 78, 70, "
+            "'cpu.usage_percent 78 > 70 for 2 minutes') RETURNING id",
             f"e2e-{host}",
             host,
         )
+        await conn.execute(
+            "INSERT INTO alert_transitions (alert_id, seq, event_id, from_state, to_state, at, "
+            "value, explanation) VALUES ($1, 1, gen_random_uuid(), 'pending', 'firing', "
+            "now() - interval '2 minutes', 78, 'above 70 for 2 minutes')",
+            alert_id,
+        )
     finally:
         await conn.close()
-    return True
+    return alert_id
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium binary (Debian package: chromium)")
@@ -304,7 +311,7 @@ async def test_dashboard_in_a_browser(ingest_server: IngestServer, tmp_path: Pat
     token = secrets.token_hex(3)
     web, db = f"dash-web-{token}", f"dash-db-{token}"
     await push(ingest_server, web, db)
-    has_alerts = await add_alert(ingest_server, web)
+    alert_id = await add_alert(ingest_server, web)
 
     browser = Browser(CHROMIUM, tmp_path / "profile")
     try:
@@ -418,7 +425,7 @@ async def test_dashboard_in_a_browser(ingest_server: IngestServer, tmp_path: Pat
             "document.querySelector('#hosts-view').hidden",
             "the alerts view",
         )
-        if has_alerts:
+        if alert_id is not None:
             cells = await browser.wait_for(
                 f"""[...document.querySelectorAll('#alerts tbody tr')]
                     .map((r) => [...r.cells].map((c) => c.textContent))
@@ -427,6 +434,27 @@ async def test_dashboard_in_a_browser(ingest_server: IngestServer, tmp_path: Pat
             )
             assert cells[0] == "firing" and cells[2] == "cpu-high", cells
             assert cells[6] == "78%", cells
+            # Its details, from the row's link and from a notification's link (#/alerts/<id>).
+            for how in ("link", "notification"):
+                if how == "link":
+                    await browser.click("#alerts tbody a", "cpu-high")
+                else:
+                    await browser.goto(f"{ingest_server.url}/#/alerts/{alert_id}")
+                fields = await browser.wait_for(
+                    f"""document.querySelector('#alert-name').textContent ===
+                        'Alert {alert_id}: cpu-high' && Object.fromEntries(
+                        [...document.querySelectorAll('#alert-fields dt')]
+                        .map((dt) => [dt.textContent, dt.nextElementSibling.textContent]))""",
+                    f"the details of alert {alert_id} ({how})",
+                )
+                assert fields["Host"] == web and fields["Value"] == "78%", fields
+                assert fields["Expected"] == "at most 70%", fields
+                transitions = await browser.wait_for(
+                    "[...document.querySelectorAll('#transitions tbody tr')]"
+                    ".map((r) => [...r.cells].slice(1).map((c) => c.textContent))",
+                    "the transitions",
+                )
+                assert transitions == [["pending", "firing", "78%", "above 70 for 2 minutes"]]
         else:
             await browser.wait_for(
                 "!document.querySelector('#alerts-empty').hidden", "the alerts empty state"
@@ -455,6 +483,23 @@ async def test_dashboard_in_a_browser(ingest_server: IngestServer, tmp_path: Pat
             latency=0,
             downloadThroughput=-1,
             uploadThroughput=-1,
+        )
+
+        # A rejected key does not leave the previous key's data on screen.
+        await browser.type("#key", "nzr_wrong_key0000")
+        await browser.press("Enter")
+        await browser.wait_for(
+            "document.querySelector('#message').textContent.includes('401') && "
+            "document.querySelector('#alerts').hidden && "
+            "!document.querySelector('#alerts tbody tr')",
+            "the data of the rejected key to be cleared",
+        )
+        await browser.type("#key", ingest_server.read_key)
+        await browser.press("Enter")
+        await browser.wait_for(
+            "document.querySelector('#message').hidden && "
+            "!!document.querySelector('#alerts tbody tr, #alerts-empty:not([hidden])')",
+            "the alerts of the read key",
         )
 
         # Forgetting the key removes it and the data.

@@ -22,7 +22,7 @@ class Rule:
 
     @property
     def kind(self) -> str:
-        return self.spec.params.kind
+        return str(self.spec.params.kind)
 
     @property
     def sample_driven(self) -> bool:

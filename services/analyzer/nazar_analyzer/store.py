@@ -201,7 +201,7 @@ async def stale_states(
 
 async def orphan_states(
     conn: asyncpg.Connection, limit: int = 1000
-) -> list[tuple[int, str, Status, asyncpg.Record | None]]:
+) -> list[tuple[int, str, Status, asyncpg.Record]]:
     """Lock states whose rule was deleted or disabled (checked against the
     rules table in this very transaction, never against a possibly stale cache)."""
     rows = await conn.fetch(

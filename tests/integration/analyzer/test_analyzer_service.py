@@ -265,10 +265,14 @@ async def test_deleted_rule_resolves_its_alerts(env: Env) -> None:
     assert uuid.UUID(str(events[1].id))
 
 
-def test_cli_rules_test_prints_transitions(env: Env, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_cli_rules_test_prints_transitions(env: Env, tmp_path) -> None:  # type: ignore[no-untyped-def]
     from typer.testing import CliRunner
 
     from nazar_cli.main import app
+
+    def invoke(args: list[str], envvars: dict[str, str]):  # type: ignore[no-untyped-def]
+        # in a thread: the analyzer answering the backtest runs on this event loop
+        return asyncio.to_thread(CliRunner().invoke, app, args, env=dict(envvars))
 
     path = tmp_path / "rule.yaml"
     path.write_text(
@@ -276,14 +280,14 @@ def test_cli_rules_test_prints_transitions(env: Env, tmp_path) -> None:  # type:
         "params:\n  kind: threshold\n  value: 90\n  recovery_value: 70\nfor: 20\n"
     )
     envvars = {"NAZAR_API_URL": env.ingest.url, "NAZAR_API_KEY": env.ingest.read_key}
-    result = CliRunner().invoke(app, ["rules", "test", str(path), "--start", "2h"], env=envvars)
+    result = await invoke(["rules", "test", str(path), "--start", "2h"], envvars)
     assert result.exit_code == 0, result.output
     assert "pending -> firing" in result.output and "firing -> resolved" in result.output
     assert "would have fired 1 time(s), resolved 1 time(s)" in result.output
-    result = CliRunner().invoke(app, ["rules", "apply", str(path)], env=envvars)
+    result = await invoke(["rules", "apply", str(path)], envvars)
     assert result.exit_code == 1 and "403" in result.output
     envvars["NAZAR_API_KEY"] = env.ingest.admin_key
-    result = CliRunner().invoke(app, ["rules", "apply", str(path)], env=envvars)
+    result = await invoke(["rules", "apply", str(path)], envvars)
     assert result.exit_code == 0 and "created rule cli-bt" in result.output
-    result = CliRunner().invoke(app, ["rules", "list"], env=envvars)
+    result = await invoke(["rules", "list"], envvars)
     assert "cli-bt\tthreshold\tit.cpu" in result.output

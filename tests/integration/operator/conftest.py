@@ -4,7 +4,7 @@ and a real Nazar API server."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -82,20 +82,26 @@ async def operator(
     kopf_settings.watching.reconnect_backoff = 0.1
     kopf_settings.batching.batch_window = 0.01
     kopf_settings.batching.idle_timeout = 1.0
-    stop = asyncio.Event()
-    ready = asyncio.Event()
-    task = asyncio.create_task(
-        kopf.operator(
-            registry=registry,
-            settings=kopf_settings,
-            standalone=True,
-            namespaces=[NAMESPACE],
-            stop_flag=stop,
-            ready_flag=ready,
+    # kopf runs in a thread with a loop of its own: at exit it cancels every task
+    # spawned in its loop while it ran, which must not include the tests' tasks.
+    stop = threading.Event()
+    ready = threading.Event()
+
+    def run() -> None:
+        asyncio.run(
+            kopf.operator(
+                registry=registry,
+                settings=kopf_settings,
+                standalone=True,
+                namespaces=[NAMESPACE],
+                stop_flag=stop,
+                ready_flag=ready,
+            )
         )
-    )
-    await asyncio.wait_for(ready.wait(), 15)
+
+    thread = threading.Thread(target=run, name="kopf", daemon=True)
+    thread.start()
+    await asyncio.to_thread(ready.wait, 15)
     yield k8s
     stop.set()
-    with contextlib.suppress(asyncio.CancelledError):
-        await asyncio.wait_for(task, 15)
+    await asyncio.to_thread(thread.join, 15)

@@ -26,10 +26,10 @@ def alert_rule(name: str, spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def status_of(k8s: kmock.KubernetesEmulator, resource: str, name: str) -> dict[str, Any]:
-    key = (resource, NAMESPACE, name)
-    if key not in k8s.objects or k8s.objects[key].deleted:
+    obj = k8s.objects[kmock.resource(resource), NAMESPACE, name]
+    if obj.deleted:
         return {}
-    return dict(k8s.objects[key].get("status") or {})
+    return dict(obj.raw.get("status") or {})
 
 
 def ready(status: dict[str, Any]) -> dict[str, Any] | None:
