@@ -101,7 +101,7 @@ async def operator(
 
     thread = threading.Thread(target=run, name="kopf", daemon=True)
     thread.start()
-    await asyncio.to_thread(ready.wait, 15)
+    assert await asyncio.to_thread(ready.wait, 15), "the operator did not start"
     yield k8s
     stop.set()
     await asyncio.to_thread(thread.join, 15)

@@ -143,7 +143,9 @@ async def test_monitored_host_becomes_absence_rules(operator: Any, ingest_server
     body = {
         "apiVersion": "nazar.dev/v1alpha1",
         "kind": "MonitoredHost",
-        "metadata": {"name": "db-1", "namespace": NAMESPACE, "generation": 1, "resourceVersion": "1"},
+        "metadata": {
+            "name": "db-1", "namespace": NAMESPACE, "generation": 1, "resourceVersion": "1",
+        },
         "spec": {
             "hostname": "db-1.example.com",
             "labels": {"env": "prod"},

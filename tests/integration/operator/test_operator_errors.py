@@ -1,0 +1,86 @@
+"""Error translation of the rule handlers, called directly against a real API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+import pytest
+
+from nazar_common.errors import InvalidInputError, TransientError
+from nazar_operator.handlers import RuleSync
+from nazar_operator.nazar_api import NazarApi
+from nazar_operator.reconcile import RuleBody
+from tests.conftest import free_port
+
+GEN = 3
+
+
+def invalid_body() -> tuple[RuleBody, ...]:
+    # Not validated locally: only the API can refuse it.
+    return (RuleBody("team-b-broken", {"name": "team-b-broken", "params": {"kind": "nope"}}),)
+
+
+def fields(stored: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"ruleName": stored[0]["name"], "ruleVersion": stored[0]["version"]}
+
+
+async def test_api_validation_error_is_permanent(ingest_server: Any) -> None:
+    api = NazarApi(ingest_server.url, ingest_server.admin_key)
+    try:
+        with pytest.raises(InvalidInputError, match="params"):
+            await api.put_rule("team-b-broken", invalid_body()[0].body)
+        patch = kopf.Patch()
+        sync = RuleSync(api, retry_delay=7.0)
+        with pytest.raises(kopf.PermanentError):
+            await sync.apply(invalid_body, {}, GEN, patch, fields)
+        cond = patch["status"]["conditions"][0]
+        assert (cond["type"], cond["status"], cond["reason"]) == ("Ready", "False", "Invalid")
+        assert patch["status"]["observedGeneration"] == GEN
+        assert "ruleVersion" not in patch["status"]
+    finally:
+        await api.aclose()
+
+
+async def test_unreachable_api_is_temporary_with_delay() -> None:
+    api = NazarApi(f"http://127.0.0.1:{free_port()}", "nzr_x_y", timeout=2)
+    body = RuleBody("team-b-ok", {
+        "name": "team-b-ok", "metric": "m", "params": {"kind": "threshold", "value": 1},
+    })
+    try:
+        with pytest.raises(TransientError):
+            await api.put_rule(body.name, body.body)
+        patch = kopf.Patch()
+        previous = {"conditions": [{
+            "type": "Ready", "status": "True", "reason": "Applied", "message": "",
+            "lastTransitionTime": "2020-01-01T00:00:00Z",
+        }]}
+        with pytest.raises(kopf.TemporaryError) as caught:
+            await RuleSync(api, retry_delay=7.0).apply(lambda: (body,), previous, GEN, patch,
+                                                       fields)
+        assert caught.value.delay == 7.0
+        cond = patch["status"]["conditions"][0]
+        assert (cond["status"], cond["reason"]) == ("False", "ApiUnavailable")
+        assert cond["lastTransitionTime"] != "2020-01-01T00:00:00Z"
+    finally:
+        await api.aclose()
+
+
+async def test_refused_key_is_temporary(ingest_server: Any) -> None:
+    api = NazarApi(ingest_server.url, ingest_server.read_key)
+    try:
+        with pytest.raises(TransientError, match="403"):
+            await api.put_rule("team-b-x", {"metric": "m", "params": {"kind": "absence"}})
+    finally:
+        await api.aclose()
+
+
+async def test_delete_is_idempotent(ingest_server: Any) -> None:
+    api = NazarApi(ingest_server.url, ingest_server.admin_key)
+    try:
+        await api.put_rule("team-b-gone", {"params": {"kind": "absence"}})
+        assert await api.delete_rule("team-b-gone") is True
+        assert await api.delete_rule("team-b-gone") is False
+        await RuleSync(api, 1.0).delete(["team-b-gone"])  # nothing left: no error
+    finally:
+        await api.aclose()
