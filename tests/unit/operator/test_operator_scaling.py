@@ -1,0 +1,56 @@
+"""Pure scaling decisions for the analyzer."""
+
+from __future__ import annotations
+
+import pytest
+
+from nazar_operator.scaling import ScalingPolicy, decide_replicas, target_replicas
+
+POLICY = ScalingPolicy(min_replicas=1, max_replicas=6, messages_per_replica=100,
+                       up_cooldown=60, down_cooldown=300)
+
+
+@pytest.mark.parametrize(
+    ("depth", "target"),
+    [(0, 1), (1, 1), (100, 1), (101, 2), (550, 6), (10_000, 6)],
+)
+def test_target_follows_depth_within_bounds(depth: int, target: int) -> None:
+    assert target_replicas(depth, POLICY) == target
+
+
+def test_scale_to_zero_only_when_allowed_and_idle() -> None:
+    policy = ScalingPolicy(0, 3, 100, 0, 0)
+    assert target_replicas(0, policy) == 0
+    assert target_replicas(1, policy) == 1
+
+
+def test_scales_up_without_history() -> None:
+    decision = decide_replicas(350, 1, POLICY, None)
+    assert (decision.replicas, decision.reason) == (4, "scale up")
+    assert decision.changes(1)
+
+
+def test_cooldowns_hold_changes() -> None:
+    assert decide_replicas(350, 1, POLICY, 59).replicas == 1
+    assert decide_replicas(350, 1, POLICY, 60).replicas == 4
+    assert decide_replicas(0, 4, POLICY, 299).reason == "cooldown"
+    assert decide_replicas(0, 4, POLICY, 300).replicas == 1
+
+
+def test_steady_state_changes_nothing() -> None:
+    decision = decide_replicas(250, 3, POLICY, 1)
+    assert (decision.replicas, decision.reason) == (3, "steady")
+    assert not decision.changes(3)
+
+
+def test_out_of_bounds_is_corrected_at_once() -> None:
+    assert decide_replicas(0, 0, POLICY, 0).replicas == 1
+    assert decide_replicas(0, 9, POLICY, 0).replicas == 6
+
+
+@pytest.mark.parametrize(
+    "bounds", [(-1, 3), (4, 3), (0, 0)],
+)
+def test_policy_rejects_impossible_bounds(bounds: tuple[int, int]) -> None:
+    with pytest.raises(ValueError):
+        ScalingPolicy(bounds[0], bounds[1], 100, 0, 0)
