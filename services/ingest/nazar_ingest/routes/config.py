@@ -8,12 +8,11 @@ masked value sent back in a ``PUT`` keeps the stored secret.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 import asyncpg
 import orjson
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -29,16 +28,6 @@ Name = Annotated[str, Path(pattern=NAME_PATTERN)]
 
 MASK = "**********"
 SpecT = TypeVar("SpecT", RuleSpec, ChannelSpec)
-
-
-class Stored(BaseModel, Generic[SpecT]):
-    id: int
-    name: str
-    version: int
-    source: str
-    created_at: datetime
-    updated_at: datetime
-    spec: SpecT
 
 
 def _public(spec: BaseModel) -> dict[str, Any]:
@@ -207,8 +196,15 @@ def _routes(resource: _Resource[Any], path: str, model: type[BaseModel]) -> None
         body: dict[str, Any],
         state: Annotated[AppState, Depends(get_state)],
         _: Admin,
+        source: Annotated[
+            str,
+            Query(
+                pattern=r"^[a-z][a-z0-9-]{0,31}$",
+                description="Who manages this object, e.g. `kubernetes` for the operator.",
+            ),
+        ] = "api",
     ) -> Any:
-        out, created = await resource.put(state.pool, name, body)
+        out, created = await resource.put(state.pool, name, body, source)
         return JSONResponse(out, status_code=201 if created else 200)
 
     @router.delete(
