@@ -155,7 +155,9 @@ class BatchBuilder:
         ``i`` means ``samples[i]``; formatted only when there is an error)."""
         if metric not in _VALID_METRICS:
             if not isinstance(metric, str) or not METRIC_NAME_RE.match(metric):
-                self.error(f"{_loc(loc)}.metric", f"metric name must match {METRIC_NAME_RE.pattern}")
+                self.error(
+                    f"{_loc(loc)}.metric", f"metric name must match {METRIC_NAME_RE.pattern}"
+                )
                 return
             _remember(_VALID_METRICS, metric)
         if value.__class__ is not float:
