@@ -112,6 +112,72 @@ async def _load(
     return latencies, accepted, errors, statuses
 
 
+def _wrk(
+    url: str, key: str, bodies: list[bytes], duration: float, concurrency: int, threads: int
+) -> tuple[int, float, int, tuple[float, float, float]]:
+    """Load with wrk (C, cheap on the client side). Returns requests, seconds,
+    errors and the p50/p95/p99 latency in seconds."""
+    import re
+    import shutil
+    import tempfile
+
+    path = os.path.join(tempfile.mkdtemp(prefix="nazar-bench-"), "bodies.jsonl")
+    with open(path, "wb") as fh:
+        fh.write(b"\n".join(bodies) + b"\n")
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "wrk_post.lua")
+    out = subprocess.run(
+        [
+            shutil.which("wrk") or "wrk",
+            "-t",
+            str(threads),
+            "-c",
+            str(concurrency),
+            "-d",
+            f"{int(duration)}s",
+            "--timeout",
+            "10s",
+            "-s",
+            script,
+            url,
+            "--",
+            path,
+            key,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    shutil.rmtree(os.path.dirname(path), ignore_errors=True)
+    fields = dict(
+        re.findall(
+            r"(\w+)=(\d+)", " ".join(line for line in out.splitlines() if line.startswith("WRK"))
+        )
+    )
+    requests = int(fields["requests"])
+    errors = int(fields["errors_status"]) + int(fields["errors_socket"])
+    lat = tuple(int(fields[k]) / 1e6 for k in ("p50_us", "p95_us", "p99_us"))
+    return requests, int(fields["duration_us"]) / 1e6, errors, lat  # type: ignore[return-value]
+
+
+async def _warm_up(url: str, key: str, bodies: list[bytes], concurrency: int) -> int:
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    queue = list(bodies)
+    accepted = 0
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as s:
+
+        async def worker() -> None:
+            nonlocal accepted
+            while queue:
+                body = queue.pop()
+                async with s.post(url, data=body, headers=headers) as r:
+                    if r.status != 202:
+                        raise RuntimeError(f"warm-up request failed: {r.status} {await r.text()}")
+                    accepted += orjson.loads(await r.read())["accepted"]
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return accepted
+
+
 def _load_process(args: tuple) -> tuple[list[float], int, int, dict[int, int]]:
     return asyncio.run(_load(*args))
 
@@ -212,7 +278,14 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=100, help="samples per request")
     ap.add_argument("--duration", type=float, default=20.0, help="seconds of load")
     ap.add_argument("--concurrency", type=int, default=64, help="requests in flight")
-    ap.add_argument("--clients", type=int, default=1, help="load-generator processes")
+    ap.add_argument("--clients", type=int, default=1, help="load-generator processes (python)")
+    ap.add_argument(
+        "--client",
+        choices=["auto", "wrk", "python"],
+        default="auto",
+        help="load generator: wrk when installed (auto), or Python/aiohttp",
+    )
+    ap.add_argument("--wrk-threads", type=int, default=1, help="wrk threads")
     ap.add_argument("--workers", type=int, default=1, help="ingest server processes")
     ap.add_argument("--gzip", action="store_true", help="gzip request bodies")
     ap.add_argument("--insert-mode", default="copy", choices=["copy", "unnest"])
@@ -242,34 +315,53 @@ def main() -> None:
     try:
         asyncio.run(wait_ready(base))
         bodies = make_bodies(args.hosts, args.metrics, args.batch_size, max(args.hosts, 2000))
-        # Warm-up: create the series so the run measures steady state.
-        asyncio.run(_load(base + "/api/v1/metrics", key, bodies, 3.0, args.concurrency, args.gzip))
-        per_client = max(1, args.concurrency // args.clients)
-        jobs = [
-            (
+        # Warm-up: every body once, so all series exist and the run measures
+        # the steady state of agents that report the same series again.
+        warm = asyncio.run(_warm_up(base + "/api/v1/metrics", key, bodies, args.concurrency))
+        use_wrk = args.client == "wrk" or (
+            args.client == "auto" and __import__("shutil").which("wrk") is not None
+        )
+        statuses: dict[int, int] = {}
+        if use_wrk:
+            requests, elapsed, errors, (p50, p95, p99) = _wrk(
                 base + "/api/v1/metrics",
                 key,
-                bodies[c :: args.clients],
+                bodies,
                 args.duration,
-                per_client,
-                args.gzip,
+                args.concurrency,
+                args.wrk_threads,
             )
-            for c in range(args.clients)
-        ]
-        t0 = time.perf_counter()
-        if args.clients == 1:
-            results = [_load_process(jobs[0])]
+            accepted = (requests - errors) * args.batch_size
+            client_desc = f"wrk ({args.wrk_threads} thread)"
         else:
-            with multiprocessing.get_context("spawn").Pool(args.clients) as pool:
-                results = pool.map(_load_process, jobs)
-        elapsed = time.perf_counter() - t0
-        latencies = [x for r in results for x in r[0]]
-        accepted = sum(r[1] for r in results)
-        errors = sum(r[2] for r in results)
-        statuses: dict[int, int] = {}
-        for r in results:
-            for k, v in r[3].items():
-                statuses[k] = statuses.get(k, 0) + v
+            per_client = max(1, args.concurrency // args.clients)
+            jobs = [
+                (
+                    base + "/api/v1/metrics",
+                    key,
+                    bodies[c :: args.clients],
+                    args.duration,
+                    per_client,
+                    args.gzip,
+                )
+                for c in range(args.clients)
+            ]
+            t0 = time.perf_counter()
+            if args.clients == 1:
+                results = [_load_process(jobs[0])]
+            else:
+                with multiprocessing.get_context("spawn").Pool(args.clients) as pool:
+                    results = pool.map(_load_process, jobs)
+            elapsed = time.perf_counter() - t0
+            latencies = [x for r in results for x in r[0]]
+            accepted = sum(r[1] for r in results)
+            errors = sum(r[2] for r in results)
+            for r in results:
+                for k, v in r[3].items():
+                    statuses[k] = statuses.get(k, 0) + v
+            requests = len(latencies)
+            p50, p95, p99 = (percentile(latencies, p) for p in (50, 95, 99))
+            client_desc = f"Python aiohttp ({args.clients} process(es))"
 
         async def landed() -> int:
             conn = await asyncpg.connect(url)
@@ -279,6 +371,7 @@ def main() -> None:
                 await conn.close()
 
         in_db = asyncio.run(landed())
+        expected_in_db = warm + accepted
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
@@ -296,7 +389,6 @@ def main() -> None:
         asyncio.run(drop())
     vhost("delete_vhost", vh)
 
-    requests = len(latencies)
     rate = accepted / elapsed
     print("Nazar ingest benchmark")
     print(
@@ -305,18 +397,18 @@ def main() -> None:
     )
     print(
         f"  load: {args.hosts} hosts x {args.metrics} metrics, {args.batch_size} samples/request, "
-        f"JSON{' gzip' if args.gzip else ''}, {args.concurrency} in flight, {args.clients} "
-        f"client process(es), {args.workers} server worker(s), insert mode {args.insert_mode}, "
-        f"{args.duration:.0f} s"
+        f"JSON{' gzip' if args.gzip and not use_wrk else ''}, {args.concurrency} in flight, "
+        f"client {client_desc}, {args.workers} server worker(s), insert mode "
+        f"{args.insert_mode}, {args.duration:.0f} s"
     )
     print(f"  requests/s:            {requests / elapsed:10.0f}")
     print(f"  accepted samples/s:    {rate:10.0f}")
+    print(f"  latency p50/p95/p99:   {p50 * 1000:.1f} / {p95 * 1000:.1f} / {p99 * 1000:.1f} ms")
+    print(f"  errors:                {errors} {dict(sorted(statuses.items())) if statuses else ''}")
     print(
-        f"  latency p50/p95/p99:   {percentile(latencies, 50) * 1000:.1f} / "
-        f"{percentile(latencies, 95) * 1000:.1f} / {percentile(latencies, 99) * 1000:.1f} ms"
+        f"  samples in database:   {in_db} of {expected_in_db} accepted (run and warm-up)"
+        + ("" if in_db >= expected_in_db else "  << MISSING SAMPLES")
     )
-    print(f"  errors:                {errors}  statuses: {dict(sorted(statuses.items()))}")
-    print(f"  samples in database:   {in_db} (accepted incl. warm-up; every 202 must be here)")
     print(
         f"  raw COPY ceiling:      {ceiling:10.0f} samples/s ({args.raw_connections} "
         "connections, 1,000-row batches, same table)"

@@ -236,3 +236,43 @@ def test_non_finite_values_are_ignored() -> None:
     res = det.update(T0 + STEP * 300, math.nan)
     assert not res.is_anomaly and res.anomaly_score == 0.0
     assert not det.update(T0 + STEP * 301, 50.0).is_anomaly
+
+
+def test_local_scale_flags_a_dip_soon_after_a_level_shift() -> None:
+    # a level shift from 6 to 15, then a dip to 12: still far above anything the
+    # history knew before the shift (so the raw and smoothed scales, anchored on the
+    # old level, see nothing unusual), but 15 sigma below the series' current level
+    rng = np.random.default_rng(10)
+    values = np.concatenate(
+        [6.0 + 0.2 * rng.standard_normal(800), 15.0 + 0.2 * rng.standard_normal(400)]
+    )
+    values[1100] = 12.0
+    cfg = {"min_history": 200, "max_history": 2016}
+    results = run(create_detector("baseline", cfg), values)
+    plain = alarms(run(create_detector("baseline", {**cfg, "local_scale": False}), values))
+    assert [i for i in alarms(results) if i > 900] == [1100]
+    assert 1100 not in plain
+    assert "below the expected band" in results[1100].explanation
+    assert "previous 12 points" in results[1100].explanation
+
+
+def test_alarm_gate_run_rule_flags_sustained_moderate_scores() -> None:
+    gate = AlarmGate(
+        threshold=0.5, refractory_s=0.0, sustain_threshold=0.4, sustain_window=5, sustain_count=3
+    )
+    scores = [0.45, 0.1, 0.45, 0.1, 0.45, 0.45, 0.3, 0.6]
+    fired = [gate.step(float(i), s) for i, s in enumerate(scores)]
+    assert fired == [False, False, False, False, True, True, False, True]
+    plain = AlarmGate(threshold=0.5, refractory_s=0.0)
+    assert [plain.step(float(i), s) for i, s in enumerate(scores)] == [False] * 7 + [True]
+    # the run-rule history survives a state round trip
+    gate2 = AlarmGate(
+        threshold=0.5, refractory_s=0.0, sustain_threshold=0.4, sustain_window=5, sustain_count=3
+    )
+    for i, s in enumerate(scores[:4]):
+        gate2.step(float(i), s)
+    clone = AlarmGate(
+        threshold=0.5, refractory_s=0.0, sustain_threshold=0.4, sustain_window=5, sustain_count=3
+    )
+    clone.load_state(gate2.state_dict())
+    assert [clone.step(float(i), s) for i, s in enumerate(scores[4:], 4)] == fired[4:]

@@ -136,6 +136,11 @@ class AlarmGate:
     ``min_fraction`` of the last ``window`` raw scores (this one included) are
     >= ``threshold``, and no alarm was raised in the last ``refractory_s``
     seconds (alarm suppression: one incident, one alarm).
+
+    Optionally, sustained moderate evidence also raises an alarm (a run rule, as
+    in statistical process control): the raw score is >= ``sustain_threshold``
+    (below ``threshold``) for this point and for at least ``sustain_count`` of the
+    last ``sustain_window`` points.  ``sustain_threshold=inf`` switches it off.
     """
 
     def __init__(
@@ -144,17 +149,27 @@ class AlarmGate:
         window: int = 1,
         min_fraction: float = 1.0,
         refractory_s: float = 0.0,
+        sustain_threshold: float = math.inf,
+        sustain_window: int = 1,
+        sustain_count: int = 1,
     ) -> None:
-        if window < 1:
-            raise ValueError("window must be >= 1")
+        if window < 1 or sustain_window < 1:
+            raise ValueError("window and sustain_window must be >= 1")
         if not 0.0 < min_fraction <= 1.0:
             raise ValueError("min_fraction must be in (0, 1]")
+        if not 1 <= sustain_count <= sustain_window:
+            raise ValueError("need 1 <= sustain_count <= sustain_window")
         self.threshold = threshold
         self.window = window
         self.min_count = max(1, math.ceil(min_fraction * window - 1e-9))
         self.refractory_s = refractory_s
+        self.sustain_threshold = sustain_threshold
+        self.sustain_window = sustain_window
+        self.sustain_count = sustain_count
         self._recent: deque[bool] = deque(maxlen=window)
         self._hits = 0
+        self._recent_sustain: deque[bool] = deque(maxlen=sustain_window)
+        self._sustain_hits = 0
         self._last_alarm_ts = -math.inf
 
     def step(self, ts: float, raw_score: float) -> bool:
@@ -163,7 +178,13 @@ class AlarmGate:
             self._hits -= 1
         self._recent.append(hit)
         self._hits += int(hit)
-        if not hit or self._hits < self.min_count:
+        moderate = raw_score >= self.sustain_threshold
+        if len(self._recent_sustain) == self.sustain_window and self._recent_sustain[0]:
+            self._sustain_hits -= 1
+        self._recent_sustain.append(moderate)
+        self._sustain_hits += int(moderate)
+        sustained = moderate and self._sustain_hits >= self.sustain_count
+        if not sustained and (not hit or self._hits < self.min_count):
             return False
         if ts - self._last_alarm_ts < self.refractory_s:
             return False
@@ -177,11 +198,19 @@ class AlarmGate:
         return min(raw_score, ALARM_SCORE - 1e-3)
 
     def state_dict(self) -> StateDict:
-        return {"recent": [bool(x) for x in self._recent], "last_alarm_ts": self._last_alarm_ts}
+        return {
+            "recent": [bool(x) for x in self._recent],
+            "recent_sustain": [bool(x) for x in self._recent_sustain],
+            "last_alarm_ts": self._last_alarm_ts,
+        }
 
     def load_state(self, state: StateDict) -> None:
         self._recent = deque((bool(x) for x in state["recent"]), maxlen=self.window)
         self._hits = sum(self._recent)
+        self._recent_sustain = deque(
+            (bool(x) for x in state.get("recent_sustain", [])), maxlen=self.sustain_window
+        )
+        self._sustain_hits = sum(self._recent_sustain)
         self._last_alarm_ts = float(state["last_alarm_ts"])
 
 

@@ -1,11 +1,15 @@
 """Robust statistical baseline detector.
 
 The expected band of a series is learnt from a bounded window of its recent
-history, on two time scales:
+history, on three scales:
 
-* the values themselves (catches spikes and dips), and
+* the values themselves (catches spikes and dips),
 * a rolling median of the last ``smooth_window`` values (catches level shifts
-  that are too small to stand out point by point).
+  that are too small to stand out point by point), and
+* the *local deviation*: the value minus the median of the ``smooth_window``
+  points before it (``local_scale``).  This judges a spike or dip against the
+  level the series is at now, so it still stands out shortly after a level
+  shift, when the first two scales are anchored on the old level.
 
 On each scale the band is centred on the history median and reaches out to the
 history's ``extreme_rank``-th most extreme value on each side, widened by
@@ -17,8 +21,8 @@ seasonality, the band is learnt on the residual after subtracting the median
 of the same time-of-day (of-week) bin, once enough cycles have been seen.
 
 The score of a point is ``r^k / (1 + r^k)`` with ``r`` the distance from the
-centre relative to the distance to the band edge: 0.5 at the edge.  The larger
-of the two scales' scores is used.  An :class:`~.base.AlarmGate` then decides
+centre relative to the distance to the band edge: 0.5 at the edge.  The largest
+of the scales' scores is used.  An :class:`~.base.AlarmGate` then decides
 on alarms (persistence and alarm suppression).
 """
 
@@ -39,6 +43,7 @@ from .base import (
     RingBuffer,
     StateDict,
     explain,
+    fmt_value,
     score_from_ratio,
 )
 from .seasonal import Seasonality, SeasonalProfile
@@ -67,16 +72,11 @@ class BaselineConfig:
     alarm_fraction: float = 1.0
     refractory_s: float = 6 * 3600.0
     stats_every: int = 1
-    shift_window: int = 0
-    shift_fraction: float = 0.9
-    shift_min_history: int = 72
-    spread_window: int = 12
-    spread_direction: Direction = Direction.ABOVE
+    local_scale: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["direction"] = Direction(self.direction).value
-        d["spread_direction"] = Direction(self.spread_direction).value
         d["seasonality"] = Seasonality(self.seasonality).value
         return d
 
@@ -84,10 +84,7 @@ class BaselineConfig:
     def from_dict(cls, d: dict[str, Any]) -> BaselineConfig:
         cfg = cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
         return replace(
-            cfg,
-            direction=Direction(cfg.direction),
-            spread_direction=Direction(cfg.spread_direction),
-            seasonality=Seasonality(cfg.seasonality),
+            cfg, direction=Direction(cfg.direction), seasonality=Seasonality(cfg.seasonality)
         )
 
 
@@ -130,7 +127,7 @@ def robust_band(
 
 
 class BaselineDetector:
-    """Median/MAD/extremes band detector on raw and smoothed values (bounded memory)."""
+    """Median/MAD/extremes band detector on raw, smoothed and local scales (bounded memory)."""
 
     name = "baseline"
 
@@ -140,8 +137,9 @@ class BaselineDetector:
             raise ValueError("need 2 <= min_history <= max_history")
         self._hist = RingBuffer(cfg.max_history)
         self._hist_smooth = RingBuffer(cfg.max_history)
-        self._hist_spread = RingBuffer(cfg.max_history)
-        self._recent: deque[float] = deque(maxlen=max(1, cfg.smooth_window, cfg.spread_window))
+        self._hist_local = RingBuffer(cfg.max_history)
+        # the last smooth_window values plus the one before them (for the local scale)
+        self._recent: deque[float] = deque(maxlen=max(1, cfg.smooth_window) + 1)
         self._season = SeasonalProfile(
             cfg.seasonality,
             bins_per_day=cfg.season_bins_per_day,
@@ -154,13 +152,6 @@ class BaselineDetector:
         self._bands: tuple[Band, Band, Band] | None = None
         self._since_stats = 0
         self._n = 0
-        # level-shift tracking: side (+1 above, -1 below, 0 none), frozen edge of the
-        # smoothed band when the run started, points in the run, points beyond the edge
-        self._shift_side = 0
-        self._shift_edge = 0.0
-        self._shift_len = 0
-        self._shift_out = 0
-        self._relearning = False
 
     # -- interface ---------------------------------------------------------
 
@@ -168,7 +159,6 @@ class BaselineDetector:
         return self.config.to_dict()
 
     def update(self, ts: float, value: float) -> DetectionResult:
-        cfg = self.config
         x = float(value)
         if not math.isfinite(x):
             return DetectionResult(
@@ -187,13 +177,11 @@ class BaselineDetector:
         offset = self._season.offset(ts) if self._season_active else 0.0
         y = x - offset
         self._recent.append(y)
-        smooth, spread = self._local_stats(y)
-        result = self._judge(ts, x, y, smooth, spread, offset)
+        smooth, local = self._local_stats(y)
+        result = self._judge(ts, x, y, smooth, local, offset)
         self._hist.append(y)
         self._hist_smooth.append(smooth)
-        self._hist_spread.append(spread)
-        if not result.learning:
-            self._track_shift(smooth)
+        self._hist_local.append(local)
         self._season.add(ts, x)
         self._n += 1
         self._since_stats += 1
@@ -205,35 +193,24 @@ class BaselineDetector:
             "config": self.config.to_dict(),
             "hist": self._hist.state_dict(),
             "hist_smooth": self._hist_smooth.state_dict(),
-            "hist_spread": self._hist_spread.state_dict(),
+            "hist_local": self._hist_local.state_dict(),
             "recent": list(self._recent),
             "season": self._season.state_dict(),
             "season_active": self._season_active,
             "gate": self._gate.state_dict(),
             "n": self._n,
-            "shift": [
-                self._shift_side,
-                self._shift_edge,
-                self._shift_len,
-                self._shift_out,
-                self._relearning,
-            ],
         }
 
     def load_state(self, state: StateDict) -> None:
         self.__init__(BaselineConfig.from_dict(state["config"]))  # type: ignore[misc]
         self._hist.load_state(state["hist"])
         self._hist_smooth.load_state(state["hist_smooth"])
-        self._hist_spread.load_state(state["hist_spread"])
+        self._hist_local.load_state(state["hist_local"])
         self._recent.extend(float(v) for v in state["recent"])
         self._season.load_state(state["season"])
         self._season_active = bool(state["season_active"])
         self._gate.load_state(state["gate"])
         self._n = int(state["n"])
-        side, edge, length, out, relearning = state["shift"]
-        self._shift_side, self._shift_edge = int(side), float(edge)
-        self._shift_len, self._shift_out = int(length), int(out)
-        self._relearning = bool(relearning)
 
     # -- internals ---------------------------------------------------------
 
@@ -244,63 +221,25 @@ class BaselineDetector:
         self._season_active = True
         self._hist = RingBuffer(self.config.max_history)
         self._hist_smooth = RingBuffer(self.config.max_history)
-        self._hist_spread = RingBuffer(self.config.max_history)
+        self._hist_local = RingBuffer(self.config.max_history)
         self._recent.clear()
         self._bands = None
 
-    def _track_shift(self, smooth: float) -> None:
-        """Re-anchor the history on the new level once a level shift is confirmed.
+    def _local_stats(self, y: float) -> tuple[float, float]:
+        """Smoothed level and local deviation of the newest value ``y``.
 
-        A run starts when the smoothed value leaves the smoothed band; the edge it
-        crossed is frozen.  The shift is confirmed when the run has lasted
-        ``shift_window`` points with at least ``shift_fraction`` of them beyond that
-        edge; the history is then replaced by the points of the run (the new level),
-        so that the band is learnt again from post-shift data.
+        The smoothed level is the median of the last ``smooth_window`` values (``y``
+        included); the local deviation is ``y`` minus the median of the
+        ``smooth_window`` values before it.
         """
         cfg = self.config
-        if cfg.shift_window < 1 or self._bands is None:
-            return
-        band_s = self._bands[1]
-        if self._shift_side == 0:
-            if smooth > band_s.high:
-                self._shift_side, self._shift_edge = 1, band_s.high
-            elif smooth < band_s.low:
-                self._shift_side, self._shift_edge = -1, band_s.low
-            else:
-                return
-            self._shift_len = self._shift_out = 1
-            return
-        self._shift_len += 1
-        self._shift_out += int((smooth - self._shift_edge) * self._shift_side > 0)
-        if self._shift_len - self._shift_out > (1.0 - cfg.shift_fraction) * cfg.shift_window:
-            self._shift_side = 0  # back to the old level: a transient, not a shift
-            return
-        if self._shift_len < cfg.shift_window:
-            return
-        keep = self._shift_len
-        for buf in (self._hist, self._hist_smooth, self._hist_spread):
-            kept = buf.last(keep)
-            buf.load_state({"capacity": cfg.max_history, "values": kept})
-        self._bands = None
-        self._relearning = True
-        self._shift_side = 0
-
-    def _local_stats(self, y: float) -> tuple[float, float]:
-        """Rolling median (smoothed level) and rolling MAD (local spread)."""
-        cfg = self.config
-        if cfg.spread_window == -1:
-            recent = np.fromiter(self._recent, dtype=float)
-            smooth = float(np.median(recent[-cfg.smooth_window :]))
-            return smooth, y - smooth
-        if cfg.smooth_window <= 1 and cfg.spread_window <= 1:
-            return y, 0.0
+        if cfg.smooth_window <= 1:
+            prev = self._recent[0] if len(self._recent) > 1 else y
+            return y, y - prev
         recent = np.fromiter(self._recent, dtype=float)
-        smooth = float(np.median(recent[-cfg.smooth_window :])) if cfg.smooth_window > 1 else y
-        spread = 0.0
-        if cfg.spread_window > 1:
-            window = recent[-cfg.spread_window :]
-            spread = float(np.median(np.abs(window - np.median(window))))
-        return smooth, spread
+        smooth = float(np.median(recent[-cfg.smooth_window :]))
+        local = y - float(np.median(recent[:-1])) if recent.size > 1 else 0.0
+        return smooth, local
 
     def _current_bands(self) -> tuple[Band, Band, Band]:
         cfg = self.config
@@ -308,27 +247,22 @@ class BaselineDetector:
             args = (cfg.extreme_rank, cfg.margin, cfg.mad_k, cfg.rel_floor)
             band = robust_band(self._hist.values(), *args)
             band_s = robust_band(self._hist_smooth.values(), *args)
-            if cfg.spread_window > 1 or cfg.spread_window == -1:
-                band_d = robust_band(
-                    self._hist_spread.values(), *args, abs_floor=cfg.rel_floor * abs(band.centre)
+            if cfg.local_scale:
+                # deviations are centred on 0: the relative floor refers to the level
+                band_l = robust_band(
+                    self._hist_local.values(), *args, abs_floor=cfg.rel_floor * abs(band.centre)
                 )
             else:
-                band_d = Band(0.0, -math.inf, math.inf)
-            self._bands = (band, band_s, band_d)
+                band_l = Band(0.0, -math.inf, math.inf)
+            self._bands = (band, band_s, band_l)
             self._since_stats = 0
         return self._bands
 
     def _judge(
-        self, ts: float, x: float, y: float, smooth: float, spread: float, offset: float
+        self, ts: float, x: float, y: float, smooth: float, local: float, offset: float
     ) -> DetectionResult:
         cfg = self.config
-        need = cfg.min_history
-        if self._relearning:
-            if len(self._hist) >= cfg.min_history:
-                self._relearning = False
-            else:
-                need = min(cfg.shift_min_history, cfg.min_history)
-        if len(self._hist) < need:
+        if len(self._hist) < cfg.min_history:
             self._gate.step(ts, 0.0)
             return DetectionResult(
                 ts,
@@ -342,24 +276,26 @@ class BaselineDetector:
                 0.0,
                 True,
             )
-        band, band_s, band_d = self._current_bands()
+        band, band_s, band_l = self._current_bands()
         s_raw = score_from_ratio(band.ratio(y, cfg.direction), cfg.steepness)
         s_smooth = score_from_ratio(band_s.ratio(smooth, cfg.direction), cfg.steepness)
-        s_spread = 0.0
-        if cfg.spread_window > 1 or cfg.spread_window == -1:
-            s_spread = score_from_ratio(band_d.ratio(spread, cfg.spread_direction), cfg.steepness)
-        raw = max(s_raw, s_smooth, s_spread)
+        s_local = 0.0
+        if cfg.local_scale:
+            s_local = score_from_ratio(band_l.ratio(local, cfg.direction), cfg.steepness)
+        raw = max(s_raw, s_smooth, s_local)
         alarm = self._gate.step(ts, raw)
         score = self._gate.reported_score(raw, alarm)
         low, high, centre = band.low + offset, band.high + offset, band.centre + offset
-        if s_spread > max(s_raw, s_smooth):
+        if s_local > max(s_raw, s_smooth):
+            level = x - local  # median of the points just before this one
             text = explain(
-                spread,
-                max(band_d.low, 0.0),
-                band_d.high,
-                band_d.centre,
+                x,
+                level + band_l.low,
+                level + band_l.high,
+                level + band_l.centre,
                 score,
-                f"spread (median absolute deviation) of last {cfg.spread_window} points",
+                f"value (vs median {fmt_value(level)} of the previous "
+                f"{max(cfg.smooth_window, 1)} points)",
             )
         elif s_smooth > s_raw and cfg.smooth_window > 1:
             text = explain(

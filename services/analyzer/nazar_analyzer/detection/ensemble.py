@@ -4,8 +4,13 @@ Both members judge every point; their raw scores (0.5 = edge of normal) are
 combined as a weighted mean (``combine="mean"``: an alarm needs one member far
 outside its band or both members near their edges) or as the maximum
 (``combine="max"``: either member alone suffices).  The ensemble applies its
-own alarm gate (persistence and refractory period) to the combined score; the
-members' own alarm decisions are ignored.  The expected band reported is the
+own alarm gate to the combined score; the members' own alarm decisions are
+ignored.  The gate raises an alarm for a combined score >= ``threshold``, or
+for sustained moderate evidence: a score >= ``sustain_threshold`` on this point
+and on ``sustain_count`` of the last ``sustain_window`` points (a run rule, as
+in statistical process control: several points close to the edge are as
+telling as one point beyond it); after an alarm, alarms are suppressed for
+``refractory_s``.  The expected band reported is the
 baseline's.
 """
 
@@ -31,6 +36,9 @@ class EnsembleConfig:
     alarm_window: int = 1
     alarm_fraction: float = 1.0
     refractory_s: float = 6 * 3600.0
+    sustain_threshold: float = 0.4
+    sustain_window: int = 5
+    sustain_count: int = 3
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -42,6 +50,9 @@ class EnsembleConfig:
             "alarm_window": self.alarm_window,
             "alarm_fraction": self.alarm_fraction,
             "refractory_s": self.refractory_s,
+            "sustain_threshold": self.sustain_threshold,
+            "sustain_window": self.sustain_window,
+            "sustain_count": self.sustain_count,
         }
 
     @classmethod
@@ -68,7 +79,13 @@ class EnsembleDetector:
         self.baseline = BaselineDetector(cfg.baseline)
         self.forest = IsolationForestDetector(cfg.forest)
         self._gate = AlarmGate(
-            cfg.threshold, cfg.alarm_window, cfg.alarm_fraction, cfg.refractory_s
+            cfg.threshold,
+            cfg.alarm_window,
+            cfg.alarm_fraction,
+            cfg.refractory_s,
+            cfg.sustain_threshold,
+            cfg.sustain_window,
+            cfg.sustain_count,
         )
 
     def config_dict(self) -> dict[str, Any]:
@@ -93,6 +110,11 @@ class EnsembleDetector:
         text = f"{head}; score {score:.2f} (baseline {b.raw_score:.2f}, forest {fr:.2f})"
         if raw >= cfg.threshold and not alarm:
             text += " (alarm suppressed: persistence/refractory)"
+        elif alarm and raw < cfg.threshold:
+            text += (
+                f" (sustained: {cfg.sustain_count} of the last {cfg.sustain_window} points"
+                f" scored >= {cfg.sustain_threshold:.2f})"
+            )
         return DetectionResult(
             ts,
             b.value,
