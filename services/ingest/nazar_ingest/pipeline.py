@@ -107,23 +107,20 @@ def merge(batches: list[NormalizedBatch]) -> NormalizedBatch:
 
 
 #: Serialised series objects, reused across messages (agents resend the same series).
-_SERIES_JSON: dict[tuple[SeriesKey, int | None], orjson.Fragment] = {}
+_SERIES_JSON: dict[tuple[SeriesKey, int | None], bytes] = {}
 _SERIES_JSON_LIMIT = 500_000
 
 
-def _series_json(key: SeriesKey, sid: int | None) -> orjson.Fragment:
+def _series_json(key: SeriesKey, sid: int | None) -> bytes:
     cached = _SERIES_JSON.get((key, sid))
     if cached is None:
         if len(_SERIES_JSON) >= _SERIES_JSON_LIMIT:
             _SERIES_JSON.clear()
-        cached = _SERIES_JSON[(key, sid)] = orjson.Fragment(
-            b'{"metric":%s,"host":%s,"labels":%s,"id":%s}'
-            % (
-                orjson.dumps(key.metric),
-                orjson.dumps(key.host),
-                key.labels.encode(),
-                orjson.dumps(sid),
-            )
+        cached = _SERIES_JSON[(key, sid)] = b'{"metric":%s,"host":%s,"labels":%s,"id":%s}' % (
+            orjson.dumps(key.metric),
+            orjson.dumps(key.host),
+            key.labels.encode(),
+            orjson.dumps(sid),
         )
     return cached
 
@@ -131,18 +128,19 @@ def _series_json(key: SeriesKey, sid: int | None) -> orjson.Fragment:
 def to_message(batch: NormalizedBatch, ids: list[int] | None, message_id: uuid.UUID) -> bytes:
     """Serialise a batch as a ``SampleBatchV1`` message body.
 
-    Built directly with orjson (the hot path); the layout is the model's, and
-    consumers validate it with ``SampleBatchV1.from_bytes``."""
+    Built directly with orjson from cached pieces (the hot path); the layout
+    is the model's, and consumers validate it with ``SampleBatchV1.from_bytes``."""
+    get = _SERIES_JSON.get
     if ids is None:
-        series = [_series_json(k, None) for k in batch.keys]
+        parts = [get((k, None)) or _series_json(k, None) for k in batch.keys]
     else:
-        series = [_series_json(k, i) for k, i in zip(batch.keys, ids, strict=True)]
+        parts = [get((k, i)) or _series_json(k, i) for k, i in zip(batch.keys, ids, strict=True)]
     return orjson.dumps(
         {
             "schema": "nazar.samples.v1",
             "id": str(message_id),
             "produced_at": datetime.now(UTC).isoformat(),
-            "series": series,
+            "series": orjson.Fragment(b"[" + b",".join(parts) + b"]"),
             "series_index": batch.series_index,
             "times": batch.times,
             "values": batch.values,

@@ -55,7 +55,13 @@ class BaselineParams(_Strict):
 class AnomalyParams(_Strict):
     kind: Literal["anomaly"] = "anomaly"
     algorithm: str = "isolation_forest"
-    score_threshold: float = Field(default=0.7, ge=0, le=1)
+    score_threshold: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="Scores are calibrated so that 0.5 is the edge of learned normal "
+        "behaviour; raise it to fire on stronger anomalies only.",
+    )
     min_fraction: float = Field(
         default=0.5, gt=0, le=1, description="Fraction of recent points that must be anomalous."
     )

@@ -215,6 +215,75 @@ class AlarmGate:
 
 
 # ---------------------------------------------------------------------------
+# quarantine of anomalous points
+# ---------------------------------------------------------------------------
+
+
+class Admission(StrEnum):
+    """What a detector does with the point it has just judged (see :class:`Quarantine`)."""
+
+    ADMIT = "admit"  # no episode: learn from the point now
+    HOLD = "hold"  # an episode is open: keep the point out of the learnt history
+    RELEASE = "release"  # the episode is over: learn the held points and this one
+    REBASELINE = "rebaseline"  # the episode persisted: learn it as the new normal
+
+
+class Quarantine:
+    """Keeps the points of an ongoing anomaly out of what a detector learns from.
+
+    An *episode* opens at the first suspect point (raw score >= the detector's
+    quarantine score).  While it is open, every point is held back, so the band,
+    centre and spread are still those of the behaviour before it, and a sustained
+    anomaly keeps being judged against them.  The episode closes
+
+    * when ``release_after`` consecutive points were not suspect: the anomaly is
+      over and the held points are learnt (a later repeat of the same excursion
+      is then not news), or
+    * when it has lasted ``horizon`` points: the new behaviour has persisted long
+      enough to be a level shift and is learnt as the new normal (re-baselining).
+
+    ``horizon <= 0`` switches quarantine off (every point is admitted at once).
+    Only counters are kept here; the detector holds the points themselves.
+    """
+
+    def __init__(self, horizon: int, release_after: int) -> None:
+        if release_after < 1:
+            raise ValueError("release_after must be >= 1")
+        self.horizon = horizon
+        self.release_after = release_after
+        self.held = 0  # points of the open episode, the latest one included
+        self.calm = 0  # consecutive non-suspect points at the end of the episode
+
+    def step(self, suspect: bool) -> Admission:
+        if self.horizon <= 0 or (self.held == 0 and not suspect):
+            return Admission.ADMIT
+        self.held += 1
+        self.calm = 0 if suspect else self.calm + 1
+        if self.calm >= self.release_after:
+            self.held = self.calm = 0
+            return Admission.RELEASE
+        if self.held >= self.horizon:
+            self.held = self.calm = 0
+            return Admission.REBASELINE
+        return Admission.HOLD
+
+    def state_dict(self) -> StateDict:
+        return {"held": self.held, "calm": self.calm}
+
+    def load_state(self, state: StateDict | None) -> None:
+        state = state or {}
+        self.held = int(state.get("held", 0))
+        self.calm = int(state.get("calm", 0))
+
+
+def quarantine_horizon(fraction: float, history: int, release_after: int) -> int:
+    """Episode length (points) after which held points are learnt: ``fraction`` of the history."""
+    if fraction <= 0.0:
+        return 0
+    return max(release_after + 1, math.ceil(fraction * history))
+
+
+# ---------------------------------------------------------------------------
 # bounded buffers
 # ---------------------------------------------------------------------------
 

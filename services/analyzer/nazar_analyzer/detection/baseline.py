@@ -20,6 +20,14 @@ clearly beyond anything seen in the window is.  With a daily or weekly
 seasonality, the band is learnt on the residual after subtracting the median
 of the same time-of-day (of-week) bin, once enough cycles have been seen.
 
+Points judged anomalous (raw score >= ``quarantine_score``) are *quarantined*:
+they and the points after them are held out of the history while the episode
+lasts (see :class:`~.base.Quarantine`), so one spike does not widen the band
+and a sustained anomaly stays anomalous.  When the series has been normal for
+``release_after`` points the held points are learnt; when the episode has
+lasted ``rebaseline_fraction`` of ``max_history`` points, it is learnt as the
+new normal (re-baselining).
+
 The score of a point is ``r^k / (1 + r^k)`` with ``r`` the distance from the
 centre relative to the distance to the band edge: 0.5 at the edge.  The largest
 of the scales' scores is used.  An :class:`~.base.AlarmGate` then decides
@@ -37,13 +45,16 @@ import numpy as np
 
 from .base import (
     ALARM_SCORE,
+    Admission,
     AlarmGate,
     DetectionResult,
     Direction,
+    Quarantine,
     RingBuffer,
     StateDict,
     explain,
     fmt_value,
+    quarantine_horizon,
     score_from_ratio,
 )
 from .seasonal import Seasonality, SeasonalProfile
@@ -73,6 +84,9 @@ class BaselineConfig:
     refractory_s: float = 6 * 3600.0
     stats_every: int = 1
     local_scale: bool = True
+    quarantine_score: float = ALARM_SCORE
+    release_after: int = 3
+    rebaseline_fraction: float = 0.1
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -149,6 +163,12 @@ class BaselineDetector:
         self._gate = AlarmGate(
             cfg.threshold, cfg.alarm_window, cfg.alarm_fraction, cfg.refractory_s
         )
+        self._quarantine = Quarantine(
+            quarantine_horizon(cfg.rebaseline_fraction, cfg.max_history, cfg.release_after),
+            cfg.release_after,
+        )
+        # (value, smoothed, local) of the points held out of the history
+        self._held: list[tuple[float, float, float]] = []
         self._bands: tuple[Band, Band, Band] | None = None
         self._since_stats = 0
         self._n = 0
@@ -179,12 +199,16 @@ class BaselineDetector:
         self._recent.append(y)
         smooth, local = self._local_stats(y)
         result = self._judge(ts, x, y, smooth, local, offset)
-        self._hist.append(y)
-        self._hist_smooth.append(smooth)
-        self._hist_local.append(local)
+        suspect = not result.learning and result.raw_score >= self.config.quarantine_score
+        action = self._quarantine.step(suspect)
+        if action is Admission.HOLD:
+            self._held.append((y, smooth, local))
+        else:
+            for point in (*self._held, (y, smooth, local)):
+                self._learn(*point)
+            self._held.clear()
         self._season.add(ts, x)
         self._n += 1
-        self._since_stats += 1
         return result
 
     def state_dict(self) -> StateDict:
@@ -195,6 +219,8 @@ class BaselineDetector:
             "hist_smooth": self._hist_smooth.state_dict(),
             "hist_local": self._hist_local.state_dict(),
             "recent": list(self._recent),
+            "held": [list(p) for p in self._held],
+            "quarantine": self._quarantine.state_dict(),
             "season": self._season.state_dict(),
             "season_active": self._season_active,
             "gate": self._gate.state_dict(),
@@ -207,6 +233,8 @@ class BaselineDetector:
         self._hist_smooth.load_state(state["hist_smooth"])
         self._hist_local.load_state(state["hist_local"])
         self._recent.extend(float(v) for v in state["recent"])
+        self._held = [(float(a), float(b), float(c)) for a, b, c in state.get("held", [])]
+        self._quarantine.load_state(state.get("quarantine"))
         self._season.load_state(state["season"])
         self._season_active = bool(state["season_active"])
         self._gate.load_state(state["gate"])
@@ -223,7 +251,15 @@ class BaselineDetector:
         self._hist_smooth = RingBuffer(self.config.max_history)
         self._hist_local = RingBuffer(self.config.max_history)
         self._recent.clear()
+        self._held.clear()
+        self._quarantine.load_state(None)
         self._bands = None
+
+    def _learn(self, y: float, smooth: float, local: float) -> None:
+        self._hist.append(y)
+        self._hist_smooth.append(smooth)
+        self._hist_local.append(local)
+        self._since_stats += 1
 
     def _local_stats(self, y: float) -> tuple[float, float]:
         """Smoothed level and local deviation of the newest value ``y``.

@@ -21,6 +21,13 @@ at the edge.  An alarm needs ``alarm_fraction`` of the last ``alarm_window``
 points over the threshold, and is suppressed for ``refractory_s`` after
 another alarm.
 
+Points judged anomalous (raw score >= ``quarantine_score``) open a quarantine
+episode (see :class:`~.base.Quarantine`): its points stay out of training,
+calibration and the reported band until the series has been normal for
+``release_after`` points, so the forest is not retrained on the anomaly it is
+reporting.  An episode lasting ``rebaseline_fraction`` of ``train_window``
+points is learnt as the new normal, and the forest is retrained at once.
+
 Scoring one point through sklearn costs milliseconds, so the fitted trees are
 flattened into numpy arrays and traversed for all trees at once (tens of
 microseconds); the result is identical to ``IsolationForest.score_samples``.
@@ -40,11 +47,14 @@ from sklearn.ensemble import IsolationForest
 
 from .base import (
     ALARM_SCORE,
+    Admission,
     AlarmGate,
     DetectionResult,
     Direction,
+    Quarantine,
     StateDict,
     explain,
+    quarantine_horizon,
     score_from_ratio,
 )
 from .seasonal import Seasonality, SeasonalProfile
@@ -73,6 +83,9 @@ class ForestConfig:
     alarm_fraction: float = 0.66
     refractory_s: float = 6 * 3600.0
     seed: int = 0
+    quarantine_score: float = ALARM_SCORE
+    release_after: int = 3
+    rebaseline_fraction: float = 0.1
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -172,6 +185,14 @@ class IsolationForestDetector:
         self._gate = AlarmGate(
             cfg.threshold, cfg.alarm_window, cfg.alarm_fraction, cfg.refractory_s
         )
+        # the quarantined points are always the newest `_quarantine.held` rows
+        self._quarantine = Quarantine(
+            min(
+                quarantine_horizon(cfg.rebaseline_fraction, cfg.train_window, cfg.release_after),
+                cfg.train_window - cfg.min_history,
+            ),
+            cfg.release_after,
+        )
         self._since_train = 0
         self._n_trains = 0
         self._train_sample: np.ndarray | None = None
@@ -206,6 +227,9 @@ class IsolationForestDetector:
         season = x - self._season.offset(ts) if self._season.ready() else 0.0
         feat = np.array([x, x - prev, recent.mean(), recent.std(), season])
         result = self._judge(ts, x, feat)
+        suspect = not result.learning and result.raw_score >= self.config.quarantine_score
+        if self._quarantine.step(suspect) is Admission.REBASELINE:
+            self._since_train = self.config.retrain_every  # learn the new normal now
         self._feats[self._next] = feat
         self._values[self._next] = x
         self._next = (self._next + 1) % self.config.train_window
@@ -213,7 +237,7 @@ class IsolationForestDetector:
         self._season.add(ts, x)
         self._n += 1
         self._since_train += 1
-        if self._size >= self.config.min_history and (
+        if self._size - self._quarantine.held >= self.config.min_history and (
             self._forest is None or self._since_train >= self.config.retrain_every
         ):
             self._train()
@@ -230,6 +254,7 @@ class IsolationForestDetector:
             "recent": list(self._recent),
             "season": self._season.state_dict(),
             "gate": self._gate.state_dict(),
+            "quarantine": self._quarantine.state_dict(),
             "since_train": self._since_train,
             "n_trains": self._n_trains,
             "train_sample": self._train_sample,
@@ -247,6 +272,7 @@ class IsolationForestDetector:
         self._recent.extend(float(v) for v in state["recent"])
         self._season.load_state(state["season"])
         self._gate.load_state(state["gate"])
+        self._quarantine.load_state(state.get("quarantine"))
         self._since_train = int(state["since_train"])
         self._n_trains = int(state["n_trains"])
         sample = state.get("train_sample")
@@ -271,12 +297,23 @@ class IsolationForestDetector:
         model.fit(sample)
         return FlatForest(model)
 
+    def _admitted(self) -> tuple[np.ndarray, np.ndarray]:
+        """Features and values of the stored points outside quarantine."""
+        feats, vals = self._feats[: self._size], self._values[: self._size]
+        held = self._quarantine.held
+        if held == 0:
+            return feats, vals
+        keep = np.ones(self._size, dtype=bool)
+        keep[(self._next - 1 - np.arange(held)) % self.config.train_window] = False
+        return feats[keep], vals[keep]
+
     def _train(self) -> None:
         cfg = self.config
-        feats = self._feats[: self._size]
+        feats, vals = self._admitted()
+        n = feats.shape[0]
         rng = np.random.default_rng(cfg.seed + self._n_trains)
-        k = min(cfg.max_samples, self._size)
-        sample = feats[np.sort(rng.choice(self._size, size=k, replace=False))]
+        k = min(cfg.max_samples, n)
+        sample = feats[np.sort(rng.choice(n, size=k, replace=False))]
         self._forest = self._fit(sample, self._n_trains)
         self._train_sample = sample
         self._n_trains += 1
@@ -286,7 +323,6 @@ class IsolationForestDetector:
         edge = float(np.quantile(scores, cfg.edge_quantile))
         edge = edge + cfg.margin * (edge - med)
         self._calib = (med, max(edge, med + 1e-6))
-        vals = self._values[: self._size]
         lo, centre, hi = np.quantile(vals, (0.005, 0.5, 0.995))
         self._band = (float(lo), float(hi), float(centre))
 

@@ -1,0 +1,40 @@
+"""Rule parameters become detectors that fire with their defaults."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from nazar_analyzer.detectors import Limits, new_detector
+from nazar_common.schemas.config import AnomalyParams, BaselineParams
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        AnomalyParams(training_window=6 * 3600, retrain_every=3600),
+        AnomalyParams(algorithm="ensemble", training_window=6 * 3600, retrain_every=3600),
+        BaselineParams(window=6 * 3600, min_history=3600, seasonality="none"),
+    ],
+    ids=["isolation_forest (default)", "ensemble", "baseline"],
+)
+def test_default_rule_detectors_fire_on_a_spike_and_stay_quiet_before(
+    params: AnomalyParams | BaselineParams,
+) -> None:
+    detector = new_detector(params, interval=60.0, limits=Limits())
+    rng = random.Random(7)
+    ts = 0.0
+    quiet_alarms = 0
+    for _ in range(400):  # nearly 7 hours of normal behaviour
+        quiet_alarms += detector.update(ts, 100 + rng.gauss(0, 5)).is_anomaly
+        ts += 60
+    spike = []
+    for _ in range(3):
+        spike.append(detector.update(ts, 600.0))
+        ts += 60
+    assert any(r.is_anomaly for r in spike), [r.anomaly_score for r in spike]
+    assert quiet_alarms <= 2
+    fired = next(r for r in spike if r.is_anomaly)
+    assert fired.expected_high is not None and fired.expected_high < 600
+    assert "600" in fired.explanation
