@@ -15,13 +15,13 @@ from aio_pika.abc import AbstractIncomingMessage
 from prometheus_client import Counter, Gauge
 
 from nazar_analyzer.engine import Engine
-from nazar_analyzer.relay import OutboxRelay
 from nazar_analyzer.settings import AnalyzerSettings
 from nazar_analyzer.store import prune_processed
 from nazar_common.db.migrate import migrate
 from nazar_common.db.pool import create_pool, is_connection_error
 from nazar_common.errors import InvalidInputError, TransientError
 from nazar_common.messaging.broker import Broker
+from nazar_common.messaging.outbox import OutboxRelay
 from nazar_common.messaging.topology import ANALYZER_SAMPLES
 from nazar_common.schemas.wire import SampleBatchV1
 
@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 SERVICE = "nazar-analyzer"
 
 BATCHES = Counter("nazar_analyzer_batches_total", "Sample batches handled", ["outcome"])
+OUTBOX_PUBLISHED = Counter(
+    "nazar_analyzer_outbox_published_total", "Alert events published from the outbox"
+)
 RULES = Gauge("nazar_analyzer_rules", "Enabled rules loaded")
 SWEEP_ERRORS = Counter("nazar_analyzer_background_errors_total", "Background task failures",
                        ["task"])
@@ -77,7 +80,12 @@ class AnalyzerService:
         self.engine.pool = self.pool
         await _retry(self._load_config, "database")
         await _retry(self.broker.connect, "broker")
-        self.relay = OutboxRelay(self.pool, self.broker, self.settings.analyzer_outbox_batch)
+        self.relay = OutboxRelay(
+            self.pool,
+            self.broker,
+            self.settings.analyzer_outbox_batch,
+            on_published=OUTBOX_PUBLISHED.inc,
+        )
         s = self.settings
         self._spawn(self._listen(), "config-listener")
         self._spawn(self._every(s.analyzer_reload_interval, self._load_config, "reload",

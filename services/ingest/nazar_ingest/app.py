@@ -23,7 +23,7 @@ from nazar_ingest import problems
 from nazar_ingest.background import (
     HostTracker,
     Maintenance,
-    OutboxRelay,
+    outbox_relay,
     start_deferred_consumer,
 )
 from nazar_ingest.deps import AppState
@@ -145,7 +145,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
             keys=KeyStore(pool, timeout=settings.dependency_timeout),
         )
         hosts = HostTracker(pool)
-        relay = OutboxRelay(pool, broker, settings.outbox_batch)
+        relay = outbox_relay(pool, broker, settings.outbox_batch)
         state.extras.update(hosts=hosts, relay=relay)
         state.accepter = Accepter(
             pool,

@@ -1,10 +1,9 @@
-"""Background work of the ingest process: the outbox relay, the deferred-queue
-consumer, host bookkeeping and storage maintenance."""
+"""Background work of the ingest process: the outbox relay's metrics, the
+deferred-queue consumer, host bookkeeping and storage maintenance."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -19,6 +18,7 @@ from nazar_common.db.pool import is_connection_error
 from nazar_common.db.samples import upsert_hosts
 from nazar_common.errors import InvalidInputError, TransientError
 from nazar_common.messaging.broker import Broker
+from nazar_common.messaging.outbox import OutboxRelay
 from nazar_common.messaging.topology import INGEST_DEFERRED
 from nazar_common.schemas.wire import SampleBatchV1
 from nazar_ingest.pipeline import Accepter, from_message
@@ -29,68 +29,17 @@ OUTBOX_PUBLISHED = Counter(
     "nazar_ingest_outbox_published_total", "Outbox messages published to the broker"
 )
 OUTBOX_BACKLOG = Gauge("nazar_ingest_outbox_backlog", "Outbox rows waiting to be published")
+
+
+def outbox_relay(pool: asyncpg.Pool, broker: Broker, batch: int) -> OutboxRelay:
+    return OutboxRelay(
+        pool, broker, batch, on_published=OUTBOX_PUBLISHED.inc, on_backlog=OUTBOX_BACKLOG.set
+    )
+
+
 DEFERRED_STORED = Counter(
     "nazar_ingest_deferred_stored_total", "Deferred batches stored after a database outage"
 )
-
-
-class OutboxRelay:
-    """Publishes outbox rows with confirms, deleting them in the same
-    transaction; rows stay when the broker is down. Several relays (replicas)
-    share the work with ``SKIP LOCKED``."""
-
-    def __init__(self, pool: asyncpg.Pool, broker: Broker, batch: int) -> None:
-        self.pool = pool
-        self.broker = broker
-        self.batch = batch
-        self._wake = asyncio.Event()
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    async def run_once(self) -> int:
-        async with self.pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch(
-                "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY id "
-                "LIMIT $1 FOR UPDATE SKIP LOCKED) "
-                "RETURNING id, exchange, routing_key, message_id, headers, body",
-                self.batch,
-            )
-            if not rows:
-                return 0
-            # Publish concurrently; confirms are pipelined. Any failure
-            # raises, the transaction rolls back and the rows stay.
-            await asyncio.gather(
-                *(
-                    self.broker.publish(
-                        r["exchange"],
-                        r["routing_key"],
-                        r["body"],
-                        message_id=str(r["message_id"]),
-                    )
-                    for r in rows
-                )
-            )
-        OUTBOX_PUBLISHED.inc(len(rows))
-        return len(rows)
-
-    async def run(self) -> None:
-        while True:
-            try:
-                while await self.run_once() >= self.batch:
-                    pass
-                backlog = await self.pool.fetchval("SELECT count(*) FROM outbox")
-                OUTBOX_BACKLOG.set(backlog or 0)
-            except TransientError as exc:
-                log.warning("outbox relay waiting for the broker", extra={"error": str(exc)})
-                await asyncio.sleep(1.0)
-            except Exception as exc:
-                if not is_connection_error(exc):
-                    log.exception("outbox relay failed")
-                await asyncio.sleep(1.0)
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=1.0)
 
 
 def deferred_handler(

@@ -56,8 +56,8 @@ async def get_backend(state: AppState = Depends(get_state)) -> StorageBackend:
     return state.backend
 
 
-async def read_body(request: Request, max_bytes: int) -> bytes:
-    """The request body, gunzipped if needed, never more than ``max_bytes``."""
+async def read_raw_body(request: Request, max_bytes: int) -> bytes:
+    """The body as sent (no Content-Encoding handling), at most ``max_bytes``."""
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > max_bytes:
         raise PayloadTooLargeError(f"body of {length} bytes exceeds the limit of {max_bytes}")
@@ -68,7 +68,13 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
         if total > max_bytes:
             raise PayloadTooLargeError(f"body exceeds the limit of {max_bytes} bytes")
         chunks.append(chunk)
-    body = b"".join(chunks)
+    return b"".join(chunks)
+
+
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The request body, gunzipped if needed, never more than ``max_bytes``
+    (counted after decompression, so a gzip bomb is refused)."""
+    body = await read_raw_body(request, max_bytes)
     encoding = request.headers.get("content-encoding", "identity").strip().lower()
     if encoding in ("", "identity"):
         return body

@@ -135,7 +135,11 @@ class AlarmGate:
     A point raises an alarm when its raw score is >= ``threshold``, at least
     ``min_fraction`` of the last ``window`` raw scores (this one included) are
     >= ``threshold``, and no alarm was raised in the last ``refractory_s``
-    seconds (alarm suppression: one incident, one alarm).
+    seconds (alarm suppression: one incident, one alarm).  With
+    ``refractory_extends`` a suppressed alarm restarts the refractory period:
+    the incident lasts as long as alarm-worthy points keep coming less than
+    ``refractory_s`` apart, so a sustained anomaly raises one alarm, not one
+    every ``refractory_s``.
 
     Optionally, sustained moderate evidence also raises an alarm (a run rule, as
     in statistical process control): the raw score is >= ``sustain_threshold``
@@ -152,6 +156,7 @@ class AlarmGate:
         sustain_threshold: float = math.inf,
         sustain_window: int = 1,
         sustain_count: int = 1,
+        refractory_extends: bool = False,
     ) -> None:
         if window < 1 or sustain_window < 1:
             raise ValueError("window and sustain_window must be >= 1")
@@ -163,6 +168,7 @@ class AlarmGate:
         self.window = window
         self.min_count = max(1, math.ceil(min_fraction * window - 1e-9))
         self.refractory_s = refractory_s
+        self.refractory_extends = refractory_extends
         self.sustain_threshold = sustain_threshold
         self.sustain_window = sustain_window
         self.sustain_count = sustain_count
@@ -187,6 +193,8 @@ class AlarmGate:
         if not sustained and (not hit or self._hits < self.min_count):
             return False
         if ts - self._last_alarm_ts < self.refractory_s:
+            if self.refractory_extends:
+                self._last_alarm_ts = ts
             return False
         self._last_alarm_ts = ts
         return True

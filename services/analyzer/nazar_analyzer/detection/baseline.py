@@ -82,6 +82,7 @@ class BaselineConfig:
     alarm_window: int = 1
     alarm_fraction: float = 1.0
     refractory_s: float = 6 * 3600.0
+    refractory_extends: bool = True
     stats_every: int = 1
     local_scale: bool = True
     quarantine_score: float = ALARM_SCORE
@@ -161,7 +162,11 @@ class BaselineDetector:
         )
         self._season_active = False
         self._gate = AlarmGate(
-            cfg.threshold, cfg.alarm_window, cfg.alarm_fraction, cfg.refractory_s
+            cfg.threshold,
+            cfg.alarm_window,
+            cfg.alarm_fraction,
+            cfg.refractory_s,
+            refractory_extends=cfg.refractory_extends,
         )
         self._quarantine = Quarantine(
             quarantine_horizon(cfg.rebaseline_fraction, cfg.max_history, cfg.release_after),

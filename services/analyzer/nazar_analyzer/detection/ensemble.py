@@ -10,7 +10,8 @@ for sustained moderate evidence: a score >= ``sustain_threshold`` on this point
 and on ``sustain_count`` of the last ``sustain_window`` points (a run rule, as
 in statistical process control: several points close to the edge are as
 telling as one point beyond it); after an alarm, alarms are suppressed for
-``refractory_s``.  The expected band reported is the
+``refractory_s`` (with ``refractory_extends``, for ``refractory_s`` after the
+last alarm-worthy point: one alarm per incident).  The expected band reported is the
 baseline's.
 """
 
@@ -36,6 +37,7 @@ class EnsembleConfig:
     alarm_window: int = 1
     alarm_fraction: float = 1.0
     refractory_s: float = 6 * 3600.0
+    refractory_extends: bool = True
     sustain_threshold: float = 0.4
     sustain_window: int = 5
     sustain_count: int = 3
@@ -50,6 +52,7 @@ class EnsembleConfig:
             "alarm_window": self.alarm_window,
             "alarm_fraction": self.alarm_fraction,
             "refractory_s": self.refractory_s,
+            "refractory_extends": self.refractory_extends,
             "sustain_threshold": self.sustain_threshold,
             "sustain_window": self.sustain_window,
             "sustain_count": self.sustain_count,
@@ -86,6 +89,7 @@ class EnsembleDetector:
             cfg.sustain_threshold,
             cfg.sustain_window,
             cfg.sustain_count,
+            cfg.refractory_extends,
         )
 
     def config_dict(self) -> dict[str, Any]:

@@ -82,6 +82,7 @@ class ForestConfig:
     alarm_window: int = 3
     alarm_fraction: float = 0.66
     refractory_s: float = 6 * 3600.0
+    refractory_extends: bool = True
     seed: int = 0
     quarantine_score: float = ALARM_SCORE
     release_after: int = 3
@@ -183,7 +184,11 @@ class IsolationForestDetector:
         self._recent: deque[float] = deque(maxlen=max(2, cfg.short_window))
         self._season = SeasonalProfile(cfg.seasonality)
         self._gate = AlarmGate(
-            cfg.threshold, cfg.alarm_window, cfg.alarm_fraction, cfg.refractory_s
+            cfg.threshold,
+            cfg.alarm_window,
+            cfg.alarm_fraction,
+            cfg.refractory_s,
+            refractory_extends=cfg.refractory_extends,
         )
         # the quarantined points are always the newest `_quarantine.held` rows
         self._quarantine = Quarantine(

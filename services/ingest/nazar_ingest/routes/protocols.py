@@ -38,10 +38,9 @@ from nazar_common.auth import Scope
 from nazar_common.errors import (
     AuthenticationError,
     InvalidInputError,
-    PayloadTooLargeError,
     UnsupportedMediaTypeError,
 )
-from nazar_ingest.deps import AppState, get_state, read_body
+from nazar_ingest.deps import AppState, get_state, read_body, read_raw_body
 from nazar_ingest.payloads import otlp
 from nazar_ingest.payloads.influx import PRECISION_V1, PRECISION_V2, parse_line_protocol
 from nazar_ingest.payloads.remote_write import decompress, parse_remote_write
@@ -119,21 +118,6 @@ def _body_key(prefix: str, *parts: bytes) -> str:
     return f"{prefix}:{digest.hexdigest()}"
 
 
-async def _read_raw(request: Request, max_bytes: int) -> bytes:
-    """The body as sent (no Content-Encoding handling), at most ``max_bytes``."""
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > max_bytes:
-        raise PayloadTooLargeError(f"body of {length} bytes exceeds the limit of {max_bytes}")
-    chunks = []
-    total = 0
-    async for chunk in request.stream():
-        total += len(chunk)
-        if total > max_bytes:
-            raise PayloadTooLargeError(f"body exceeds the limit of {max_bytes} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def _problem(exc: InvalidInputError, **extra: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "type": PROBLEM_BASE + exc.code, "title": exc.title, "status": exc.status,
@@ -179,7 +163,7 @@ async def prometheus_remote_write(
         raise InvalidInputError(f"Content-Encoding must be snappy, not {encoding!r}")
     limit = state.settings.max_request_bytes
     try:
-        data = decompress(await _read_raw(request, limit), limit)
+        data = decompress(await read_raw_body(request, limit), limit)
         builder = BatchBuilder(limits_for(state, time.time()))
         batch = parse_remote_write(data, builder, aliases=aliases_enabled(state))
     except InvalidInputError:
