@@ -276,3 +276,96 @@ def test_alarm_gate_run_rule_flags_sustained_moderate_scores() -> None:
     )
     clone.load_state(gate2.state_dict())
     assert [clone.step(float(i), s) for i, s in enumerate(scores[4:], 4)] == fired[4:]
+
+
+# -- quarantine: a sustained anomaly is not learnt while it lasts -------------------------
+
+# as the analyzer configures rules: every anomalous point is reported (no refractory period)
+SERVICE_LIKE: list[tuple[str, dict[str, Any]]] = [
+    ("baseline", {"min_history": 200, "max_history": 600, "refractory_s": 0.0}),
+    ("ensemble", {**FAST_ENSEMBLE, "refractory_s": 0.0}),
+]
+HORIZON = 60  # rebaseline_fraction 0.1 of a 600-point history
+
+
+def plateau_series(length: int, after: int = 60, seed: int = 11) -> np.ndarray:
+    """700 points around 50 (sigma 2), ``length`` points around 150, then 50 again."""
+    values = noisy_series(700 + length + after, seed=seed)
+    values[700 : 700 + length] += 100.0
+    return values
+
+
+@pytest.mark.parametrize(("name", "config"), SERVICE_LIKE)
+def test_sustained_anomaly_stays_flagged_against_a_band_that_excludes_it(
+    name: str, config: dict[str, Any]
+) -> None:
+    values = plateau_series(40)
+    results = run(create_detector(name, config), values)
+    plateau = results[700:740]
+    assert all(r.is_anomaly for r in plateau), [r.anomaly_score for r in plateau]
+    for r in plateau:
+        assert r.expected_high < 70.0, r  # the band is still that of the level before
+        assert "above the expected band" in r.explanation
+    # the value returns: normal again within the smoothing window, and stays normal
+    assert alarms(results[752:]) == []
+    assert alarms(results[:700]) == []
+
+
+def test_one_spike_does_not_widen_the_band_for_the_next() -> None:
+    values = noisy_series(800, seed=12)
+    values[700:703] = [150.0, 150.0, 150.0]
+    results = run(BaselineDetector(BaselineConfig(min_history=200, refractory_s=0.0)), values)
+    assert [r.is_anomaly for r in results[700:703]] == [True, True, True]
+    assert len({r.expected_high for r in results[700:703]}) == 1
+    assert results[702].expected_high < 70.0
+
+
+def test_isolation_forest_does_not_train_on_the_anomaly_it_reports() -> None:
+    values = noisy_series(820, seed=13)
+    values[790:810] += 100.0  # the forest retrains after point 799 (every 200 points)
+    sample_max = []
+    for fraction in (0.1, 0.0):  # quarantine on, off
+        det = create_detector("isolation_forest", {**FAST_FOREST, "rebaseline_fraction": fraction})
+        results = run(det, values[:800])
+        assert all(r.raw_score >= ALARM_SCORE for r in results[791:800])
+        sample = det.state_dict()["train_sample"]
+        sample_max.append(float(sample[:, 0].max()))  # feature 0 is the value
+    assert sample_max[0] < 70.0 < 140.0 < sample_max[1]
+
+
+@pytest.mark.parametrize(("name", "config"), SERVICE_LIKE)
+def test_a_persistent_new_level_is_learnt_after_the_horizon(
+    name: str, config: dict[str, Any]
+) -> None:
+    values = plateau_series(HORIZON + 60, after=0)
+    results = run(create_detector(name, config), values)
+    assert all(r.is_anomaly for r in results[700 : 700 + HORIZON])
+    after = results[700 + HORIZON :]
+    assert alarms(after) == []  # re-baselined: the new level is normal now
+    assert all(r.expected_high > 150.0 for r in after)
+    # with quarantine switched off the band takes in the first point at once
+    off = {**config, "rebaseline_fraction": 0.0}
+    if name == "ensemble":
+        off = {**config, "baseline": {**config["baseline"], "rebaseline_fraction": 0.0}}
+    plain = run(create_detector(name, off), values)
+    assert plain[702].expected_high > 150.0
+
+
+@pytest.mark.parametrize(("name", "config"), SERVICE_LIKE)
+def test_state_round_trip_in_the_middle_of_a_quarantine_episode(
+    name: str, config: dict[str, Any]
+) -> None:
+    values = plateau_series(HORIZON + 20)
+    uninterrupted = run(create_detector(name, config), values)
+    det = create_detector(name, config)
+    first = run(det, values[:720])
+    restored = detector_from_bytes(detector_to_bytes(det))
+    assert first + run(restored, values[720:], start=720) == uninterrupted
+
+
+def test_alarm_gate_extending_refractory_gives_one_alarm_per_incident() -> None:
+    scores = [0.9] * 10 + [0.1] * 5 + [0.9]
+    fixed = AlarmGate(refractory_s=3.0)
+    extending = AlarmGate(refractory_s=3.0, refractory_extends=True)
+    assert [i for i, s in enumerate(scores) if fixed.step(float(i), s)] == [0, 3, 6, 9, 15]
+    assert [i for i, s in enumerate(scores) if extending.step(float(i), s)] == [0, 15]

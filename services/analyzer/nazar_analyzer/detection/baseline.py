@@ -174,6 +174,7 @@ class BaselineDetector:
         )
         # (value, smoothed, local) of the points held out of the history
         self._held: list[tuple[float, float, float]] = []
+        self._pending: tuple[float, float, tuple[float, float, float]] | None = None
         self._bands: tuple[Band, Band, Band] | None = None
         self._since_stats = 0
         self._n = 0
@@ -184,6 +185,17 @@ class BaselineDetector:
         return self.config.to_dict()
 
     def update(self, ts: float, value: float) -> DetectionResult:
+        result = self.judge(ts, value)
+        self.admit(not result.learning and result.raw_score >= self.config.quarantine_score)
+        return result
+
+    def judge(self, ts: float, value: float) -> DetectionResult:
+        """First half of :meth:`update`: judge the point; :meth:`admit` must follow.
+
+        An ensemble calls the two halves itself, so that its combined verdict
+        decides which points all of its members hold back.
+        """
+        self._pending = None
         x = float(value)
         if not math.isfinite(x):
             return DetectionResult(
@@ -203,18 +215,25 @@ class BaselineDetector:
         y = x - offset
         self._recent.append(y)
         smooth, local = self._local_stats(y)
-        result = self._judge(ts, x, y, smooth, local, offset)
-        suspect = not result.learning and result.raw_score >= self.config.quarantine_score
+        self._pending = (ts, x, (y, smooth, local))
+        return self._judge(ts, x, y, smooth, local, offset)
+
+    def admit(self, suspect: bool) -> Admission:
+        """Second half of :meth:`update`: learn from the judged point, or hold it back."""
+        if self._pending is None:  # not a finite value
+            return Admission.ADMIT
+        ts, x, point = self._pending
+        self._pending = None
         action = self._quarantine.step(suspect)
         if action is Admission.HOLD:
-            self._held.append((y, smooth, local))
+            self._held.append(point)
         else:
-            for point in (*self._held, (y, smooth, local)):
-                self._learn(*point)
+            for held in (*self._held, point):
+                self._learn(*held)
             self._held.clear()
         self._season.add(ts, x)
         self._n += 1
-        return result
+        return action
 
     def state_dict(self) -> StateDict:
         return {

@@ -11,7 +11,10 @@ and on ``sustain_count`` of the last ``sustain_window`` points (a run rule, as
 in statistical process control: several points close to the edge are as
 telling as one point beyond it); after an alarm, alarms are suppressed for
 ``refractory_s`` (with ``refractory_extends``, for ``refractory_s`` after the
-last alarm-worthy point: one alarm per incident).  The expected band reported is the
+last alarm-worthy point: one alarm per incident).  Points whose combined score
+is >= ``quarantine_score`` open a quarantine episode in both members at once
+(the members' own ``quarantine_score`` is not used), so neither learns the
+anomaly while it lasts (see :class:`~.base.Quarantine`).  The expected band reported is the
 baseline's.
 """
 
@@ -41,6 +44,7 @@ class EnsembleConfig:
     sustain_threshold: float = 0.4
     sustain_window: int = 5
     sustain_count: int = 3
+    quarantine_score: float = ALARM_SCORE
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -56,6 +60,7 @@ class EnsembleConfig:
             "sustain_threshold": self.sustain_threshold,
             "sustain_window": self.sustain_window,
             "sustain_count": self.sustain_count,
+            "quarantine_score": self.quarantine_score,
         }
 
     @classmethod
@@ -97,9 +102,11 @@ class EnsembleDetector:
 
     def update(self, ts: float, value: float) -> DetectionResult:
         cfg = self.config
-        b = self.baseline.update(ts, value)
-        f = self.forest.update(ts, value)
+        b = self.baseline.judge(ts, value)
+        f = self.forest.judge(ts, value)
         if b.learning:
+            self.baseline.admit(False)
+            self.forest.admit(False)
             self._gate.step(ts, 0.0)
             return b
         fr = 0.0 if f.learning else f.raw_score
@@ -108,6 +115,10 @@ class EnsembleDetector:
         else:
             w = cfg.baseline_weight
             raw = w * b.raw_score + (1.0 - w) * fr
+        # one verdict, one quarantine episode for both members
+        suspect = raw >= cfg.quarantine_score
+        self.baseline.admit(suspect)
+        self.forest.admit(suspect)
         alarm = self._gate.step(ts, raw)
         score = self._gate.reported_score(raw, alarm)
         head = b.explanation.rsplit("; score", 1)[0]

@@ -198,6 +198,7 @@ class IsolationForestDetector:
             ),
             cfg.release_after,
         )
+        self._pending: tuple[float, float, np.ndarray] | None = None
         self._since_train = 0
         self._n_trains = 0
         self._train_sample: np.ndarray | None = None
@@ -212,6 +213,17 @@ class IsolationForestDetector:
         return self.config.to_dict()
 
     def update(self, ts: float, value: float) -> DetectionResult:
+        result = self.judge(ts, value)
+        self.admit(not result.learning and result.raw_score >= self.config.quarantine_score)
+        return result
+
+    def judge(self, ts: float, value: float) -> DetectionResult:
+        """First half of :meth:`update`: judge the point; :meth:`admit` must follow.
+
+        An ensemble calls the two halves itself, so that its combined verdict
+        decides which points all of its members hold back.
+        """
+        self._pending = None
         x = float(value)
         if not math.isfinite(x):
             return DetectionResult(
@@ -231,9 +243,17 @@ class IsolationForestDetector:
         recent = np.fromiter(self._recent, dtype=float)
         season = x - self._season.offset(ts) if self._season.ready() else 0.0
         feat = np.array([x, x - prev, recent.mean(), recent.std(), season])
-        result = self._judge(ts, x, feat)
-        suspect = not result.learning and result.raw_score >= self.config.quarantine_score
-        if self._quarantine.step(suspect) is Admission.REBASELINE:
+        self._pending = (ts, x, feat)
+        return self._judge(ts, x, feat)
+
+    def admit(self, suspect: bool) -> Admission:
+        """Second half of :meth:`update`: store the judged point, held back or not."""
+        if self._pending is None:  # not a finite value
+            return Admission.ADMIT
+        ts, x, feat = self._pending
+        self._pending = None
+        action = self._quarantine.step(suspect)
+        if action is Admission.REBASELINE:
             self._since_train = self.config.retrain_every  # learn the new normal now
         self._feats[self._next] = feat
         self._values[self._next] = x
@@ -246,7 +266,7 @@ class IsolationForestDetector:
             self._forest is None or self._since_train >= self.config.retrain_every
         ):
             self._train()
-        return result
+        return action
 
     def state_dict(self) -> StateDict:
         return {
