@@ -38,6 +38,7 @@ from nazar_common.db.samples import (
     SeriesResolver,
     canonical_labels,
     insert_samples,
+    insert_samples_epoch,
     record_request_keys,
     to_datetimes,
 )
@@ -290,11 +291,16 @@ class Accepter:
                     COMMIT_SIZE.observe(len(batch))
                     ids = await self.resolver.resolve(conn, batch.keys)
                     row_ids = [ids[i] for i in batch.series_index]
-                    times = to_datetimes(batch.times)
                     if self.backend is None:
                         raise TransientError("storage is not migrated yet")
-                    await self.backend.prepare_write(conn, min(times))
-                    await insert_samples(conn, row_ids, times, batch.values, use_copy=self.use_copy)
+                    await self.backend.prepare_write(
+                        conn, datetime.fromtimestamp(min(batch.times), UTC)
+                    )
+                    if self.use_copy:
+                        times = to_datetimes(batch.times)
+                        await insert_samples(conn, row_ids, times, batch.values)
+                    else:
+                        await insert_samples_epoch(conn, row_ids, batch.times, batch.values)
                     message_id = uuid.uuid4()
                     await conn.execute(
                         "INSERT INTO outbox (exchange, routing_key, message_id, body) "
