@@ -185,3 +185,33 @@ async def test_accepted_batches_reach_the_analysis_queue(ingest_server: IngestSe
         assert found
     finally:
         await connection.close()
+
+
+async def test_unnest_insert_mode_stores_the_same_samples(
+    fresh_database_url: str, amqp_url: str
+) -> None:
+    from tests.conftest import start_ingest
+
+    server = await start_ingest(fresh_database_url, amqp_url, insert_mode="unnest")
+    try:
+        ts = time.time() - 30.123456
+        body = {"host": "itest-unnest", "samples": [
+            {"metric": "m.a", "value": 1.5, "timestamp": ts},
+            {"metric": "m.b", "value": -2.25, "timestamp": "2026-11-25T10:00:00.5Z"},
+        ]}
+        body["samples"][1]["timestamp"] = ts + 1.5
+        async with server.client(server.ingest_key) as client:
+            r = await client.post("/api/v1/metrics", json=body)
+        assert r.status_code == 202, r.text
+        conn = await asyncpg.connect(fresh_database_url)
+        try:
+            rows = await conn.fetch(
+                "SELECT extract(epoch FROM s.time)::float8 AS t, s.value, x.metric "
+                "FROM samples s JOIN series x ON x.id = s.series_id ORDER BY x.metric"
+            )
+        finally:
+            await conn.close()
+        assert [(r["metric"], r["value"]) for r in rows] == [("m.a", 1.5), ("m.b", -2.25)]
+        assert abs(rows[0]["t"] - ts) < 1e-6 and abs(rows[1]["t"] - (ts + 1.5)) < 1e-6
+    finally:
+        server.thread.stop()
