@@ -6,8 +6,11 @@ here against a database and RabbitMQ vhost of its own), then reports accepted
 samples/s, request latency percentiles, the samples that landed in the
 database, and — in the same run, on the same database — the raw ceiling: a
 direct COPY of the same samples in 1,000-row batches. Prints the ratio.
+With --protocols it also measures Prometheus remote_write, OTLP and the
+Influx line protocol against the same server.
 
-    python bench/ingest.py --duration 20 --concurrency 64 --batch-size 100
+    python bench/ingest.py --duration 20 --concurrency 32 --batch-size 100
+    python bench/ingest.py --protocols all
 """
 
 from __future__ import annotations
@@ -277,7 +280,7 @@ def main() -> None:
     ap.add_argument("--metrics", type=int, default=100, help="metrics per host")
     ap.add_argument("--batch-size", type=int, default=100, help="samples per request")
     ap.add_argument("--duration", type=float, default=20.0, help="seconds of load")
-    ap.add_argument("--concurrency", type=int, default=64, help="requests in flight")
+    ap.add_argument("--concurrency", type=int, default=32, help="requests in flight")
     ap.add_argument("--clients", type=int, default=1, help="load-generator processes (python)")
     ap.add_argument(
         "--client",
@@ -291,6 +294,13 @@ def main() -> None:
     ap.add_argument("--insert-mode", default="copy", choices=["copy", "unnest"])
     ap.add_argument("--raw-connections", type=int, default=2, help="connections for raw COPY")
     ap.add_argument("--keep", action="store_true", help="keep the bench database")
+    ap.add_argument(
+        "--protocols",
+        default="",
+        help="also measure these drop-in protocols against the same server, comma-separated "
+        "(json,remote_write,otlp,influx or all; Python client, see bench/protocols.py)",
+    )
+    ap.add_argument("--protocol-requests", type=int, default=300, help="requests per protocol")
     args = ap.parse_args()
 
     token = secrets.token_hex(3)
@@ -363,6 +373,28 @@ def main() -> None:
             p50, p95, p99 = (percentile(latencies, p) for p in (50, 95, 99))
             client_desc = f"Python aiohttp ({args.clients} process(es))"
 
+        protocol_rows = []
+        names = (
+            ["json", "remote_write", "otlp", "influx"]
+            if args.protocols == "all"
+            else [p for p in args.protocols.split(",") if p]
+        )
+        if names:
+            import httpx
+            import protocols  # bench/protocols.py, beside this script
+
+            async def run_protocols() -> None:
+                async with httpx.AsyncClient(
+                    base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=60
+                ) as client:
+                    for name in names:
+                        result = await protocols.run_protocol(
+                            client, name, args.protocol_requests, 8, args.batch_size
+                        )
+                        protocol_rows.append((name, result))
+
+            asyncio.run(run_protocols())
+
         async def landed() -> int:
             conn = await asyncpg.connect(url)
             try:
@@ -372,6 +404,9 @@ def main() -> None:
 
         in_db = asyncio.run(landed())
         expected_in_db = warm + accepted
+        expected_in_db += sum(
+            (args.protocol_requests - int(r["errors"])) * args.batch_size for _, r in protocol_rows
+        )
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
@@ -414,6 +449,18 @@ def main() -> None:
         "connections, 1,000-row batches, same table)"
     )
     print(f"  ratio accepted/raw:    {rate / ceiling:10.2f}")
+    if protocol_rows:
+        json_rate = next((r["samples_per_s"] for n, r in protocol_rows if n == "json"), None)
+        print(
+            f"  protocols ({args.protocol_requests} requests of {args.batch_size} samples each, "
+            "8 in flight, Python client):"
+        )
+        for name, r in protocol_rows:
+            rel = f"  {r['samples_per_s'] / json_rate:4.2f}x JSON" if json_rate else ""
+            print(
+                f"    {name:13s} {r['samples_per_s']:9.0f} samples/s  p50 {r['p50_ms']:6.1f}  "
+                f"p95 {r['p95_ms']:6.1f}  p99 {r['p99_ms']:6.1f} ms  errors {int(r['errors'])}{rel}"
+            )
 
 
 if __name__ == "__main__":
