@@ -15,12 +15,10 @@ itself lives in ``public``, created by the first migration of the session.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import shutil
 import subprocess
-import sys
 import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -30,8 +28,6 @@ import asyncpg
 import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
-if importlib.util.find_spec("nazar_common") is None:
-    sys.path.insert(0, str(ROOT / "libs" / "common"))
 
 from nazar_common.db.migrate import Backend, migrate  # noqa: E402
 
