@@ -84,6 +84,46 @@ class Detector(Protocol):
 # ---------------------------------------------------------------------------
 
 
+def ignored_result(ts: float, value: float) -> DetectionResult:
+    """The result for a value that is not a finite number: ignored, not learnt."""
+    return DetectionResult(
+        ts,
+        value,
+        0.0,
+        False,
+        math.nan,
+        math.nan,
+        math.nan,
+        "value is not a finite number; ignored",
+        0.0,
+        True,
+    )
+
+
+class _QuarantineConfig(Protocol):
+    @property
+    def quarantine_score(self) -> float: ...
+
+
+class TwoPhaseUpdate:
+    """``update`` as ``judge`` then ``admit``: a point that scores at or above
+    ``config.quarantine_score`` is held back from learning (see
+    :class:`Quarantine`). An ensemble calls the two halves itself."""
+
+    config: _QuarantineConfig
+
+    def judge(self, ts: float, value: float) -> DetectionResult:
+        raise NotImplementedError
+
+    def admit(self, suspect: bool) -> Admission:
+        raise NotImplementedError
+
+    def update(self, ts: float, value: float) -> DetectionResult:
+        result = self.judge(ts, value)
+        self.admit(not result.learning and result.raw_score >= self.config.quarantine_score)
+        return result
+
+
 def score_from_ratio(ratio: float, steepness: float = 4.0) -> float:
     """Map ``ratio`` = distance from centre / distance from centre to band edge to [0, 1).
 

@@ -52,8 +52,10 @@ from .base import (
     Quarantine,
     RingBuffer,
     StateDict,
+    TwoPhaseUpdate,
     explain,
     fmt_value,
+    ignored_result,
     quarantine_horizon,
     score_from_ratio,
 )
@@ -141,9 +143,10 @@ def robust_band(
     return Band(centre, low, high)
 
 
-class BaselineDetector:
+class BaselineDetector(TwoPhaseUpdate):
     """Median/MAD/extremes band detector on raw, smoothed and local scales (bounded memory)."""
 
+    config: BaselineConfig
     name = "baseline"
 
     def __init__(self, config: BaselineConfig | None = None) -> None:
@@ -184,11 +187,6 @@ class BaselineDetector:
     def config_dict(self) -> dict[str, Any]:
         return self.config.to_dict()
 
-    def update(self, ts: float, value: float) -> DetectionResult:
-        result = self.judge(ts, value)
-        self.admit(not result.learning and result.raw_score >= self.config.quarantine_score)
-        return result
-
     def judge(self, ts: float, value: float) -> DetectionResult:
         """First half of :meth:`update`: judge the point; :meth:`admit` must follow.
 
@@ -198,18 +196,7 @@ class BaselineDetector:
         self._pending = None
         x = float(value)
         if not math.isfinite(x):
-            return DetectionResult(
-                ts,
-                x,
-                0.0,
-                False,
-                math.nan,
-                math.nan,
-                math.nan,
-                "value is not a finite number; ignored",
-                0.0,
-                True,
-            )
+            return ignored_result(ts, x)
         self._maybe_activate_season()
         offset = self._season.offset(ts) if self._season_active else 0.0
         y = x - offset

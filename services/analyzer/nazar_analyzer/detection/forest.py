@@ -53,7 +53,9 @@ from .base import (
     Direction,
     Quarantine,
     StateDict,
+    TwoPhaseUpdate,
     explain,
+    ignored_result,
     quarantine_horizon,
     score_from_ratio,
 )
@@ -168,9 +170,10 @@ class FlatForest:
         return result
 
 
-class IsolationForestDetector:
+class IsolationForestDetector(TwoPhaseUpdate):
     """Streaming detector scoring feature vectors with a periodically retrained forest."""
 
+    config: ForestConfig
     name = "isolation_forest"
 
     def __init__(self, config: ForestConfig | None = None) -> None:
@@ -212,11 +215,6 @@ class IsolationForestDetector:
     def config_dict(self) -> dict[str, Any]:
         return self.config.to_dict()
 
-    def update(self, ts: float, value: float) -> DetectionResult:
-        result = self.judge(ts, value)
-        self.admit(not result.learning and result.raw_score >= self.config.quarantine_score)
-        return result
-
     def judge(self, ts: float, value: float) -> DetectionResult:
         """First half of :meth:`update`: judge the point; :meth:`admit` must follow.
 
@@ -226,18 +224,7 @@ class IsolationForestDetector:
         self._pending = None
         x = float(value)
         if not math.isfinite(x):
-            return DetectionResult(
-                ts,
-                x,
-                0.0,
-                False,
-                math.nan,
-                math.nan,
-                math.nan,
-                "value is not a finite number; ignored",
-                0.0,
-                True,
-            )
+            return ignored_result(ts, x)
         prev = self._recent[-1] if self._recent else x
         self._recent.append(x)
         recent = np.fromiter(self._recent, dtype=float)
