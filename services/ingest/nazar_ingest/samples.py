@@ -180,11 +180,11 @@ class BatchBuilder:
             raise PayloadTooLargeError(
                 f"more than {self.limits.max_samples} samples in one request"
             )
-        plain = (metric, host, labels_text)
-        idx = self._index.get(plain)  # a SeriesKey hashes and compares as its tuple
+        key = SeriesKey(metric, host, labels_text)  # type: ignore[arg-type]
+        idx = self._index.get(key)
         if idx is None:
-            idx = self._index[plain] = len(batch.keys)  # type: ignore[index]
-            batch.keys.append(_series_key(plain))
+            idx = self._index[key] = len(batch.keys)
+            batch.keys.append(key)
         batch.series_index.append(idx)
         batch.times.append(timestamp)
         batch.values.append(value)
@@ -195,19 +195,6 @@ class BatchBuilder:
                 f"{len(self.errors)} invalid field(s); nothing was written", errors=self.errors
             )
         return self.batch
-
-
-#: Interned series keys: building a named tuple costs more than finding one.
-_KEYS: dict[tuple[Any, ...], SeriesKey] = {}
-
-
-def _series_key(plain: tuple[Any, ...]) -> SeriesKey:
-    key = _KEYS.get(plain)
-    if key is None:
-        if len(_KEYS) >= _CACHE_LIMIT:
-            _KEYS.clear()
-        key = _KEYS[plain] = SeriesKey(*plain)
-    return key
 
 
 def _loc(loc: str | int) -> str:
