@@ -291,7 +291,7 @@ def main() -> None:
     ap.add_argument("--wrk-threads", type=int, default=1, help="wrk threads")
     ap.add_argument("--workers", type=int, default=1, help="ingest server processes")
     ap.add_argument("--gzip", action="store_true", help="gzip request bodies")
-    ap.add_argument("--insert-mode", default="copy", choices=["copy", "unnest"])
+    ap.add_argument("--insert-mode", default="unnest", choices=["copy", "unnest"])
     ap.add_argument("--raw-connections", type=int, default=2, help="connections for raw COPY")
     ap.add_argument("--keep", action="store_true", help="keep the bench database")
     ap.add_argument(

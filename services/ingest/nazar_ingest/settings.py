@@ -32,7 +32,9 @@ class IngestSettings(CommonSettings):
         default=timedelta(minutes=10), description="Latest sample timestamp accepted, after now."
     )
     insert_mode: Literal["copy", "unnest"] = Field(
-        default="copy", description="How samples are written: COPY, or an unnest INSERT."
+        default="unnest",
+        description="How samples are written: one INSERT of three unnested arrays (half the "
+        "client CPU of COPY and faster on the server too, measured), or COPY.",
     )
     commit_max_samples: int = Field(
         default=20_000, ge=1, description="Group commit: most samples written per transaction."
