@@ -100,6 +100,22 @@ def ignored_result(ts: float, value: float) -> DetectionResult:
     )
 
 
+def learning_result(ts: float, value: float) -> DetectionResult:
+    """The result while a detector is still learning: no score, no band."""
+    return DetectionResult(
+        ts,
+        value,
+        0.0,
+        False,
+        math.nan,
+        math.nan,
+        math.nan,
+        explain(value, math.nan, math.nan, math.nan, 0.0),
+        0.0,
+        True,
+    )
+
+
 class _QuarantineConfig(Protocol):
     @property
     def quarantine_score(self) -> float: ...

@@ -56,6 +56,7 @@ from .base import (
     explain,
     fmt_value,
     ignored_result,
+    learning_result,
     quarantine_horizon,
     score_from_ratio,
 )
@@ -311,18 +312,7 @@ class BaselineDetector(TwoPhaseUpdate):
         cfg = self.config
         if len(self._hist) < cfg.min_history:
             self._gate.step(ts, 0.0)
-            return DetectionResult(
-                ts,
-                x,
-                0.0,
-                False,
-                math.nan,
-                math.nan,
-                math.nan,
-                explain(x, math.nan, math.nan, math.nan, 0.0),
-                0.0,
-                True,
-            )
+            return learning_result(ts, x)
         band, band_s, band_l = self._current_bands()
         s_raw = score_from_ratio(band.ratio(y, cfg.direction), cfg.steepness)
         s_smooth = score_from_ratio(band_s.ratio(smooth, cfg.direction), cfg.steepness)

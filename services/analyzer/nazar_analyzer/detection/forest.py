@@ -56,6 +56,7 @@ from .base import (
     TwoPhaseUpdate,
     explain,
     ignored_result,
+    learning_result,
     quarantine_horizon,
     score_from_ratio,
 )
@@ -343,18 +344,7 @@ class IsolationForestDetector(TwoPhaseUpdate):
         low, high, centre = self._band
         if self._forest is None:
             self._gate.step(ts, 0.0)
-            return DetectionResult(
-                ts,
-                x,
-                0.0,
-                False,
-                math.nan,
-                math.nan,
-                math.nan,
-                explain(x, math.nan, math.nan, math.nan, 0.0),
-                0.0,
-                True,
-            )
+            return learning_result(ts, x)
         s = self._forest.score(feat)
         med, edge = self._calib
         raw = score_from_ratio((s - med) / (edge - med), cfg.steepness)
