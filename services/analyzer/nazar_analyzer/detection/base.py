@@ -84,36 +84,20 @@ class Detector(Protocol):
 # ---------------------------------------------------------------------------
 
 
+def _unscored(ts: float, value: float, explanation: str) -> DetectionResult:
+    """A result with no score and no band, flagged as learning."""
+    nan = math.nan
+    return DetectionResult(ts, value, 0.0, False, nan, nan, nan, explanation, 0.0, True)
+
+
 def ignored_result(ts: float, value: float) -> DetectionResult:
     """The result for a value that is not a finite number: ignored, not learnt."""
-    return DetectionResult(
-        ts,
-        value,
-        0.0,
-        False,
-        math.nan,
-        math.nan,
-        math.nan,
-        "value is not a finite number; ignored",
-        0.0,
-        True,
-    )
+    return _unscored(ts, value, "value is not a finite number; ignored")
 
 
 def learning_result(ts: float, value: float) -> DetectionResult:
     """The result while a detector is still learning: no score, no band."""
-    return DetectionResult(
-        ts,
-        value,
-        0.0,
-        False,
-        math.nan,
-        math.nan,
-        math.nan,
-        explain(value, math.nan, math.nan, math.nan, 0.0),
-        0.0,
-        True,
-    )
+    return _unscored(ts, value, explain(value, math.nan, math.nan, math.nan, 0.0))
 
 
 class _QuarantineConfig(Protocol):
