@@ -41,6 +41,7 @@ from nazar_common.db.samples import (
     insert_samples_epoch,
     record_request_keys,
     to_datetimes,
+    write_samples_with_outbox,
 )
 from nazar_common.errors import TransientError
 from nazar_common.messaging.broker import Broker
@@ -85,68 +86,92 @@ class _Pending:
     )
 
 
-def merge(batches: list[NormalizedBatch]) -> NormalizedBatch:
-    """One batch holding the samples of ``batches`` (series deduplicated)."""
-    if len(batches) == 1:
-        return batches[0]
-    out = NormalizedBatch()
-    index: dict[SeriesKey, int] = {}
-    for b in batches:
-        remap = []
-        for key in b.keys:
-            idx = index.get(key)
-            if idx is None:
-                idx = index[key] = len(out.keys)
-                out.keys.append(key)
-            remap.append(idx)
-        out.series_index.extend([remap[i] for i in b.series_index])
-        out.times.extend(b.times)
-        out.values.extend(b.values)
-        for host, labels in b.hosts.items():
-            out.hosts.setdefault(host, labels)
-    return out
+@dataclass
+class Columns:
+    """The samples of a group of batches, column by column, with series ids."""
+
+    series_ids: list[int] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+    #: host -> canonical JSON of its labels (the first batch naming a host wins).
+    hosts: dict[str, str] = field(default_factory=dict)
+
+    def add(self, batch: NormalizedBatch, series_ids: list[int]) -> None:
+        self.series_ids += series_ids
+        self.times += batch.times
+        self.values += batch.values
+        for host, labels in batch.hosts.items():
+            self.hosts.setdefault(host, labels)
+
+    def __len__(self) -> int:
+        return len(self.values)
 
 
-#: Serialised series objects, reused across messages (agents resend the same series).
-_SERIES_JSON: dict[tuple[SeriesKey, int | None], bytes] = {}
+#: Serialised series objects kept, at most.
 _SERIES_JSON_LIMIT = 500_000
 
 
-def _series_json(key: SeriesKey, sid: int | None) -> bytes:
-    cached = _SERIES_JSON.get((key, sid))
-    if cached is None:
-        if len(_SERIES_JSON) >= _SERIES_JSON_LIMIT:
-            _SERIES_JSON.clear()
-        cached = _SERIES_JSON[(key, sid)] = b'{"metric":%s,"host":%s,"labels":%s,"id":%s}' % (
-            orjson.dumps(key.metric),
-            orjson.dumps(key.host),
-            key.labels.encode(),
-            orjson.dumps(sid),
-        )
-    return cached
+def series_json(key: SeriesKey, sid: int | None) -> bytes:
+    """A series object of ``SampleBatchV1``, serialised."""
+    return b'{"metric":%s,"host":%s,"labels":%s,"id":%s}' % (
+        orjson.dumps(key.metric),
+        orjson.dumps(key.host),
+        key.labels.encode(),
+        orjson.dumps(sid),
+    )
 
 
-def to_message(batch: NormalizedBatch, ids: list[int] | None, message_id: uuid.UUID) -> bytes:
-    """Serialise a batch as a ``SampleBatchV1`` message body.
-
-    Built directly with orjson from cached pieces (the hot path); the layout
-    is the model's, and consumers validate it with ``SampleBatchV1.from_bytes``."""
-    get = _SERIES_JSON.get
-    if ids is None:
-        parts = [get((k, None)) or _series_json(k, None) for k in batch.keys]
-    else:
-        parts = [get((k, i)) or _series_json(k, i) for k, i in zip(batch.keys, ids, strict=True)]
+def _message(
+    series: bytes,
+    series_index: list[int],
+    times: list[float],
+    values: list[float],
+    hosts: dict[str, str],
+    message_id: uuid.UUID,
+) -> bytes:
     return orjson.dumps(
         {
             "schema": "nazar.samples.v1",
             "id": str(message_id),
             "produced_at": datetime.now(UTC).isoformat(),
-            "series": orjson.Fragment(b"[" + b",".join(parts) + b"]"),
-            "series_index": batch.series_index,
-            "times": batch.times,
-            "values": batch.values,
-            "hosts": {h: orjson.Fragment(text.encode()) for h, text in batch.hosts.items()},
+            "series": orjson.Fragment(series),
+            "series_index": series_index,
+            "times": times,
+            "values": values,
+            "hosts": {h: orjson.Fragment(text.encode()) for h, text in hosts.items()},
         }
+    )
+
+
+def to_message(batch: NormalizedBatch, message_id: uuid.UUID) -> bytes:
+    """Serialise a batch whose series ids are not known (they are resolved
+    by the consumer) as a ``SampleBatchV1`` message body."""
+    parts = [series_json(k, None) for k in batch.keys]
+    return _message(
+        b"[" + b",".join(parts) + b"]",
+        batch.series_index,
+        batch.times,
+        batch.values,
+        batch.hosts,
+        message_id,
+    )
+
+
+def columns_message(columns: Columns, series: dict[int, bytes], message_id: uuid.UUID) -> bytes:
+    """Serialise resolved samples as a ``SampleBatchV1`` message body.
+
+    ``series`` maps each series id to its serialised series object (see
+    :func:`series_json`). Built with C-level operations only (the hot
+    path); consumers validate the layout with ``SampleBatchV1.from_bytes``."""
+    distinct = list(dict.fromkeys(columns.series_ids))
+    position = dict(zip(distinct, range(len(distinct)), strict=True))
+    return _message(
+        b"[" + b",".join(map(series.__getitem__, distinct)) + b"]",
+        list(map(position.__getitem__, columns.series_ids)),
+        columns.times,
+        columns.values,
+        columns.hosts,
+        message_id,
     )
 
 
@@ -192,6 +217,8 @@ class Accepter:
         self.max_samples = max_samples
         self.dependency_timeout = dependency_timeout
         self.resolver = SeriesResolver()
+        #: Series id -> serialised series object, for outbox messages.
+        self._series: dict[int, bytes] = {}
         self._slots = concurrency
         self._pending: list[_Pending] = []
         self._tasks: set[asyncio.Task[None]] = set()
@@ -268,51 +295,92 @@ class Accepter:
                 p.future.set_result(r)
         self._on_commit()
 
+    async def _series_ids(self, conn: asyncpg.Connection, batch: NormalizedBatch) -> list[int]:
+        """The series id of each sample of ``batch`` (creating new series)."""
+        ids = self.resolver.cached_many(batch.keys)
+        if None in ids:
+            ids = await self.resolver.resolve(conn, batch.keys)  # type: ignore[assignment]
+        series = self._series
+        if None in map(series.get, ids):
+            for key, sid in zip(batch.keys, ids, strict=True):
+                if sid not in series:
+                    series[sid] = series_json(key, sid)  # type: ignore[index]
+        return list(map(ids.__getitem__, batch.series_index))  # type: ignore[arg-type]
+
     async def _write(self, group: list[_Pending]) -> list[AcceptResult]:
+        if self.backend is None:
+            raise TransientError("storage is not migrated yet")
+        if len(self._series) > _SERIES_JSON_LIMIT:
+            self._series.clear()
         with tracer.start_as_current_span("ingest.group_commit") as span:
             async with self.pool.acquire(timeout=self.dependency_timeout) as conn:
-                async with conn.transaction():
-                    keys = [p.batch.idempotency_key for p in group]
-                    fresh = await record_request_keys(conn, [k for k in keys if k])
-                    live: list[NormalizedBatch] = []
-                    results: list[AcceptResult] = []
-                    for p, key in zip(group, keys, strict=True):
-                        if key in fresh:
-                            fresh.discard(key)  # a second copy in this group is a duplicate
-                            live.append(p.batch)
-                            results.append(AcceptResult(len(p.batch), "database"))
-                        else:
-                            DUPLICATES.inc()
-                            results.append(AcceptResult(len(p.batch), "duplicate"))
-                    if not live:
-                        return results
-                    batch = merge(live)
-                    span.set_attribute("nazar.samples", len(batch))
-                    COMMIT_SIZE.observe(len(batch))
-                    ids = await self.resolver.resolve(conn, batch.keys)
-                    row_ids = [ids[i] for i in batch.series_index]
-                    if self.backend is None:
-                        raise TransientError("storage is not migrated yet")
-                    await self.backend.prepare_write(
-                        conn, datetime.fromtimestamp(min(batch.times), UTC)
-                    )
-                    if self.use_copy:
-                        times = to_datetimes(batch.times)
-                        await insert_samples(conn, row_ids, times, batch.values)
-                    else:
-                        await insert_samples_epoch(conn, row_ids, batch.times, batch.values)
+                # New series are committed on their own, before the samples.
+                ids = [await self._series_ids(conn, p.batch) for p in group]
+                keys = [p.batch.idempotency_key or "" for p in group]
+                if not self.use_copy and len(set(keys)) == len(keys):
+                    columns = Columns()
+                    for p, series_ids in zip(group, ids, strict=True):
+                        columns.add(p.batch, series_ids)
                     message_id = uuid.uuid4()
-                    await conn.execute(
-                        "INSERT INTO outbox (exchange, routing_key, message_id, body) "
-                        "VALUES ($1, $2, $3, $4)",
-                        SAMPLES_EXCHANGE,
-                        SAMPLES_ROUTING_KEY,
-                        message_id,
-                        to_message(batch, ids, message_id),
-                    )
-            SAMPLES_DURABLE.labels("database").inc(len(batch))
-            self._on_hosts(batch.hosts, max(batch.times))
-            return results
+                    body = columns_message(columns, self._series, message_id)
+                    outbox = (SAMPLES_EXCHANGE, SAMPLES_ROUTING_KEY, message_id, body)
+                    if await write_samples_with_outbox(
+                        conn, keys, columns.series_ids, columns.times, columns.values, outbox
+                    ):
+                        results = [AcceptResult(len(p.batch), "database") for p in group]
+                        self._written(span, columns)
+                        return results
+                async with conn.transaction():
+                    results, columns = await self._write_statements(conn, group, ids, keys)
+        if columns is not None:
+            self._written(span, columns)
+        return results
+
+    async def _write_statements(
+        self,
+        conn: asyncpg.Connection,
+        group: list[_Pending],
+        ids: list[list[int]],
+        keys: list[str],
+    ) -> tuple[list[AcceptResult], Columns | None]:
+        """The group commit as separate statements, in the caller's
+        transaction: with COPY, or when the group holds a duplicate request."""
+        assert self.backend is not None
+        fresh = await record_request_keys(conn, keys)
+        columns = Columns()
+        results: list[AcceptResult] = []
+        for p, key, series_ids in zip(group, keys, ids, strict=True):
+            if key in fresh:
+                fresh.discard(key)  # a second copy in this group is a duplicate
+                columns.add(p.batch, series_ids)
+                results.append(AcceptResult(len(p.batch), "database"))
+            else:
+                DUPLICATES.inc()
+                results.append(AcceptResult(len(p.batch), "duplicate"))
+        if not columns:
+            return results, None
+        await self.backend.prepare_write(conn, datetime.fromtimestamp(min(columns.times), UTC))
+        if self.use_copy:
+            times = to_datetimes(columns.times)
+            await insert_samples(conn, columns.series_ids, times, columns.values)
+        else:
+            await insert_samples_epoch(conn, columns.series_ids, columns.times, columns.values)
+        message_id = uuid.uuid4()
+        await conn.execute(
+            "INSERT INTO outbox (exchange, routing_key, message_id, body) "
+            "VALUES ($1, $2, $3, $4)",
+            SAMPLES_EXCHANGE,
+            SAMPLES_ROUTING_KEY,
+            message_id,
+            columns_message(columns, self._series, message_id),
+        )
+        return results, columns
+
+    def _written(self, span: trace.Span, columns: Columns) -> None:
+        span.set_attribute("nazar.samples", len(columns))
+        COMMIT_SIZE.observe(len(columns))
+        SAMPLES_DURABLE.labels("database").inc(len(columns))
+        self._on_hosts(columns.hosts, max(columns.times))
 
     async def _fallback(self, batch: NormalizedBatch) -> AcceptResult:
         """Make ``batch`` durable in the broker's deferred queue."""
@@ -325,7 +393,7 @@ class Accepter:
             await self.broker.publish(
                 DEFERRED_EXCHANGE,
                 DEFERRED_ROUTING_KEY,
-                to_message(batch, None, message_id),
+                to_message(batch, message_id),
                 message_id=str(message_id),
                 headers={"x-nazar-idempotency-key": batch.idempotency_key},
             )

@@ -7,7 +7,7 @@ same key, and PostgreSQL compares them as jsonb.
 
 from __future__ import annotations
 
-from collections import OrderedDict
+import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import NamedTuple
@@ -27,50 +27,57 @@ def canonical_labels(labels: dict[str, str]) -> str:
 
 
 class SeriesResolver:
-    """Maps series keys to ids, creating missing series. An LRU cache keeps
-    the hot path to a dictionary lookup once series are known."""
+    """Maps series keys to ids, creating missing series.
+
+    A dictionary keeps the hot path to one lookup per key once series are
+    known; it is cleared when it reaches ``max_size`` (series ids never
+    change, so a cleared entry only costs one more database lookup)."""
 
     def __init__(self, max_size: int = 500_000) -> None:
-        self._cache: OrderedDict[SeriesKey, int] = OrderedDict()
+        self._cache: dict[SeriesKey, int] = {}
         self._max_size = max_size
 
     def cached(self, key: SeriesKey) -> int | None:
-        sid = self._cache.get(key)
-        if sid is not None:
-            self._cache.move_to_end(key)
-        return sid
+        return self._cache.get(key)
+
+    def cached_many(self, keys: Sequence[SeriesKey]) -> list[int | None]:
+        """The known ids of ``keys``, None where unknown (no database access)."""
+        return list(map(self._cache.get, keys))
 
     def _remember(self, key: SeriesKey, sid: int) -> None:
+        if len(self._cache) >= self._max_size:
+            self._cache.clear()
         self._cache[key] = sid
-        if len(self._cache) > self._max_size:
-            self._cache.popitem(last=False)
 
     async def resolve(self, conn: asyncpg.Connection, keys: Sequence[SeriesKey]) -> list[int]:
-        """Ids for ``keys`` (in order). Runs inside the caller's transaction."""
-        ids: list[int | None] = [self.cached(k) for k in keys]
+        """Ids for ``keys`` (in order; keys may repeat). Missing series are
+        created: inside the caller's transaction if there is one, else in
+        their own (a series without samples is harmless)."""
+        ids = self.cached_many(keys)
+        if None not in ids:
+            return ids  # type: ignore[return-value]
         missing = sorted({k for k, i in zip(keys, ids, strict=True) if i is None})
-        if missing:
-            unknown = await self._lookup(conn, missing)
-            if unknown:
-                # Sorted input: concurrent writers take index locks in one order.
-                await conn.execute(
-                    "INSERT INTO series (metric, host, labels) "
-                    "SELECT m, h, l::jsonb FROM unnest($1::text[], $2::text[], $3::text[]) "
-                    "AS t(m, h, l) ORDER BY m, h, l ON CONFLICT DO NOTHING",
-                    [k.metric for k in unknown],
-                    [k.host for k in unknown],
-                    [k.labels for k in unknown],
-                )
-                await self._lookup(conn, unknown)
-            ids = [
-                i if i is not None else self._cache.get(k) for k, i in zip(keys, ids, strict=True)
-            ]
-        if any(i is None for i in ids):  # pragma: no cover - would be a bug
+        found = dict(await self._lookup(conn, missing))
+        unknown = [k for k in missing if k not in found]
+        if unknown:
+            # Sorted input: concurrent writers take index locks in one order.
+            await conn.execute(
+                "INSERT INTO series (metric, host, labels) "
+                "SELECT m, h, l::jsonb FROM unnest($1::text[], $2::text[], $3::text[]) "
+                "AS t(m, h, l) ORDER BY m, h, l ON CONFLICT DO NOTHING",
+                [k.metric for k in unknown],
+                [k.host for k in unknown],
+                [k.labels for k in unknown],
+            )
+            found.update(await self._lookup(conn, unknown))
+        if len(found) != len(missing):  # pragma: no cover - would be a bug
             raise RuntimeError("series resolution failed")
-        return ids  # type: ignore[return-value]
+        return [i if i is not None else found[k] for k, i in zip(keys, ids, strict=True)]
 
-    async def _lookup(self, conn: asyncpg.Connection, keys: list[SeriesKey]) -> list[SeriesKey]:
-        """Cache the ids of ``keys`` that exist; return those that do not.
+    async def _lookup(
+        self, conn: asyncpg.Connection, keys: list[SeriesKey]
+    ) -> list[tuple[SeriesKey, int]]:
+        """The ``(key, id)`` of those ``keys`` that exist (and remember them).
 
         A correlated subquery per key makes PostgreSQL use the unique index
         for each lookup instead of hashing the whole series table."""
@@ -82,14 +89,13 @@ class SeriesResolver:
             [k.host for k in keys],
             [k.labels for k in keys],
         )
-        unknown = []
+        found = []
         for row in rows:
-            key = keys[row["ord"] - 1]
-            if row["id"] is None:
-                unknown.append(key)
-            else:
+            if row["id"] is not None:
+                key = keys[row["ord"] - 1]
                 self._remember(key, row["id"])
-        return unknown
+                found.append((key, row["id"]))
+        return found
 
     def forget(self) -> None:
         self._cache.clear()
@@ -173,3 +179,44 @@ async def upsert_hosts(conn: asyncpg.Connection, seen: dict[str, tuple[str, date
         [seen[n][0] for n in names],
         [seen[n][1] for n in names],
     )
+
+
+#: SQLSTATE raised by ``nazar_write_samples`` when a request key is already stored.
+DUPLICATE_REQUEST_SQLSTATE = "NZ409"
+
+
+async def write_samples_with_outbox(
+    conn: asyncpg.Connection,
+    request_keys: Sequence[str],
+    series_ids: Sequence[int],
+    times: Sequence[float],
+    values: Sequence[float],
+    outbox: tuple[str, str, uuid.UUID, bytes],
+) -> bool:
+    """Write one group commit in one statement (migration 0006): the requests'
+    idempotency keys (distinct), the samples (Unix-second times) and the
+    outbox row ``(exchange, routing_key, message_id, body)``.
+
+    Run outside a transaction, it is its own transaction: one round trip.
+    Returns False, having written nothing, when one of ``request_keys`` was
+    already stored; the caller then handles the duplicates statement by
+    statement (see :func:`record_request_keys`)."""
+    exchange, routing_key, message_id, body = outbox
+    try:
+        await conn.execute(
+            "SELECT nazar_write_samples($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            request_keys,
+            datetime.fromtimestamp(min(times), UTC),
+            series_ids,
+            times,
+            values,
+            exchange,
+            routing_key,
+            message_id,
+            body,
+        )
+    except asyncpg.PostgresError as exc:
+        if exc.sqlstate == DUPLICATE_REQUEST_SQLSTATE:
+            return False
+        raise
+    return True

@@ -1,0 +1,45 @@
+-- nazar_write_samples: one ingest group commit in one statement.
+--
+-- The same contract as the plain-PostgreSQL variant (see
+-- 0006_write_function.postgres.sql): one round trip instead of six per group
+-- commit. TimescaleDB invalidates its continuous aggregates by itself, so
+-- there is no rollup watermark to check here.
+--
+-- In one transaction, it:
+--   1. records the requests' idempotency keys (p_keys, distinct). If any
+--      was already recorded, it raises SQLSTATE 'NZ409' and writes nothing;
+--   2. inserts the samples, given as three arrays (Unix seconds, series id,
+--      value), into the hypertable;
+--   3. inserts the outbox row that carries the batch to the analysis queue.
+-- p_min_time is unused here; it keeps both variants' signatures equal.
+CREATE FUNCTION nazar_write_samples(
+    p_keys        text[],
+    p_min_time    timestamptz,
+    p_series      bigint[],
+    p_times       float8[],
+    p_values      float8[],
+    p_exchange    text,
+    p_routing_key text,
+    p_message_id  uuid,
+    p_body        bytea
+) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    fresh bigint;
+BEGIN
+    INSERT INTO ingest_requests (key)
+    SELECT k FROM unnest(p_keys) AS t(k) ORDER BY k
+    ON CONFLICT DO NOTHING;
+    GET DIAGNOSTICS fresh = ROW_COUNT;
+    IF fresh <> coalesce(cardinality(p_keys), 0) THEN
+        RAISE EXCEPTION 'an ingest request of this group was already stored'
+            USING ERRCODE = 'NZ409';
+    END IF;
+
+    INSERT INTO samples (time, series_id, value)
+    SELECT to_timestamp(t), s, v FROM unnest(p_times, p_series, p_values) AS u(t, s, v);
+
+    INSERT INTO outbox (exchange, routing_key, message_id, body)
+    VALUES (p_exchange, p_routing_key, p_message_id, p_body);
+END
+$$;
