@@ -8,6 +8,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -125,6 +126,20 @@ async def _broker_up(state: AppState) -> None:
     log.info("broker ready")
 
 
+def _document(app: FastAPI, paths: dict[str, Any]) -> None:
+    """Add ``paths`` (served by plain routes) to the generated OpenAPI document."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            schema["paths"] = {**paths, **schema["paths"]}
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(settings: IngestSettings | None = None) -> FastAPI:
     settings = settings or IngestSettings()
 
@@ -147,8 +162,17 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         hosts = HostTracker(pool)
         relay = outbox_relay(pool, broker, settings.outbox_batch)
         state.extras.update(hosts=hosts, relay=relay)
+        # Group commits get connections of their own, returned to this pool
+        # without a session reset (a round trip per commit otherwise).
+        writer_pool = await create_pool(
+            settings,
+            SERVICE,
+            min_size=0,
+            max_size=settings.commit_concurrency,
+            reset_on_release=False,
+        )
         state.accepter = Accepter(
-            pool,
+            writer_pool,
             broker,
             None,
             use_copy=settings.insert_mode == "copy",
@@ -174,6 +198,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await broker.close()
+            await writer_pool.close()
             await pool.close()
 
     app = FastAPI(
@@ -187,8 +212,10 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
     )
     problems.install(app)
     app.add_middleware(MetricsMiddleware)
-    for module in (health, ingest, protocols, query, config, keys, alerts, notifications):
+    app.router.routes.append(ingest.route)
+    for module in (health, protocols, query, config, keys, alerts, notifications):
         app.include_router(module.router)
+    _document(app, ingest.openapi_paths())
     dashboard = dashboard_dir(settings)
     if dashboard is not None:
         app.mount("/", StaticFiles(directory=dashboard, html=True), name="dashboard")

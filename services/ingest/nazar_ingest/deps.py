@@ -75,7 +75,13 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
     """The request body, gunzipped if needed, never more than ``max_bytes``
     (counted after decompression, so a gzip bomb is refused)."""
     body = await read_raw_body(request, max_bytes)
-    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    return decode_body(body, request.headers.get("content-encoding"), max_bytes)
+
+
+def decode_body(body: bytes, content_encoding: str | None, max_bytes: int) -> bytes:
+    """``body`` decoded by its Content-Encoding (identity, gzip or deflate),
+    refused when it would exceed ``max_bytes`` decompressed."""
+    encoding = (content_encoding or "identity").strip().lower()
     if encoding in ("", "identity"):
         return body
     if encoding not in ("gzip", "x-gzip", "deflate"):

@@ -3,9 +3,9 @@ import uuid
 from nazar_common.schemas.wire import SampleBatchV1
 from nazar_ingest.pipeline import (
     Columns,
-    series_json,
     columns_message,
     from_message,
+    series_json,
     to_message,
 )
 from nazar_ingest.samples import BatchBuilder, Limits, parse_json_payload

@@ -34,8 +34,14 @@ async def create_pool(
     *,
     min_size: int | None = None,
     max_size: int | None = None,
+    reset_on_release: bool = True,
 ) -> asyncpg.Pool:
-    """Create a pool; raises :class:`TransientError` when the server is unreachable."""
+    """Create a pool; raises :class:`TransientError` when the server is unreachable.
+
+    With ``reset_on_release=False`` a connection goes back to the pool as it
+    is, saving the round trip of asyncpg's session reset (``RESET ALL``,
+    ``UNLISTEN *``...): only for pools whose users leave no session state
+    behind (no ``SET``, ``LISTEN`` or session advisory locks)."""
     try:
         pool = await asyncpg.create_pool(
             dsn=settings.database_url.get_secret_value(),
@@ -44,6 +50,7 @@ async def create_pool(
             statement_cache_size=settings.db_statement_cache_size,
             server_settings={"application_name": application_name},
             command_timeout=60,
+            reset=None if reset_on_release else _keep_session,
         )
     except Exception as exc:
         if is_connection_error(exc):
@@ -51,6 +58,10 @@ async def create_pool(
         raise
     assert pool is not None
     return pool
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """A pool ``reset`` that leaves the session as it is."""
 
 
 async def connect(settings: CommonSettings, application_name: str) -> asyncpg.Connection:

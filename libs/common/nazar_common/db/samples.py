@@ -181,6 +181,12 @@ async def upsert_hosts(conn: asyncpg.Connection, seen: dict[str, tuple[str, date
     )
 
 
+def array_literal(numbers: Sequence[float]) -> str:
+    """PostgreSQL's text form of a one-dimensional array of finite numbers."""
+    text = orjson.dumps(numbers).decode()
+    return "{" + text[1:-1] + "}"
+
+
 #: SQLSTATE raised by ``nazar_write_samples`` when a request key is already stored.
 DUPLICATE_REQUEST_SQLSTATE = "NZ409"
 
@@ -203,13 +209,17 @@ async def write_samples_with_outbox(
     statement (see :func:`record_request_keys`)."""
     exchange, routing_key, message_id, body = outbox
     try:
+        # The three columns travel as array literals in text, serialised by
+        # orjson in compiled code and parsed by the server: several times
+        # cheaper for the client than encoding the arrays value by value.
         await conn.execute(
-            "SELECT nazar_write_samples($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "SELECT nazar_write_samples($1, $2, $3::text::bigint[], $4::text::float8[], "
+            "$5::text::float8[], $6, $7, $8, $9)",
             request_keys,
             datetime.fromtimestamp(min(times), UTC),
-            series_ids,
-            times,
-            values,
+            array_literal(series_ids),
+            array_literal(times),
+            array_literal(values),
             exchange,
             routing_key,
             message_id,

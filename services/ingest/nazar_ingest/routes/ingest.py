@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from typing import Any
 
-from fastapi import APIRouter, Depends, Header, Request
-from fastapi.responses import JSONResponse
 from prometheus_client import Counter
 from pydantic import BaseModel, Field
+from starlette.requests import ClientDisconnect
+from starlette.routing import Route
+from starlette.types import Receive, Send
+from starlette.types import Scope as AsgiScope
 
 from nazar_common.auth import Scope
-from nazar_common.errors import InvalidInputError, TransientError, UnsupportedMediaTypeError
-from nazar_ingest.deps import AppState, get_state, read_body, require
-from nazar_ingest.samples import BatchBuilder, Limits, NormalizedBatch, parse_json_payload
-
-router = APIRouter(tags=["ingest"])
+from nazar_common.errors import (
+    InvalidInputError,
+    PayloadTooLargeError,
+    TransientError,
+    UnsupportedMediaTypeError,
+)
+from nazar_ingest.deps import AppState, decode_body
+from nazar_ingest.samples import Limits, NormalizedBatch, parse_json
 
 REQUESTS = Counter(
     "nazar_ingest_requests_total",
@@ -71,43 +76,126 @@ async def accept(state: AppState, batch: NormalizedBatch, protocol: str) -> tupl
     return result.accepted, result.store == "duplicate"
 
 
-@router.post(
-    "/api/v1/metrics",
-    status_code=202,
-    response_model=Accepted,
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": MetricsIn.model_json_schema()}},
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    202: {
+        "description": "The samples are durable",
+        "content": {"application/json": {"schema": Accepted.model_json_schema()}},
+    },
+    400: {"description": "Invalid payload (problem+json, lists the fields)"},
+    401: {"description": "Missing or invalid API key"},
+    403: {"description": "The key lacks the ingest scope"},
+    413: {"description": "Too many samples or bytes"},
+    415: {"description": "Not JSON (Prometheus and Influx payloads have endpoints of their own)"},
+    503: {"description": "Storage and broker both unavailable; retry after Retry-After"},
+}
+
+
+def openapi_paths() -> dict[str, Any]:
+    """The OpenAPI description of ``POST /api/v1/metrics``, which is served
+    by :class:`IngestEndpoint` rather than a FastAPI path operation."""
+    return {
+        "/api/v1/metrics": {
+            "post": {
+                "tags": ["ingest"],
+                "summary": "Ingest Metrics",
+                "operationId": "ingest_metrics",
+                "description": "Accept a batch of samples. 202 means the samples are durable.",
+                "parameters": [
+                    {
+                        "name": "Idempotency-Key",
+                        "in": "header",
+                        "required": False,
+                        "schema": {"type": "string", "maxLength": MAX_IDEMPOTENCY_KEY},
+                        "description": "A retried request with the same key is stored once.",
+                    }
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": MetricsIn.model_json_schema()}},
+                },
+                "responses": {str(code): spec for code, spec in RESPONSES.items()},
+            }
         }
-    },
-    responses={
-        400: {"description": "Invalid payload (problem+json, lists the fields)"},
-        401: {"description": "Missing or invalid API key"},
-        403: {"description": "The key lacks the ingest scope"},
-        413: {"description": "Too many samples or bytes"},
-        503: {"description": "Storage and broker both unavailable; retry after Retry-After"},
-    },
-)
-async def ingest_metrics(
-    request: Request,
-    state: Annotated[AppState, Depends(get_state)],
-    _: Annotated[object, Depends(require(Scope.INGEST))],
-    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
-) -> JSONResponse:
-    """Accept a batch of samples. 202 means the samples are durable."""
-    ctype = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
-    if "protobuf" in ctype or ctype.startswith("text/plain; version"):
-        raise UnsupportedMediaTypeError(
-            f"Content-Type {ctype!r} is not supported here; this endpoint takes JSON"
+    }
+
+
+MAX_IDEMPOTENCY_KEY = 200
+
+
+class IngestEndpoint:
+    """``POST /api/v1/metrics`` as a plain ASGI application.
+
+    The busiest endpoint skips FastAPI's per-request machinery (dependency
+    resolution, response models): it reads its few headers itself and
+    answers with pre-serialised JSON. Errors are raised as ``NazarError`` and
+    become problem+json responses in the application's exception handlers,
+    like everywhere else."""
+
+    async def __call__(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
+        state: AppState = scope["app"].state.nazar
+        authorization = ctype = encoding = length = idempotency_key = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                authorization = value.decode("latin-1")
+            elif name == b"content-type":
+                ctype = value.decode("latin-1")
+            elif name == b"content-encoding":
+                encoding = value.decode("latin-1")
+            elif name == b"content-length":
+                length = value
+            elif name == b"idempotency-key":
+                idempotency_key = value.decode("latin-1")
+        await state.keys.authenticate(authorization, Scope.INGEST)
+        if idempotency_key is not None and len(idempotency_key) > MAX_IDEMPOTENCY_KEY:
+            raise InvalidInputError(
+                f"Idempotency-Key longer than {MAX_IDEMPOTENCY_KEY} characters"
+            )
+        media = (ctype or "application/json").split(";")[0].strip().lower()
+        if "protobuf" in media:
+            raise UnsupportedMediaTypeError(
+                f"Content-Type {media!r} is not supported here; this endpoint takes JSON"
+            )
+        limit = state.settings.max_request_bytes
+        body = decode_body(await _read(receive, length, limit), encoding, limit)
+        now = time.time()
+        try:
+            batch = parse_json(body, limits_for(state, now), now)
+        except InvalidInputError:
+            REQUESTS.labels("json", "invalid").inc()
+            raise
+        batch.idempotency_key = idempotency_key
+        accepted, duplicate = await accept(state, batch, "json")
+        payload = b'{"accepted":%d,"duplicate":%s}' % (accepted, b"true" if duplicate else b"false")
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 202,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(payload)).encode()),
+                ],
+            }
         )
-    body = await read_body(request, state.settings.max_request_bytes)
-    now = time.time()
-    try:
-        batch = parse_json_payload(body, BatchBuilder(limits_for(state, now)), now)
-    except InvalidInputError:
-        REQUESTS.labels("json", "invalid").inc()
-        raise
-    batch.idempotency_key = idempotency_key
-    accepted, duplicate = await accept(state, batch, "json")
-    return JSONResponse({"accepted": accepted, "duplicate": duplicate}, status_code=202)
+        await send({"type": "http.response.body", "body": payload})
+
+
+async def _read(receive: Receive, length: bytes | None, limit: int) -> bytes:
+    """The request body as sent, refused beyond ``limit`` bytes."""
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise PayloadTooLargeError(f"body of {int(length)} bytes exceeds the limit of {limit}")
+    chunks = []
+    total = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
+        total += len(chunk)
+        if total > limit:
+            raise PayloadTooLargeError(f"body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+route = Route("/api/v1/metrics", IngestEndpoint(), methods=["POST"], name="ingest_metrics")
