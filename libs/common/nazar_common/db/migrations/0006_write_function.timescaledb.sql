@@ -43,3 +43,15 @@ BEGIN
     VALUES (p_exchange, p_routing_key, p_message_id, p_body);
 END
 $$;
+
+-- Outbox bodies (serialised sample batches, tens of kilobytes) are written
+-- once and read once: compress them with lz4, or not at all where the
+-- server lacks lz4. The default (pglz) cost more CPU than inserting the
+-- samples themselves.
+DO $$
+BEGIN
+    ALTER TABLE outbox ALTER COLUMN body SET COMPRESSION lz4;
+EXCEPTION WHEN feature_not_supported OR invalid_parameter_value THEN
+    ALTER TABLE outbox ALTER COLUMN body SET STORAGE EXTERNAL;
+END
+$$;
