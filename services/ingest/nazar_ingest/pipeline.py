@@ -22,6 +22,7 @@ import asyncio
 import logging
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -219,8 +220,9 @@ class Accepter:
         self.resolver = SeriesResolver()
         #: Series id -> serialised series object, for outbox messages.
         self._series: dict[int, bytes] = {}
-        self._slots = concurrency
-        self._pending: list[_Pending] = []
+        self._slots = self._max_slots = concurrency
+        self._pending: deque[_Pending] = deque()
+        self._pending_samples = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._on_commit = on_commit
         self._on_hosts = on_hosts
@@ -243,6 +245,7 @@ class Accepter:
             return await self._fallback(batch)
         pending = _Pending(batch)
         self._pending.append(pending)
+        self._pending_samples += len(batch)
         self._kick()
         try:
             return await asyncio.shield(pending.future)
@@ -252,15 +255,25 @@ class Accepter:
             return await self._fallback(batch)
 
     def _kick(self) -> None:
+        """Start group commits for the pending batches.
+
+        One transaction at a time, normally: the batches that arrive while
+        it runs form the next group, so groups grow with the load and each
+        transaction carries many requests (concurrent inserts into the same
+        table and index mostly wait for each other). A further transaction,
+        up to ``concurrency``, starts only when a full group is waiting."""
         while self._pending and self._slots > 0:
+            if self._slots < self._max_slots and self._pending_samples < self.max_samples:
+                return
             group: list[_Pending] = []
             size = 0
             while self._pending and (
                 not group or size + len(self._pending[0].batch) <= self.max_samples
             ):
-                item = self._pending.pop(0)
+                item = self._pending.popleft()
                 group.append(item)
                 size += len(item.batch)
+            self._pending_samples -= size
             self._slots -= 1
             task = asyncio.create_task(self._commit(group))
             self._tasks.add(task)
