@@ -21,6 +21,7 @@ import multiprocessing
 import os
 import platform
 import random
+import resource
 import secrets
 import signal
 import socket
@@ -160,6 +161,38 @@ def _wrk(
     errors = int(fields["errors_status"]) + int(fields["errors_socket"])
     lat = tuple(int(fields[k]) / 1e6 for k in ("p50_us", "p95_us", "p99_us"))
     return requests, int(fields["duration_us"]) / 1e6, errors, lat  # type: ignore[return-value]
+
+
+def cpu_seconds(server_pid: int) -> dict[str, float]:
+    """CPU seconds used so far by each party of the benchmark: the ingest
+    server (with its workers), PostgreSQL, RabbitMQ and the load generator.
+    Differences of two readings show where a run's CPU went."""
+    import psutil
+
+    totals = {"ingest": 0.0, "PostgreSQL": 0.0, "RabbitMQ": 0.0}
+    try:
+        server = psutil.Process(server_pid)
+        tree = [server, *server.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        tree = []
+    ingest_pids = {p.pid for p in tree}
+    for proc in psutil.process_iter(["name", "cpu_times"]):
+        name, times = proc.info["name"] or "", proc.info["cpu_times"]
+        if times is None:
+            continue
+        used = times.user + times.system
+        if proc.pid in ingest_pids:
+            totals["ingest"] += used
+        elif name.startswith("postgres"):
+            totals["PostgreSQL"] += used
+        elif name.startswith("beam"):
+            totals["RabbitMQ"] += used
+    # The load generator: this process and its finished children (wrk, or
+    # the Python load processes).
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    totals["load generator"] = own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+    return totals
 
 
 async def _warm_up(url: str, key: str, bodies: list[bytes], concurrency: int) -> int:
@@ -332,6 +365,7 @@ def main() -> None:
             args.client == "auto" and __import__("shutil").which("wrk") is not None
         )
         statuses: dict[int, int] = {}
+        cpu_before = cpu_seconds(server.pid)
         if use_wrk:
             requests, elapsed, errors, (p50, p95, p99) = _wrk(
                 base + "/api/v1/metrics",
@@ -372,6 +406,8 @@ def main() -> None:
             requests = len(latencies)
             p50, p95, p99 = (percentile(latencies, p) for p in (50, 95, 99))
             client_desc = f"Python aiohttp ({args.clients} process(es))"
+        cpu_after = cpu_seconds(server.pid)
+        cpu_used = {k: cpu_after[k] - cpu_before[k] for k in cpu_before}
 
         protocol_rows = []
         names = (
@@ -449,6 +485,11 @@ def main() -> None:
         "connections, 1,000-row batches, same table)"
     )
     print(f"  ratio accepted/raw:    {rate / ceiling:10.2f}")
+    print(
+        "  CPU per request (ms):  "
+        + ", ".join(f"{k} {used / max(requests, 1) * 1000:.3f}" for k, used in cpu_used.items())
+        + f"; machine busy {sum(cpu_used.values()) / elapsed / (os.cpu_count() or 1) * 100:.0f} %"
+    )
     if protocol_rows:
         json_rate = next((r["samples_per_s"] for n, r in protocol_rows if n == "json"), None)
         print(

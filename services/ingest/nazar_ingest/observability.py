@@ -21,6 +21,12 @@ HTTP_SECONDS = Histogram(
 )
 
 
+#: (method, route, status) -> the metrics' children: ``labels()`` costs a
+#: lookup under a lock, on every request otherwise. Routes are templates, so
+#: this stays small.
+_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
 class MetricsMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -43,5 +49,12 @@ class MetricsMiddleware:
         finally:
             route: Any = scope.get("route")
             path = getattr(route, "path", "unmatched")
-            HTTP_REQUESTS.labels(scope["method"], path, str(status)).inc()
-            HTTP_SECONDS.labels(scope["method"], path).observe(time.perf_counter() - started)
+            key = (scope["method"], path, status)
+            children = _children.get(key)
+            if children is None:
+                children = _children[key] = (
+                    HTTP_REQUESTS.labels(key[0], path, str(status)),
+                    HTTP_SECONDS.labels(key[0], path),
+                )
+            children[0].inc()
+            children[1].observe(time.perf_counter() - started)

@@ -19,6 +19,7 @@ its samples, so a batch replayed after an ambiguous failure is stored once.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 import uuid
@@ -52,7 +53,7 @@ from nazar_common.messaging.topology import (
     SAMPLES_EXCHANGE,
     SAMPLES_ROUTING_KEY,
 )
-from nazar_common.schemas.wire import SampleBatchV1
+from nazar_common.schemas.wire import SampleBatchV1, compress
 from nazar_ingest.samples import NormalizedBatch
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,11 @@ COMMIT_SECONDS = Histogram(
 )
 SAMPLES_DURABLE = Counter("nazar_ingest_samples_durable_total", "Samples made durable", ["store"])
 DUPLICATES = Counter("nazar_ingest_duplicate_batches_total", "Batches dropped as already stored")
+
+
+#: Idempotency keys for requests that bring none: a random prefix per
+#: process and a counter (unique like a UUID, without a system call each).
+_generated_keys = (f"{uuid.uuid4().hex}-{n:x}" for n in itertools.count())
 
 
 @dataclass
@@ -108,6 +114,9 @@ class Columns:
         return len(self.values)
 
 
+#: Message bodies from this size on are compressed (see ``nazar_common.schemas.wire``).
+COMPRESS_FROM = 4096
+
 #: Serialised series objects kept, at most.
 _SERIES_JSON_LIMIT = 500_000
 
@@ -130,7 +139,7 @@ def _message(
     hosts: dict[str, str],
     message_id: uuid.UUID,
 ) -> bytes:
-    return orjson.dumps(
+    body = orjson.dumps(
         {
             "schema": "nazar.samples.v1",
             "id": str(message_id),
@@ -142,6 +151,7 @@ def _message(
             "hosts": {h: orjson.Fragment(text.encode()) for h, text in hosts.items()},
         }
     )
+    return compress(body) if len(body) >= COMPRESS_FROM else body
 
 
 def to_message(batch: NormalizedBatch, message_id: uuid.UUID) -> bytes:
@@ -236,7 +246,7 @@ class Accepter:
     async def accept(self, batch: NormalizedBatch, *, allow_fallback: bool = True) -> AcceptResult:
         """Return once ``batch`` is durable; raise TransientError if it cannot be."""
         if batch.idempotency_key is None:
-            batch.idempotency_key = str(uuid.uuid4())
+            batch.idempotency_key = next(_generated_keys)
         if not len(batch):
             return AcceptResult(0, "database")
         if self.database_presumed_down:

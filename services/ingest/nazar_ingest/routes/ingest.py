@@ -62,6 +62,11 @@ def limits_for(state: AppState, now: float) -> Limits:
     )
 
 
+STORES = ("database", "broker", "duplicate")
+#: Pre-bound counter children per protocol (``labels()`` is a lookup with a lock).
+_REQUESTS_ACCEPTED: dict[str, Any] = {}
+
+
 async def accept(state: AppState, batch: NormalizedBatch, protocol: str) -> tuple[int, bool]:
     """Make ``batch`` durable; returns (samples accepted, was a duplicate)."""
     if state.accepter is None:
@@ -71,8 +76,14 @@ async def accept(state: AppState, batch: NormalizedBatch, protocol: str) -> tupl
     except TransientError:
         REQUESTS.labels(protocol, "unavailable").inc()
         raise
-    REQUESTS.labels(protocol, "accepted").inc()
-    SAMPLES.labels(protocol, result.store).inc(result.accepted)
+    counters = _REQUESTS_ACCEPTED.get(protocol)
+    if counters is None:
+        counters = _REQUESTS_ACCEPTED[protocol] = (
+            REQUESTS.labels(protocol, "accepted"),
+            {store: SAMPLES.labels(protocol, store) for store in STORES},
+        )
+    counters[0].inc()
+    counters[1][result.store].inc(result.accepted)
     return result.accepted, result.store == "duplicate"
 
 
