@@ -28,7 +28,7 @@ _LZ4_MAGIC = b"\x04\x22\x4d\x18"
 
 def compress(body: bytes) -> bytes:
     """A JSON body compressed for the wire (an LZ4 frame recording its size)."""
-    return lz4.frame.compress(body, store_size=True)
+    return bytes(lz4.frame.compress(body, store_size=True))
 
 
 def decompress(body: bytes) -> bytes:
