@@ -178,6 +178,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
             use_copy=settings.insert_mode == "copy",
             max_samples=settings.commit_max_samples,
             concurrency=settings.commit_concurrency,
+            overlap_samples=settings.commit_overlap_samples,
             dependency_timeout=settings.dependency_timeout,
             on_commit=relay.wake,
             on_hosts=hosts.note,

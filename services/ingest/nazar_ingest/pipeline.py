@@ -217,6 +217,7 @@ class Accepter:
         use_copy: bool,
         max_samples: int,
         concurrency: int,
+        overlap_samples: int | None = None,
         dependency_timeout: float,
         on_commit: Callable[[], None] = lambda: None,
         on_hosts: Callable[[dict[str, str], float], None] = lambda hosts, t: None,
@@ -226,6 +227,7 @@ class Accepter:
         self.backend = backend
         self.use_copy = use_copy
         self.max_samples = max_samples
+        self.overlap_samples = min(overlap_samples or max_samples, max_samples)
         self.dependency_timeout = dependency_timeout
         self.resolver = SeriesResolver()
         #: Series id -> serialised series object, for outbox messages.
@@ -271,9 +273,9 @@ class Accepter:
         it runs form the next group, so groups grow with the load and each
         transaction carries many requests (concurrent inserts into the same
         table and index mostly wait for each other). A further transaction,
-        up to ``concurrency``, starts only when a full group is waiting."""
+        up to ``concurrency``, starts only once ``overlap_samples`` wait."""
         while self._pending and self._slots > 0:
-            if self._slots < self._max_slots and self._pending_samples < self.max_samples:
+            if self._slots < self._max_slots and self._pending_samples < self.overlap_samples:
                 return
             group: list[_Pending] = []
             size = 0

@@ -40,7 +40,13 @@ class IngestSettings(CommonSettings):
         default=20_000, ge=1, description="Group commit: most samples written per transaction."
     )
     commit_concurrency: int = Field(
-        default=3, ge=1, description="Group commit: transactions in flight at once."
+        default=3, ge=1, description="Group commit: most transactions in flight at once."
+    )
+    commit_overlap_samples: int = Field(
+        default=1_500,
+        ge=1,
+        description="Group commit: while a transaction is in flight, another starts only once "
+        "this many samples wait (fewer, larger transactions contend less in PostgreSQL).",
     )
     outbox_batch: int = Field(
         default=50, ge=1, description="Outbox relay: rows published per round."
