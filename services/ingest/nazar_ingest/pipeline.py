@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import os
 import time
 import uuid
 from collections import deque
@@ -74,9 +75,15 @@ SAMPLES_DURABLE = Counter("nazar_ingest_samples_durable_total", "Samples made du
 DUPLICATES = Counter("nazar_ingest_duplicate_batches_total", "Batches dropped as already stored")
 
 
-#: Idempotency keys for requests that bring none: a random prefix per
-#: process and a counter (unique like a UUID, without a system call each).
-_generated_keys = (f"{uuid.uuid4().hex}-{n:x}" for n in itertools.count())
+#: Idempotency keys for requests that bring none: a random prefix, the
+#: process id (a forked worker shares the prefix) and a counter; unique like a
+#: UUID without reading the system's random source for each request.
+_KEY_PREFIX = uuid.uuid4().hex
+_key_counter = itertools.count()
+
+
+def _generated_key() -> str:
+    return f"{_KEY_PREFIX}-{os.getpid():x}-{next(_key_counter):x}"
 
 
 @dataclass
@@ -248,7 +255,7 @@ class Accepter:
     async def accept(self, batch: NormalizedBatch, *, allow_fallback: bool = True) -> AcceptResult:
         """Return once ``batch`` is durable; raise TransientError if it cannot be."""
         if batch.idempotency_key is None:
-            batch.idempotency_key = next(_generated_keys)
+            batch.idempotency_key = _generated_key()
         if not len(batch):
             return AcceptResult(0, "database")
         if self.database_presumed_down:
