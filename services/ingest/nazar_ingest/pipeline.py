@@ -75,15 +75,23 @@ SAMPLES_DURABLE = Counter("nazar_ingest_samples_durable_total", "Samples made du
 DUPLICATES = Counter("nazar_ingest_duplicate_batches_total", "Batches dropped as already stored")
 
 
-#: Idempotency keys for requests that bring none: a random prefix, the
-#: process id (a forked worker shares the prefix) and a counter; unique like a
-#: UUID without reading the system's random source for each request.
-_KEY_PREFIX = uuid.uuid4().hex
+#: Idempotency keys for requests that bring none: a random prefix per
+#: process (renewed in a forked child) and a counter; unique like a UUID
+#: without reading the system's random source for each request.
+_key_prefix = uuid.uuid4().hex
 _key_counter = itertools.count()
 
 
+def _new_key_prefix() -> None:
+    global _key_prefix
+    _key_prefix = uuid.uuid4().hex
+
+
+os.register_at_fork(after_in_child=_new_key_prefix)
+
+
 def _generated_key() -> str:
-    return f"{_KEY_PREFIX}-{os.getpid():x}-{next(_key_counter):x}"
+    return f"{_key_prefix}-{next(_key_counter):x}"
 
 
 @dataclass
