@@ -294,7 +294,7 @@ def parse_json_payload(body: bytes, builder: BatchBuilder, now: float) -> Normal
 _SAMPLE_FIELDS = frozenset({"metric", "value", "timestamp", "labels", "host"})
 
 
-class _JsonSample(msgspec.Struct, forbid_unknown_fields=True):
+class _JsonSample(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     metric: str
     value: float
     timestamp: float | str | None = None
@@ -303,7 +303,7 @@ class _JsonSample(msgspec.Struct, forbid_unknown_fields=True):
     host: str | None = None
 
 
-class _JsonPayload(msgspec.Struct, forbid_unknown_fields=True):
+class _JsonPayload(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     samples: list[_JsonSample]
     host: str | None = None
     labels: msgspec.Raw = msgspec.Raw(b"")
@@ -319,6 +319,12 @@ class _KnownSeries:
     host_labels: str  # canonical JSON of the request's labels
     #: (metric, raw JSON of the sample's labels) -> its series key.
     keys: dict[tuple[str, bytes], SeriesKey] = field(default_factory=dict)
+    #: The last request's series, sample by sample (metrics, raw labels and
+    #: keys): an agent sends the same series in the same order each time, so
+    #: comparing two lists replaces a lookup per sample.
+    last_metrics: list[str] = field(default_factory=list)
+    last_labels: list[msgspec.Raw] = field(default_factory=list)
+    last_keys: list[SeriesKey] = field(default_factory=list)
 
 
 #: (host, raw JSON of the request's labels) -> what is known about it. Bounded.
@@ -359,11 +365,21 @@ def _fast(doc: _JsonPayload, limits: Limits) -> NormalizedBatch | None:
     samples = doc.samples
     if known is None or not samples or len(samples) > limits.max_samples:
         return None
-    get = known.keys.get
-    # A sample with its own host never matches: only host-less ones are learned.
-    keys = [get((s.metric, bytes(s.labels))) if s.host is None else None for s in samples]
-    if None in keys:
+    metrics = [s.metric for s in samples]
+    labels = [s.labels for s in samples]
+    # Only host-less samples are learned: one with its own host never matches.
+    if any([s.host for s in samples]):
         return None
+    if metrics == known.last_metrics and labels == known.last_labels:
+        keys = known.last_keys
+    else:
+        get = known.keys.get
+        found = [get((m, bytes(raw))) for m, raw in zip(metrics, labels, strict=True)]
+        if None in found:
+            return None
+        keys = found  # type: ignore[assignment]
+        known.last_metrics, known.last_keys = metrics, keys
+        known.last_labels = [raw.copy() for raw in labels]  # not views of this body
     times = [s.timestamp for s in samples]
     values = [s.value for s in samples]
     try:
@@ -377,7 +393,7 @@ def _fast(doc: _JsonPayload, limits: Limits) -> NormalizedBatch | None:
     except (TypeError, ValueError, OverflowError):
         return None
     return NormalizedBatch(
-        keys=keys,  # type: ignore[arg-type]
+        keys=keys,
         series_index=list(range(len(keys))),
         times=times,  # type: ignore[arg-type]
         values=values,
