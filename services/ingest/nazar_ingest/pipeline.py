@@ -275,7 +275,9 @@ class Accepter:
         self._pending_samples += len(batch)
         self._kick()
         try:
-            return await asyncio.shield(pending.future)
+            # A cancelled request (client gone) cancels only its own future:
+            # the group commit skips futures that are already done.
+            return await pending.future
         except TransientError:
             if not allow_fallback:
                 raise
