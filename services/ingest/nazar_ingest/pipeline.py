@@ -55,7 +55,7 @@ from nazar_common.messaging.topology import (
     SAMPLES_ROUTING_KEY,
 )
 from nazar_common.schemas.wire import SampleBatchV1, compress
-from nazar_ingest.samples import NormalizedBatch
+from nazar_ingest.samples import NormalizedBatch, SeriesKeyList
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("nazar.ingest")
@@ -88,6 +88,9 @@ def _new_key_prefix() -> None:
 
 
 os.register_at_fork(after_in_child=_new_key_prefix)
+
+
+_accepter_tokens = itertools.count()
 
 
 def _generated_key() -> str:
@@ -245,6 +248,8 @@ class Accepter:
         self.overlap_samples = min(overlap_samples or max_samples, max_samples)
         self.dependency_timeout = dependency_timeout
         self.resolver = SeriesResolver()
+        #: Tells this accepter's series ids from another's (another database).
+        self._token = next(_accepter_tokens)
         #: Series id -> serialised series object, for outbox messages.
         self._series: dict[int, bytes] = {}
         self._slots = self._max_slots = concurrency
@@ -339,9 +344,16 @@ class Accepter:
 
     async def _series_ids(self, conn: asyncpg.Connection, batch: NormalizedBatch) -> list[int]:
         """The series id of each sample of ``batch`` (creating new series)."""
-        ids = self.resolver.cached_many(batch.keys)
-        if None in ids:
-            ids = await self.resolver.resolve(conn, batch.keys)  # type: ignore[assignment]
+        keys = batch.keys
+        known = keys.ids if isinstance(keys, SeriesKeyList) else None
+        if known is not None and known[0] == self._token:
+            ids = known[1]
+        else:
+            ids = self.resolver.cached_many(keys)  # type: ignore[assignment]
+            if None in ids:  # type: ignore[operator]
+                ids = await self.resolver.resolve(conn, keys)
+            if isinstance(keys, SeriesKeyList):
+                keys.ids = (self._token, ids)
         series = self._series
         if None in map(series.get, ids):
             for key, sid in zip(batch.keys, ids, strict=True):

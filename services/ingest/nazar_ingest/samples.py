@@ -312,6 +312,19 @@ class _JsonPayload(msgspec.Struct, forbid_unknown_fields=True, gc=False):
 _DECODER = msgspec.json.Decoder(_JsonPayload)
 
 
+class SeriesKeyList(list[SeriesKey]):
+    """The series keys of a request, one per sample, shared by the requests
+    with the same series (see :class:`_KnownSeries`). ``ids`` keeps their
+    series ids once resolved (series ids never change), with the token of
+    the resolver (database) they belong to."""
+
+    __slots__ = ("ids",)
+
+    def __init__(self, keys: list[SeriesKey]) -> None:
+        super().__init__(keys)
+        self.ids: tuple[int, list[int]] | None = None
+
+
 @dataclass
 class _KnownSeries:
     """What validated requests taught about one (host, labels) context."""
@@ -324,7 +337,7 @@ class _KnownSeries:
     #: comparing two lists replaces a lookup per sample.
     last_metrics: list[str] = field(default_factory=list)
     last_labels: list[msgspec.Raw] = field(default_factory=list)
-    last_keys: list[SeriesKey] = field(default_factory=list)
+    last_keys: SeriesKeyList = field(default_factory=lambda: SeriesKeyList([]))
 
 
 #: (host, raw JSON of the request's labels) -> what is known about it. Bounded.
@@ -377,7 +390,7 @@ def _fast(doc: _JsonPayload, limits: Limits) -> NormalizedBatch | None:
         found = [get((m, bytes(raw))) for m, raw in zip(metrics, labels, strict=True)]
         if None in found:
             return None
-        keys = found  # type: ignore[assignment]
+        keys = SeriesKeyList(found)  # type: ignore[arg-type]
         known.last_metrics, known.last_keys = metrics, keys
         known.last_labels = [raw.copy() for raw in labels]  # not views of this body
     times = [s.timestamp for s in samples]
