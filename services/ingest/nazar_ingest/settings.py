@@ -43,10 +43,11 @@ class IngestSettings(CommonSettings):
         default=3, ge=1, description="Group commit: most transactions in flight at once."
     )
     commit_overlap_samples: int = Field(
-        default=1_500,
+        default=1_000,
         ge=1,
-        description="Group commit: while a transaction is in flight, another starts only once "
-        "this many samples wait (fewer, larger transactions contend less in PostgreSQL).",
+        description="Group commit: while transactions are in flight, another starts only once "
+        "this many samples wait, and at least as many as those being written (fewer, larger "
+        "transactions contend less in PostgreSQL).",
     )
     outbox_batch: int = Field(
         default=50, ge=1, description="Outbox relay: rows published per round."
