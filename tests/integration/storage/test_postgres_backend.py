@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -11,7 +12,13 @@ import pytest
 
 from nazar_common.db.backends import PostgresBackend, Retention
 from nazar_common.db.migrate import load_migrations, migrate
-from nazar_common.db.samples import SeriesKey, SeriesResolver, insert_samples
+from nazar_common.db.samples import (
+    SeriesKey,
+    SeriesResolver,
+    array_literal,
+    insert_samples,
+    write_samples_with_outbox,
+)
 from nazar_common.errors import PermanentError
 
 RET = Retention(timedelta(days=3), timedelta(days=10), timedelta(days=60))
@@ -106,3 +113,70 @@ async def test_rollups_follow_the_watermark_and_late_samples(conn: asyncpg.Conne
     hour = await conn.fetchrow("SELECT * FROM samples_1h")
     assert (hour["count"], hour["max"]) == (13, 100.0)
     assert await conn.fetchval("SELECT count(*) FROM rollup_invalidations") == 0
+
+
+async def test_one_statement_write_records_keys_samples_and_outbox(
+    conn: asyncpg.Connection,
+) -> None:
+    backend = PostgresBackend()
+    await backend.maintain(conn, RET, now=NOW, accept_past=timedelta(days=1), rollups=False)
+    ids = await SeriesResolver().resolve(
+        conn, [SeriesKey("cpu", "h1", "{}"), SeriesKey("m", "h1", "{}")]
+    )
+    t0 = NOW.timestamp() - 60
+    message_id = uuid.uuid4()
+    written = await write_samples_with_outbox(
+        conn,
+        ["req-1", "req-2"],
+        [ids[0], ids[1], ids[0]],
+        [t0, t0, t0 + 10.000001],
+        [1.5, -2.0, 1e300],
+        ("nazar.samples", "samples.v1", message_id, b"\x04\x22\x4d\x18body"),
+    )
+    assert written
+    rows = await conn.fetch("SELECT time, series_id, value FROM samples ORDER BY time, series_id")
+    assert [(r["time"].timestamp(), r["series_id"], r["value"]) for r in rows] == [
+        (t0, ids[0], 1.5),
+        (t0, ids[1], -2.0),
+        (t0 + 10.000001, ids[0], 1e300),
+    ]
+    assert {r["key"] for r in await conn.fetch("SELECT key FROM ingest_requests")} == {
+        "req-1",
+        "req-2",
+    }
+    outbox = await conn.fetchrow("SELECT exchange, routing_key, message_id, body FROM outbox")
+    assert tuple(outbox) == ("nazar.samples", "samples.v1", message_id, b"\x04\x22\x4d\x18body")
+
+    # A group holding a request already stored writes nothing at all.
+    again = await write_samples_with_outbox(
+        conn, ["req-3", "req-2"], [ids[1]], [t0 + 1], [7.0], ("x", "y", uuid.uuid4(), b"{}")
+    )
+    assert not again
+    assert await conn.fetchval("SELECT count(*) FROM samples") == 3
+    assert await conn.fetchval("SELECT count(*) FROM ingest_requests") == 2
+    assert await conn.fetchval("SELECT count(*) FROM outbox") == 1
+
+
+async def test_one_statement_write_records_late_samples_for_the_rollups(
+    conn: asyncpg.Connection,
+) -> None:
+    backend = PostgresBackend()
+    await backend.maintain(conn, RET, now=NOW, accept_past=timedelta(days=1), rollups=False)
+    [sid] = await SeriesResolver().resolve(conn, [SeriesKey("cpu", "h1", "{}")])
+    await backend.refresh_rollups(conn, now=NOW)  # sets the watermark
+    watermark = await conn.fetchval(
+        "SELECT watermark FROM rollup_watermarks WHERE resolution = '1m'"
+    )
+    late = watermark.timestamp() - 120
+    outbox = ("x", "y", uuid.uuid4(), b"{}")
+    assert await write_samples_with_outbox(conn, ["k"], [sid], [late], [1.0], outbox)
+    row = await conn.fetchrow("SELECT start_time, end_time FROM rollup_invalidations")
+    assert (row["start_time"].timestamp(), row["end_time"]) == (late, watermark)
+
+
+def test_array_literal_is_exact_for_floats() -> None:
+    values = [0.1, -2.5e-308, 1.7976931348623157e308, 12, 43.29123887123012]
+    text = array_literal(values)
+    assert text.startswith("{") and text.endswith("}")
+    assert [float(x) for x in text[1:-1].split(",")] == values
+    assert array_literal([]) == "{}"

@@ -5,6 +5,7 @@ Run alone with: .venv/bin/python -m pytest tests/integration/timescale -q
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,7 +20,13 @@ from nazar_common.db.backends import (
     backend_for,
 )
 from nazar_common.db.migrate import Backend, load_migrations, migrate
-from nazar_common.db.samples import SeriesKey, SeriesResolver, canonical_labels, insert_samples
+from nazar_common.db.samples import (
+    SeriesKey,
+    SeriesResolver,
+    canonical_labels,
+    insert_samples,
+    write_samples_with_outbox,
+)
 from nazar_common.db.timescale import (
     COMPRESSION,
     REFRESH,
@@ -498,3 +505,30 @@ async def test_compression_job_compresses_old_chunks(db: asyncpg.Connection) -> 
         )
         == 41
     )
+
+
+async def test_one_statement_write_into_the_hypertable(db: asyncpg.Connection) -> None:
+    """Ingest's group commit (``nazar_write_samples``, migration 0006)."""
+    ids = await make_series(db, "cpu", "mem")
+    t0 = datetime.now(UTC).replace(microsecond=250_000).timestamp() - 3600
+    message_id = uuid.uuid4()
+    outbox = ("nazar.samples", "samples.v1", message_id, b"body")
+    written = await write_samples_with_outbox(
+        db, ["a", "b"], [ids[0], ids[1]], [t0, t0 + 0.5], [1.0, 2.0], outbox
+    )
+    assert written
+    rows = await db.fetch("SELECT time, series_id, value FROM samples ORDER BY time")
+    assert [(r["time"].timestamp(), r["series_id"], r["value"]) for r in rows] == [
+        (t0, ids[0], 1.0),
+        (t0 + 0.5, ids[1], 2.0),
+    ]
+    chunks = await db.fetchval(
+        "SELECT count(*) FROM timescaledb_information.chunks "
+        "WHERE hypertable_schema = current_schema() AND hypertable_name = 'samples'"
+    )
+    assert chunks >= 1
+    assert await db.fetchval("SELECT message_id FROM outbox") == message_id
+    # A group with a request already stored writes nothing.
+    assert not await write_samples_with_outbox(db, ["b", "c"], [ids[0]], [t0], [9.0], outbox)
+    assert await db.fetchval("SELECT count(*) FROM samples") == 2
+    assert await db.fetchval("SELECT count(*) FROM ingest_requests") == 2
