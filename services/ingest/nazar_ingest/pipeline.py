@@ -90,9 +90,6 @@ def _new_key_prefix() -> None:
 os.register_at_fork(after_in_child=_new_key_prefix)
 
 
-_accepter_tokens = itertools.count()
-
-
 def _generated_key() -> str:
     return f"{_key_prefix}-{next(_key_counter):x}"
 
@@ -218,9 +215,8 @@ def from_message(message: SampleBatchV1, idempotency_key: str | None = None) -> 
     )
 
 
-def _labels_dict(text: str) -> dict[str, str]:
-    value: dict[str, str] = orjson.loads(text)
-    return value
+#: Tells apart the accepters of one process (each writes to its own database).
+_accepter_tokens = itertools.count()
 
 
 class Accepter:
