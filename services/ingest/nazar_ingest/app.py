@@ -126,15 +126,20 @@ async def _broker_up(state: AppState) -> None:
     log.info("broker ready")
 
 
-def _document(app: FastAPI, paths: dict[str, Any]) -> None:
-    """Add ``paths`` (served by plain routes) to the generated OpenAPI document."""
+def _document(app: FastAPI, extra: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    """Add paths served by plain routes, and the schemas they refer to, to
+    the generated OpenAPI document: ``extra`` is ``(paths, schemas)``."""
     generate = app.openapi
+    paths, schemas = extra
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            schema = generate()
-            schema["paths"] = {**paths, **schema["paths"]}
-            app.openapi_schema = schema
+            document = generate()
+            document["paths"] = {**paths, **document["paths"]}
+            components = document.setdefault("components", {}).setdefault("schemas", {})
+            for name, schema in schemas.items():
+                components.setdefault(name, schema)
+            app.openapi_schema = document
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -216,7 +221,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
     app.router.routes.append(ingest.route)
     for module in (health, protocols, query, config, keys, alerts, notifications):
         app.include_router(module.router)
-    _document(app, ingest.openapi_paths())
+    _document(app, ingest.openapi_document())
     dashboard = dashboard_dir(settings)
     if dashboard is not None:
         app.mount("/", StaticFiles(directory=dashboard, html=True), name="dashboard")

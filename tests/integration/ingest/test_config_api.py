@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
 import asyncpg
 import httpx
+import orjson
 
 from tests.conftest import IngestServer
 
@@ -112,7 +114,13 @@ async def test_health_metrics_and_openapi(ingest_server: IngestServer) -> None:
         metrics = (await anonymous.get("/metrics")).text
         assert "nazar_ingest_http_requests_total" in metrics
         spec = (await anonymous.get("/openapi.json")).json()
-        assert "/api/v1/metrics" in spec["paths"]
+        ingest = spec["paths"]["/api/v1/metrics"]["post"]
+        assert ingest["operationId"] == "ingest_metrics"
+        # Every reference in the document resolves (the ingest endpoint's
+        # schemas are added to the generated document by hand).
+        refs = re.findall(r'"\$ref":\s*"#/components/schemas/([^"]+)"', orjson.dumps(spec).decode())
+        assert "MetricsIn" in refs and "SampleIn" in refs
+        assert set(refs) <= set(spec["components"]["schemas"])
         assert (await anonymous.get("/docs")).status_code == 200
         assert (await anonymous.get("/api/v1/rules")).status_code == 401
 

@@ -87,50 +87,58 @@ async def accept(state: AppState, batch: NormalizedBatch, protocol: str) -> tupl
     return result.accepted, result.store == "duplicate"
 
 
-RESPONSES: dict[int | str, dict[str, Any]] = {
-    202: {
-        "description": "The samples are durable",
-        "content": {"application/json": {"schema": Accepted.model_json_schema()}},
-    },
-    400: {"description": "Invalid payload (problem+json, lists the fields)"},
-    401: {"description": "Missing or invalid API key"},
-    403: {"description": "The key lacks the ingest scope"},
-    413: {"description": "Too many samples or bytes"},
-    415: {"description": "Not JSON (Prometheus and Influx payloads have endpoints of their own)"},
-    503: {"description": "Storage and broker both unavailable; retry after Retry-After"},
-}
-
-
-def openapi_paths() -> dict[str, Any]:
-    """The OpenAPI description of ``POST /api/v1/metrics``, which is served
-    by :class:`IngestEndpoint` rather than a FastAPI path operation."""
-    return {
-        "/api/v1/metrics": {
-            "post": {
-                "tags": ["ingest"],
-                "summary": "Ingest Metrics",
-                "operationId": "ingest_metrics",
-                "description": "Accept a batch of samples. 202 means the samples are durable.",
-                "parameters": [
-                    {
-                        "name": "Idempotency-Key",
-                        "in": "header",
-                        "required": False,
-                        "schema": {"type": "string", "maxLength": MAX_IDEMPOTENCY_KEY},
-                        "description": "A retried request with the same key is stored once.",
-                    }
-                ],
-                "requestBody": {
-                    "required": True,
-                    "content": {"application/json": {"schema": MetricsIn.model_json_schema()}},
-                },
-                "responses": {str(code): spec for code, spec in RESPONSES.items()},
-            }
-        }
-    }
-
-
 MAX_IDEMPOTENCY_KEY = 200
+
+_REF = "#/components/schemas/{model}"
+
+
+def openapi_document() -> tuple[dict[str, Any], dict[str, Any]]:
+    """The OpenAPI description of ``POST /api/v1/metrics``, which is served
+    by :class:`IngestEndpoint` rather than a FastAPI path operation:
+    ``(paths, component schemas)``."""
+    schemas: dict[str, Any] = {}
+    for model in (MetricsIn, Accepted):
+        schema = model.model_json_schema(ref_template=_REF)
+        schemas.update(schema.pop("$defs", {}))
+        schemas[model.__name__] = schema
+
+    def ref(model: type[BaseModel]) -> dict[str, str]:
+        return {"$ref": _REF.format(model=model.__name__)}
+
+    operation = {
+        "tags": ["ingest"],
+        "summary": "Ingest Metrics",
+        "operationId": "ingest_metrics",
+        "description": "Accept a batch of samples. 202 means the samples are durable.",
+        "parameters": [
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string", "maxLength": MAX_IDEMPOTENCY_KEY},
+                "description": "A retried request with the same key is stored once.",
+            }
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": ref(MetricsIn)}},
+        },
+        "responses": {
+            "202": {
+                "description": "The samples are durable",
+                "content": {"application/json": {"schema": ref(Accepted)}},
+            },
+            "400": {"description": "Invalid payload (problem+json, lists the fields)"},
+            "401": {"description": "Missing or invalid API key"},
+            "403": {"description": "The key lacks the ingest scope"},
+            "413": {"description": "Too many samples or bytes"},
+            "415": {"description": "Protobuf (remote_write and OTLP have endpoints of their own)"},
+            "503": {"description": "Storage and broker both unavailable; retry after Retry-After"},
+        },
+    }
+    return {"/api/v1/metrics": {"post": operation}}, schemas
+
+
 
 
 class IngestEndpoint:
