@@ -9,6 +9,8 @@ from typing import Any
 
 import asyncpg
 from fastapi import Depends, Request
+from starlette.requests import ClientDisconnect
+from starlette.types import Receive
 
 from nazar_common.auth import Scope
 from nazar_common.db.backends import StorageBackend
@@ -58,17 +60,29 @@ async def get_backend(state: AppState = Depends(get_state)) -> StorageBackend:
 
 async def read_raw_body(request: Request, max_bytes: int) -> bytes:
     """The body as sent (no Content-Encoding handling), at most ``max_bytes``."""
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > max_bytes:
-        raise PayloadTooLargeError(f"body of {length} bytes exceeds the limit of {max_bytes}")
+    return await receive_body(request.receive, request.headers.get("content-length"), max_bytes)
+
+
+async def receive_body(receive: Receive, content_length: str | None, max_bytes: int) -> bytes:
+    """Read a body from an ASGI ``receive``, refusing more than ``max_bytes``
+    (announced by Content-Length, or as it arrives)."""
+    if content_length is not None and content_length.isdigit() and int(content_length) > max_bytes:
+        raise PayloadTooLargeError(
+            f"body of {content_length} bytes exceeds the limit of {max_bytes}"
+        )
     chunks = []
     total = 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
         total += len(chunk)
         if total > max_bytes:
             raise PayloadTooLargeError(f"body exceeds the limit of {max_bytes} bytes")
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
 async def read_body(request: Request, max_bytes: int) -> bytes:

@@ -7,19 +7,13 @@ from typing import Any
 
 from prometheus_client import Counter
 from pydantic import BaseModel, Field
-from starlette.requests import ClientDisconnect
 from starlette.routing import Route
 from starlette.types import Receive, Send
 from starlette.types import Scope as AsgiScope
 
 from nazar_common.auth import Scope
-from nazar_common.errors import (
-    InvalidInputError,
-    PayloadTooLargeError,
-    TransientError,
-    UnsupportedMediaTypeError,
-)
-from nazar_ingest.deps import AppState, decode_body
+from nazar_common.errors import InvalidInputError, TransientError, UnsupportedMediaTypeError
+from nazar_ingest.deps import AppState, decode_body, receive_body
 from nazar_ingest.samples import Limits, NormalizedBatch, parse_json
 
 REQUESTS = Counter(
@@ -161,7 +155,7 @@ class IngestEndpoint:
             elif name == b"content-encoding":
                 encoding = value.decode("latin-1")
             elif name == b"content-length":
-                length = value
+                length = value.decode("latin-1")
             elif name == b"idempotency-key":
                 idempotency_key = value.decode("latin-1")
         await state.keys.authenticate(authorization, Scope.INGEST)
@@ -175,7 +169,7 @@ class IngestEndpoint:
                 f"Content-Type {media!r} is not supported here; this endpoint takes JSON"
             )
         limit = state.settings.max_request_bytes
-        body = decode_body(await _read(receive, length, limit), encoding, limit)
+        body = decode_body(await receive_body(receive, length, limit), encoding, limit)
         now = time.time()
         try:
             batch = parse_json(body, limits_for(state, now), now)
@@ -196,25 +190,6 @@ class IngestEndpoint:
             }
         )
         await send({"type": "http.response.body", "body": payload})
-
-
-async def _read(receive: Receive, length: bytes | None, limit: int) -> bytes:
-    """The request body as sent, refused beyond ``limit`` bytes."""
-    if length is not None and length.isdigit() and int(length) > limit:
-        raise PayloadTooLargeError(f"body of {int(length)} bytes exceeds the limit of {limit}")
-    chunks = []
-    total = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientDisconnect()
-        chunk = message.get("body", b"")
-        total += len(chunk)
-        if total > limit:
-            raise PayloadTooLargeError(f"body exceeds the limit of {limit} bytes")
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
 
 
 route = Route("/api/v1/metrics", IngestEndpoint(), methods=["POST"], name="ingest_metrics")
