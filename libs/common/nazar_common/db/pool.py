@@ -38,10 +38,11 @@ async def create_pool(
 ) -> asyncpg.Pool:
     """Create a pool; raises :class:`TransientError` when the server is unreachable.
 
-    With ``reset_on_release=False`` a connection goes back to the pool as it
-    is, saving the round trip of asyncpg's session reset (``RESET ALL``,
-    ``UNLISTEN *``...): only for pools whose users leave no session state
-    behind (no ``SET``, ``LISTEN`` or session advisory locks)."""
+    With ``reset_on_release=False`` a connection goes back to the pool
+    without asyncpg's session-reset query (``RESET ALL``, ``UNLISTEN *``...),
+    saving a round trip per use; asyncpg still ends an open transaction.
+    Only for pools whose users leave no session state behind (no ``SET``,
+    ``LISTEN`` or session advisory locks)."""
     try:
         pool = await asyncpg.create_pool(
             dsn=settings.database_url.get_secret_value(),
