@@ -427,6 +427,8 @@ def _learn(doc: _JsonPayload, batch: NormalizedBatch) -> None:
         known = _KNOWN[(doc.host, bytes(doc.labels))] = _KnownSeries(batch.hosts[doc.host])
     keys, index, before = batch.keys, batch.series_index, len(known.keys)
     for i, sample in enumerate(doc.samples):
-        if sample.host is None:
-            known.keys[(sample.metric, bytes(sample.labels))] = keys[index[i]]
+        key = keys[index[i]]
+        # Both decoders read the same sample (checked, as they are two parsers).
+        if sample.host is None and key.metric == sample.metric and key.host == doc.host:
+            known.keys[(sample.metric, bytes(sample.labels))] = key
     _known_size += len(known.keys) - before + 1
