@@ -340,7 +340,8 @@ class _KnownSeries:
     last_keys: SeriesKeyList = field(default_factory=lambda: SeriesKeyList([]))
 
 
-#: (host, raw JSON of the request's labels) -> what is known about it. Bounded.
+#: (host, raw JSON of the request's labels) -> what is known about it. Bounded:
+#: ``_known_size`` counts contexts and series; all is forgotten at the limit.
 _KNOWN: dict[tuple[str, bytes], _KnownSeries] = {}
 _KNOWN_LIMIT = 500_000
 _known_size = 0
@@ -425,10 +426,11 @@ def _learn(doc: _JsonPayload, batch: NormalizedBatch) -> None:
     known = _KNOWN.get((doc.host, bytes(doc.labels)))
     if known is None:
         known = _KNOWN[(doc.host, bytes(doc.labels))] = _KnownSeries(batch.hosts[doc.host])
+        _known_size += 1
     keys, index, before = batch.keys, batch.series_index, len(known.keys)
     for i, sample in enumerate(doc.samples):
         key = keys[index[i]]
         # Both decoders read the same sample (checked, as they are two parsers).
         if sample.host is None and key.metric == sample.metric and key.host == doc.host:
             known.keys[(sample.metric, bytes(sample.labels))] = key
-    _known_size += len(known.keys) - before + 1
+    _known_size += len(known.keys) - before

@@ -508,7 +508,7 @@ async def test_compression_job_compresses_old_chunks(db: asyncpg.Connection) -> 
 
 
 async def test_one_statement_write_into_the_hypertable(db: asyncpg.Connection) -> None:
-    """Ingest's group commit (``nazar_write_samples``, migration 0006)."""
+    """Ingest's group commit (``nazar_write_samples``, migration 0007)."""
     ids = await make_series(db, "cpu", "mem")
     t0 = datetime.now(UTC).replace(microsecond=250_000).timestamp() - 3600
     message_id = uuid.uuid4()

@@ -17,3 +17,12 @@ def test_backend_variants_differ() -> None:
     assert plain[1].checksum == ts[1].checksum  # shared core
     assert "PARTITION BY RANGE" in plain[2].sql
     assert "create_hypertable" in ts[2].sql
+
+
+def test_writes_and_the_rollup_refresher_share_one_lock() -> None:
+    """The plain-PostgreSQL write hook takes, shared, the advisory lock the
+    refresher takes exclusively (a literal in SQL, a constant in Python)."""
+    from nazar_common.db.backends import ROLLUP_LOCK_KEY
+
+    [hook] = [m for m in load_migrations("postgres") if m.name == "prepare_write"]
+    assert f"pg_advisory_xact_lock_shared({ROLLUP_LOCK_KEY})" in hook.sql

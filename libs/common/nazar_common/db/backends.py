@@ -106,18 +106,9 @@ class PostgresBackend(StorageBackend):
         return f"date_bin({interval_param}, {column}, TIMESTAMPTZ '2000-01-03 00:00:00+00')"
 
     async def prepare_write(self, conn: asyncpg.Connection, min_time: datetime) -> None:
-        # Shared lock: the refresher cannot move the watermark while we write.
-        watermark = await conn.fetchval(
-            "SELECT (SELECT watermark FROM rollup_watermarks WHERE resolution = '1m') "
-            "FROM pg_advisory_xact_lock_shared($1)",
-            ROLLUP_LOCK_KEY,
-        )
-        if watermark is not None and min_time < watermark:
-            await conn.execute(
-                "INSERT INTO rollup_invalidations (start_time, end_time) VALUES ($1, $2)",
-                min_time,
-                watermark,
-            )
+        # Shared rollup lock, and late samples recorded for the refresher:
+        # in SQL (migration 0006), which ingest's one-statement write calls too.
+        await conn.execute("SELECT nazar_prepare_write($1)", min_time)
 
     async def configure(self, conn: asyncpg.Connection, retention: Retention) -> None:
         await self.maintain(conn, retention, rollups=False)

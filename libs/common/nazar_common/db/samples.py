@@ -199,7 +199,7 @@ async def write_samples_with_outbox(
     values: Sequence[float],
     outbox: tuple[str, str, uuid.UUID, bytes],
 ) -> bool:
-    """Write one group commit in one statement (migration 0006): the requests'
+    """Write one group commit in one statement (migration 0007): the requests'
     idempotency keys (distinct), the samples (Unix-second times) and the
     outbox row ``(exchange, routing_key, message_id, body)``.
 

@@ -11,9 +11,7 @@
 --      was already recorded, it raises SQLSTATE 'NZ409' and writes
 --      nothing: the caller then sorts out the duplicates with separate
 --      statements (a retried request is rare);
---   2. takes the rollup lock shared (nazar_common.db.backends.ROLLUP_LOCK_KEY)
---      and, when samples older than the 1-minute rollup watermark arrive,
---      records the range for the rollup refresher (see 0002);
+--   2. calls the storage backend's nazar_prepare_write (0006);
 --   3. inserts the samples, given as three arrays (Unix seconds, series id,
 --      value);
 --   4. inserts the outbox row that carries the batch to the analysis queue.
@@ -30,8 +28,7 @@ CREATE FUNCTION nazar_write_samples(
 ) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
-    fresh     bigint;
-    watermark timestamptz;
+    fresh bigint;
 BEGIN
     INSERT INTO ingest_requests (key)
     SELECT k FROM unnest(p_keys) AS t(k) ORDER BY k
@@ -42,11 +39,7 @@ BEGIN
             USING ERRCODE = 'NZ409';
     END IF;
 
-    PERFORM pg_advisory_xact_lock_shared(336103887409);  -- ROLLUP_LOCK_KEY
-    SELECT w.watermark INTO watermark FROM rollup_watermarks w WHERE w.resolution = '1m';
-    IF watermark IS NOT NULL AND p_min_time < watermark THEN
-        INSERT INTO rollup_invalidations (start_time, end_time) VALUES (p_min_time, watermark);
-    END IF;
+    PERFORM nazar_prepare_write(p_min_time);
 
     INSERT INTO samples (time, series_id, value)
     SELECT to_timestamp(t), s, v FROM unnest(p_times, p_series, p_values) AS u(t, s, v);
