@@ -8,7 +8,6 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -20,7 +19,7 @@ from nazar_common.db.pool import create_pool, is_connection_error
 from nazar_common.errors import TransientError
 from nazar_common.messaging.broker import Broker
 from nazar_common.telemetry import setup_logging, setup_tracing
-from nazar_ingest import problems
+from nazar_ingest import openapi, problems
 from nazar_ingest.background import (
     HostTracker,
     Maintenance,
@@ -126,25 +125,6 @@ async def _broker_up(state: AppState) -> None:
     log.info("broker ready")
 
 
-def _document(app: FastAPI, extra: tuple[dict[str, Any], dict[str, Any]]) -> None:
-    """Add paths served by plain routes, and the schemas they refer to, to
-    the generated OpenAPI document: ``extra`` is ``(paths, schemas)``."""
-    generate = app.openapi
-    paths, schemas = extra
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            document = generate()
-            document["paths"] = {**paths, **document["paths"]}
-            components = document.setdefault("components", {}).setdefault("schemas", {})
-            for name, schema in schemas.items():
-                components.setdefault(name, schema)
-            app.openapi_schema = document
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
-
-
 def create_app(settings: IngestSettings | None = None) -> FastAPI:
     settings = settings or IngestSettings()
 
@@ -221,7 +201,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
     app.router.routes.append(ingest.route)
     for module in (health, protocols, query, config, keys, alerts, notifications):
         app.include_router(module.router)
-    _document(app, ingest.openapi_document())
+    openapi.install(app, ingest.openapi_paths())
     dashboard = dashboard_dir(settings)
     if dashboard is not None:
         app.mount("/", StaticFiles(directory=dashboard, html=True), name="dashboard")

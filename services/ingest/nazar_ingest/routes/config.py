@@ -20,6 +20,7 @@ from nazar_common.auth import Scope
 from nazar_common.errors import ConflictError, InvalidInputError, NotFoundError
 from nazar_common.schemas.config import NAME_PATTERN, ChannelSpec, RuleSpec
 from nazar_ingest.deps import AppState, get_state, require
+from nazar_ingest.openapi import json_body
 
 router = APIRouter(tags=["configuration"])
 Reader = Annotated[object, Depends(require(Scope.READ))]
@@ -181,9 +182,7 @@ def _routes(resource: _Resource[Any], path: str, model: type[BaseModel]) -> None
         tags=tag,
         status_code=201,
         summary=f"Create one of {path}",
-        openapi_extra={
-            "requestBody": {"content": {"application/json": {"schema": model.model_json_schema()}}}
-        },
+        openapi_extra={"requestBody": json_body(model)},
     )
     async def create_(
         body: dict[str, Any], state: Annotated[AppState, Depends(get_state)], _: Admin

@@ -14,6 +14,7 @@ from starlette.types import Scope as AsgiScope
 from nazar_common.auth import Scope
 from nazar_common.errors import InvalidInputError, TransientError, UnsupportedMediaTypeError
 from nazar_ingest.deps import AppState, decode_body, receive_body
+from nazar_ingest.openapi import json_body, schema_ref
 from nazar_ingest.samples import Limits, NormalizedBatch, parse_json
 
 REQUESTS = Counter(
@@ -83,22 +84,9 @@ async def accept(state: AppState, batch: NormalizedBatch, protocol: str) -> tupl
 
 MAX_IDEMPOTENCY_KEY = 200
 
-_REF = "#/components/schemas/{model}"
-
-
-def openapi_document() -> tuple[dict[str, Any], dict[str, Any]]:
+def openapi_paths() -> dict[str, Any]:
     """The OpenAPI description of ``POST /api/v1/metrics``, which is served
-    by :class:`IngestEndpoint` rather than a FastAPI path operation:
-    ``(paths, component schemas)``."""
-    schemas: dict[str, Any] = {}
-    for model in (MetricsIn, Accepted):
-        schema = model.model_json_schema(ref_template=_REF)
-        schemas.update(schema.pop("$defs", {}))
-        schemas[model.__name__] = schema
-
-    def ref(model: type[BaseModel]) -> dict[str, str]:
-        return {"$ref": _REF.format(model=model.__name__)}
-
+    by :class:`IngestEndpoint` rather than a FastAPI path operation."""
     operation = {
         "tags": ["ingest"],
         "summary": "Ingest Metrics",
@@ -113,14 +101,11 @@ def openapi_document() -> tuple[dict[str, Any], dict[str, Any]]:
                 "description": "A retried request with the same key is stored once.",
             }
         ],
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": ref(MetricsIn)}},
-        },
+        "requestBody": json_body(MetricsIn),
         "responses": {
             "202": {
                 "description": "The samples are durable",
-                "content": {"application/json": {"schema": ref(Accepted)}},
+                "content": {"application/json": {"schema": schema_ref(Accepted)}},
             },
             "400": {"description": "Invalid payload (problem+json, lists the fields)"},
             "401": {"description": "Missing or invalid API key"},
@@ -130,9 +115,7 @@ def openapi_document() -> tuple[dict[str, Any], dict[str, Any]]:
             "503": {"description": "Storage and broker both unavailable; retry after Retry-After"},
         },
     }
-    return {"/api/v1/metrics": {"post": operation}}, schemas
-
-
+    return {"/api/v1/metrics": {"post": operation}}
 
 
 class IngestEndpoint:

@@ -30,6 +30,7 @@ from nazar_common.errors import (
 from nazar_common.schemas.config import NAME_PATTERN
 from nazar_common.schemas.silences import MuteWindowSpec, SilenceSpec
 from nazar_ingest.deps import AppState, get_state, require
+from nazar_ingest.openapi import json_body
 from nazar_ingest.security import Principal
 
 router = APIRouter(tags=["notifications"])
@@ -114,11 +115,7 @@ async def get_silence(silence_id: uuid.UUID, state: State, _: Reader) -> dict[st
     tags=["silences"],
     status_code=201,
     summary="Create a silence",
-    openapi_extra={
-        "requestBody": {
-            "content": {"application/json": {"schema": SilenceSpec.model_json_schema()}}
-        }
-    },
+    openapi_extra={"requestBody": json_body(SilenceSpec)},
 )
 async def create_silence(
     body: dict[str, Any], state: State, principal: Admin
@@ -208,11 +205,7 @@ async def get_window(name: Name, state: State, _: Reader) -> dict[str, Any]:
     tags=["mute-windows"],
     status_code=201,
     summary="Create a mute window",
-    openapi_extra={
-        "requestBody": {
-            "content": {"application/json": {"schema": MuteWindowSpec.model_json_schema()}}
-        }
-    },
+    openapi_extra={"requestBody": json_body(MuteWindowSpec)},
 )
 async def create_window(body: dict[str, Any], state: State, principal: Admin) -> dict[str, Any]:
     spec = _parse_window(body)
