@@ -80,8 +80,14 @@ def setup_logging(settings: CommonSettings, service: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level.upper())
-    for noisy in ("aiormq", "aio_pika", "asyncio"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    logging.getLogger("asyncio").setLevel(max(logging.WARNING, root.level))
+    # The broker runtime reports connection and consumer incidents itself, once
+    # each (nazar_common.messaging.broker); the AMQP client would log every
+    # failed reconnection attempt. Its lines are kept for debugging.
+    for client in ("aiormq", "aio_pika"):
+        logging.getLogger(client).setLevel(
+            logging.DEBUG if root.level <= logging.DEBUG else logging.CRITICAL
+        )
 
 
 def setup_tracing(settings: CommonSettings, service: str) -> None:
