@@ -81,10 +81,11 @@ def setup_logging(settings: CommonSettings, service: str) -> None:
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level.upper())
     logging.getLogger("asyncio").setLevel(max(logging.WARNING, root.level))
-    # The broker runtime reports connection and consumer incidents itself, once
-    # each (nazar_common.messaging.broker); the AMQP client would log every
-    # failed reconnection attempt. Its lines are kept for debugging.
-    for client in ("aiormq", "aio_pika"):
+    # The runtime reports broker and database incidents itself, once each
+    # (nazar_common.runtime); the clients would log every failed reconnection
+    # attempt (asyncpg's pool: every attempt to restore its minimum size).
+    # Their lines are kept for debugging.
+    for client in ("aiormq", "aio_pika", "asyncpg.pool"):
         logging.getLogger(client).setLevel(
             logging.DEBUG if root.level <= logging.DEBUG else logging.CRITICAL
         )

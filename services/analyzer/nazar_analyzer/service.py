@@ -77,7 +77,6 @@ class AnalyzerService:
             drain_timeout=s.analyzer_drain_timeout,
         )
         rt.start_broker()
-        log.info("analyzer started", extra={"rules": len(self.engine.rules.rules)})
 
     def stopping(self) -> None:
         """Batches not yet being evaluated go back to the queue."""

@@ -102,6 +102,7 @@ async def _storage_up(state: AppState, runtime: Runtime) -> None:
         settings.accept_future,
     )
     state.extras["maintenance"] = maintenance
+    state.extras["relay"].start(runtime.tasks)
     runtime.every("maintenance", settings.maintenance_interval, maintenance.run_once,
                   run_first=True)
     runtime.every("hosts", state.extras["hosts"].interval, state.extras["hosts"].flush)
@@ -154,7 +155,6 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
             on_hosts=hosts.note,
         )
         app.state.nazar = state
-        relay.start(runtime.tasks)
         runtime.consume(INGEST_DEFERRED, deferred_handler(state.accepter), prefetch=4)
         runtime.start_broker()
         runtime.spawn("storage-up", lambda: _storage_up(state, runtime))
