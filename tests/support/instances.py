@@ -818,7 +818,7 @@ class PrivateRabbitMQ(_Instance):
         """Connections whose ``connection_name`` client property contains ``name_contains``."""
         found = []
         for row in self._rows("list_connections", "pid", "client_properties"):
-            if len(row) == 2 and f'{{"connection_name","' in row[1]:
+            if len(row) == 2 and '{"connection_name","' in row[1]:
                 name = row[1].split('{"connection_name","', 1)[1].split('"', 1)[0]
                 if name_contains in name:
                     found.append(row[0])

@@ -87,10 +87,11 @@ class Service:
         self.send(sig)
         try:
             await asyncio.to_thread(self.proc.wait, timeout)
-        except subprocess.TimeoutExpired:
+        except subprocess.TimeoutExpired as exc:
             self.send(signal.SIGKILL)
             await asyncio.to_thread(self.proc.wait, 10)
-            raise AssertionError(f"{self.name} did not exit within {timeout} s of {sig.name}")
+            raise AssertionError(
+                f"{self.name} did not exit within {timeout} s of {sig.name}") from exc
         return time.monotonic() - started
 
     async def readyz(self, client: httpx.AsyncClient) -> tuple[int, dict[str, Any]]:

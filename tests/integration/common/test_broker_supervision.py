@@ -125,7 +125,7 @@ async def test_forced_connection_close(mq: PrivateRabbitMQ, broker: Broker) -> N
         closed = await asyncio.to_thread(mq.close_connections, "nazar-test@")
         assert closed == 1
         took = await wait_until(
-            lambda: broker.connections == round_ + 1 and broker.consumers()[spec.name],
+            lambda n=round_ + 1: broker.connections == n and broker.consumers()[spec.name],
             10, "reconnection")
         assert took < 10
         await publish_until_seen(broker, spec, seen, f"after-close-{round_}")
