@@ -84,7 +84,7 @@ class NazarApi:
         log.info(
             "rule applied",
             extra={"rule": name, "version": stored.get("version"),
-                   "created": response.status_code == 201},
+                   "rule_created": response.status_code == 201},
         )
         return stored
 

@@ -806,6 +806,48 @@ class PrivateRabbitMQ(_Instance):
             )
         return result
 
+    def _rows(self, *args: str) -> list[list[str]]:
+        out = self.rabbitmqctl("-q", *args, "--no-table-headers").stdout
+        return [line.split("\t") for line in out.splitlines() if line.strip()]
+
+    def consumer_queues(self, vhost: str = "/") -> list[str]:
+        """The queue of every consumer attached right now (one entry per consumer)."""
+        return [row[0] for row in self._rows("list_consumers", "-p", vhost, "queue_name")]
+
+    def connection_pids(self, name_contains: str = "") -> list[str]:
+        """Connections whose ``connection_name`` client property contains ``name_contains``."""
+        found = []
+        for row in self._rows("list_connections", "pid", "client_properties"):
+            if len(row) == 2 and '{"connection_name","' in row[1]:
+                name = row[1].split('{"connection_name","', 1)[1].split('"', 1)[0]
+                if name_contains in name:
+                    found.append(row[0])
+        return found
+
+    def close_connections(self, name_contains: str = "", reason: str = "closed by test") -> int:
+        """``rabbitmqctl close_connection`` for each matching connection; returns how many."""
+        pids = self.connection_pids(name_contains)
+        for pid in pids:
+            self.rabbitmqctl("close_connection", pid, reason, check=False)
+        return len(pids)
+
+    def stop_app(self) -> None:
+        """``rabbitmqctl stop_app``: the node stays up, RabbitMQ itself stops."""
+        self.rabbitmqctl("stop_app")
+
+    def start_app(self) -> None:
+        self.rabbitmqctl("start_app")
+        self.rabbitmqctl("await_startup", "--timeout", "60", timeout=70)
+
+    def pause(self) -> None:
+        """SIGSTOP the node (it answers nothing until :meth:`resume`): a hung broker."""
+        if self._proc is not None:
+            os.killpg(self._proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self._proc is not None:
+            os.killpg(self._proc.pid, signal.SIGCONT)
+
     def _failure_detail(self) -> str:
         return _tail(self.stdout_file) + _tail(self.log_dir / f"{self.node}.log")
 

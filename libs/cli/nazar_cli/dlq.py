@@ -17,6 +17,7 @@ import aio_pika
 import typer
 
 from nazar_cli.settings import CliSettings
+from nazar_common.messaging.broker import Broker
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -62,69 +63,80 @@ def origin(headers: dict[str, Any]) -> tuple[str, str, str]:
     raise ValueError("message has no origin headers; cannot replay")
 
 
+def _broker(amqp_url: str) -> Broker:
+    """The shared broker connection, without consumers or topology of its own:
+    it connects with the same retries, heartbeat and name as the services."""
+    return Broker(amqp_url, component="cli", topology=())
+
+
 async def peek(amqp_url: str, queue_name: str, limit: int) -> tuple[int, list[DeadLetter]]:
     """Up to ``limit`` messages, left in the queue (they are returned on channel close)."""
-    connection = await aio_pika.connect(amqp_url)
+    broker = _broker(amqp_url)
+    await broker.connect(timeout=10.0)
     try:
-        channel = await connection.channel()
-        queue = await channel.declare_queue(queue_name, passive=True)
-        total = queue.declaration_result.message_count or 0
-        out = []
-        for _ in range(min(limit, total)):
-            message = await queue.get(no_ack=False, fail=False)
-            if message is None:
-                break
-            headers = dict(message.headers or {})
-            try:
-                exchange, key, reason = origin(headers)
-            except ValueError:
-                exchange, key, reason = "?", "?", "unknown"
-            out.append(DeadLetter(message.message_id, exchange, key, reason, headers, message.body))
-        await channel.close()
+        async with broker.channel() as channel:
+            queue = await channel.declare_queue(queue_name, passive=True)
+            total = queue.declaration_result.message_count or 0
+            out = []
+            for _ in range(min(limit, total)):
+                message = await queue.get(no_ack=False, fail=False)
+                if message is None:
+                    break
+                headers = dict(message.headers or {})
+                try:
+                    exchange, key, reason = origin(headers)
+                except ValueError:
+                    exchange, key, reason = "?", "?", "unknown"
+                out.append(
+                    DeadLetter(message.message_id, exchange, key, reason, headers, message.body)
+                )
         return total, out
     finally:
-        await connection.close()
+        await broker.close()
 
 
 async def replay(amqp_url: str, queue_name: str, limit: int) -> int:
     """Move up to ``limit`` messages back to their exchanges; returns how many."""
-    connection = await aio_pika.connect(amqp_url)
+    broker = _broker(amqp_url)
+    await broker.connect(timeout=10.0)
     moved = 0
     try:
-        channel = await connection.channel(publisher_confirms=True)
-        queue = await channel.declare_queue(queue_name, passive=True)
-        exchanges: dict[str, aio_pika.abc.AbstractExchange] = {}
-        while moved < limit:
-            message = await queue.get(no_ack=False, fail=False)
-            if message is None:
-                break
-            headers = dict(message.headers or {})
-            try:
-                exchange_name, routing_key, _ = origin(headers)
-            except ValueError:
-                await message.nack(requeue=True)
-                raise
-            if exchange_name not in exchanges:
-                exchanges[exchange_name] = await channel.get_exchange(exchange_name, ensure=True)
-            for name in _DROP_HEADERS:
-                headers.pop(name, None)
-            headers["x-nazar-replayed"] = int(str(headers.get("x-nazar-replayed") or 0)) + 1
-            await exchanges[exchange_name].publish(
-                aio_pika.Message(
-                    message.body,
-                    headers=headers,
-                    message_id=message.message_id,
-                    content_type=message.content_type,
-                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                ),
-                routing_key=routing_key,
-                mandatory=True,
-            )
-            await message.ack()
-            moved += 1
+        async with broker.channel(publisher_confirms=True) as channel:
+            queue = await channel.declare_queue(queue_name, passive=True)
+            exchanges: dict[str, aio_pika.abc.AbstractExchange] = {}
+            while moved < limit:
+                message = await queue.get(no_ack=False, fail=False)
+                if message is None:
+                    break
+                headers = dict(message.headers or {})
+                try:
+                    exchange_name, routing_key, _ = origin(headers)
+                except ValueError:
+                    await message.nack(requeue=True)
+                    raise
+                if exchange_name not in exchanges:
+                    exchanges[exchange_name] = await channel.get_exchange(
+                        exchange_name, ensure=True
+                    )
+                for name in _DROP_HEADERS:
+                    headers.pop(name, None)
+                headers["x-nazar-replayed"] = int(str(headers.get("x-nazar-replayed") or 0)) + 1
+                await exchanges[exchange_name].publish(
+                    aio_pika.Message(
+                        message.body,
+                        headers=headers,
+                        message_id=message.message_id,
+                        content_type=message.content_type,
+                        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                    ),
+                    routing_key=routing_key,
+                    mandatory=True,
+                )
+                await message.ack()
+                moved += 1
         return moved
     finally:
-        await connection.close()
+        await broker.close()
 
 
 QueueOpt = Annotated[str, typer.Option("--queue", help="Dead-letter queue.")]

@@ -29,6 +29,19 @@ class CommonSettings(BaseSettings):
         default=SecretStr("amqp://guest:guest@127.0.0.1:5672/"),
         description="RabbitMQ connection URL.",
     )
+    amqp_heartbeat: int = Field(
+        default=10,
+        ge=1,
+        description="AMQP heartbeat timeout, seconds (unless the URL sets `heartbeat`); a "
+        "connection silent for about three of them is dropped and re-established.",
+    )
+    reconnect_max_delay: float = Field(
+        default=5.0,
+        gt=0,
+        description="Longest wait between two attempts to reconnect to the broker or the "
+        "database listener, or to re-attach a consumer (delays grow exponentially, "
+        "with jitter).",
+    )
     db_pool_min: int = Field(default=2, ge=1, description="Minimum database pool size.")
     db_pool_max: int = Field(default=10, ge=1, description="Maximum database pool size.")
     db_statement_cache_size: int = Field(

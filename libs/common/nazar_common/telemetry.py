@@ -80,8 +80,15 @@ def setup_logging(settings: CommonSettings, service: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level.upper())
-    for noisy in ("aiormq", "aio_pika", "asyncio"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    logging.getLogger("asyncio").setLevel(max(logging.WARNING, root.level))
+    # The runtime reports broker and database incidents itself, once each
+    # (nazar_common.runtime); the clients would log every failed reconnection
+    # attempt (asyncpg's pool: every attempt to restore its minimum size).
+    # Their lines are kept for debugging.
+    for client in ("aiormq", "aio_pika", "asyncpg.pool"):
+        logging.getLogger(client).setLevel(
+            logging.DEBUG if root.level <= logging.DEBUG else logging.CRITICAL
+        )
 
 
 def setup_tracing(settings: CommonSettings, service: str) -> None:

@@ -3,33 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 
-from nazar_analyzer.http import create_app, serve
+from nazar_analyzer.http import create_app
 from nazar_analyzer.service import SERVICE, AnalyzerService
 from nazar_analyzer.settings import AnalyzerSettings
+from nazar_common.runtime.worker import run_worker
 from nazar_common.telemetry import setup_logging, setup_tracing
 
 
-async def run(settings: AnalyzerSettings) -> None:
+async def run(settings: AnalyzerSettings, stop: asyncio.Event | None = None) -> None:
+    """Run until ``stop`` is set (default: SIGTERM / SIGINT)."""
     service = AnalyzerService(settings)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    server = await serve(create_app(service), settings.analyzer_listen_host,
-                         settings.analyzer_listen_port)
-    starting = asyncio.create_task(service.start())
-    done, _ = await asyncio.wait({starting, asyncio.create_task(stop.wait())},
-                                 return_when=asyncio.FIRST_COMPLETED)
-    if starting in done:
-        starting.result()
-        await stop.wait()
-    else:
-        starting.cancel()
-    await service.stop()
-    server.should_exit = True
-    await server.task  # type: ignore[attr-defined]
+    await run_worker(
+        service,
+        create_app(service),
+        settings.analyzer_listen_host,
+        settings.analyzer_listen_port,
+        stop=stop,
+    )
 
 
 def main() -> None:

@@ -6,13 +6,9 @@ expose it only to the API (a ClusterIP service / network policy)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-import uvicorn
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -20,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from nazar_analyzer import backtest
 from nazar_common.errors import NazarError, TransientError
+from nazar_common.runtime.http import readiness
 
 if TYPE_CHECKING:
     from nazar_analyzer.service import AnalyzerService
@@ -57,10 +54,10 @@ def create_app(service: AnalyzerService) -> FastAPI:
 
     @app.get("/readyz")
     async def readyz() -> JSONResponse:
-        checks = service.checks()
-        ok = all(v == "ok" for v in checks.values())
-        return JSONResponse({"status": "ok" if ok else "down", "checks": checks},
-                            status_code=200 if ok else 503)
+        """200 when rules are loaded, the broker is connected and the samples
+        consumer is attached; 503 naming what is not."""
+        status, body = readiness(service.checks())
+        return JSONResponse(body, status_code=status)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
@@ -82,26 +79,3 @@ def create_app(service: AnalyzerService) -> FastAPI:
         )
 
     return app
-
-
-class _Server(uvicorn.Server):
-    """uvicorn without its own signal handling (the service drains first)."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
-async def serve(app: FastAPI, host: str, port: int) -> _Server:
-    """Start serving ``app`` in this event loop; returns the server (``should_exit`` stops it)."""
-    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
-                            lifespan="off")
-    server = _Server(config)
-    task = asyncio.create_task(server.serve(), name="analyzer-http")
-    while not server.started:
-        if task.done():
-            task.result()
-            raise RuntimeError("analyzer HTTP server did not start")
-        await asyncio.sleep(0.01)
-    server.task = task  # type: ignore[attr-defined]
-    return server

@@ -1,28 +1,24 @@
 """The analyzer process: consumes sample batches, keeps the rule set fresh,
-runs the periodic sweeps, snapshots detectors and relays alert events."""
+runs the periodic sweeps, snapshots detectors and relays alert events — on
+the shared worker runtime (:mod:`nazar_common.runtime`)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import time
-from collections.abc import Awaitable, Callable
-from typing import Any
 
 import asyncpg
 from aio_pika.abc import AbstractIncomingMessage
 from prometheus_client import Counter, Gauge
 
-from nazar_analyzer.engine import Engine
+from nazar_analyzer.engine import BatchOutcome, Engine
 from nazar_analyzer.settings import AnalyzerSettings
 from nazar_analyzer.store import prune_processed
-from nazar_common.db.migrate import migrate
-from nazar_common.db.pool import create_pool, is_connection_error
 from nazar_common.errors import InvalidInputError, TransientError
-from nazar_common.messaging.broker import Broker
 from nazar_common.messaging.outbox import OutboxRelay
 from nazar_common.messaging.topology import ANALYZER_SAMPLES
+from nazar_common.runtime.backoff import Backoff, Incident, is_transient, retry
+from nazar_common.runtime.worker import Runtime
 from nazar_common.schemas.wire import SampleBatchV1
 
 log = logging.getLogger(__name__)
@@ -34,8 +30,6 @@ OUTBOX_PUBLISHED = Counter(
     "nazar_analyzer_outbox_published_total", "Alert events published from the outbox"
 )
 RULES = Gauge("nazar_analyzer_rules", "Enabled rules loaded")
-SWEEP_ERRORS = Counter("nazar_analyzer_background_errors_total", "Background task failures",
-                       ["task"])
 
 #: Database errors worth retrying in place (the batch stays unacknowledged).
 _RETRYABLE = (
@@ -48,56 +42,59 @@ _RETRYABLE = (
 class AnalyzerService:
     def __init__(self, settings: AnalyzerSettings) -> None:
         self.settings = settings
+        self.runtime = Runtime("analyzer", settings)
+        self.broker = self.runtime.broker
         self.pool: asyncpg.Pool | None = None
-        self.broker = Broker(settings.amqp_url.get_secret_value())
         self.engine = Engine(None, settings)
         self.relay: OutboxRelay | None = None
-        self._tasks: list[asyncio.Task[None]] = []
-        self._inflight = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
         self._slots = asyncio.Semaphore(settings.analyzer_concurrency)
-        self._reload = asyncio.Event()
-        self._listener: asyncpg.Connection | None = None
+        self._evaluation = Incident("batch evaluation", log)
         self.draining = False
-        self.consuming = False
         self.rules_loaded = False
         self.stopped = False
         self.batches_done = 0
 
-    # -- lifecycle --------------------------------------------------------------
+    # -- lifecycle (run by nazar_common.runtime.worker.run_worker) --------------
 
     async def start(self) -> None:
-        self.pool = await _retry(lambda: create_pool(self.settings, SERVICE, min_size=1),
-                                 "database")
-
-        async def _migrate() -> None:
-            assert self.pool is not None
-            async with self.pool.acquire() as conn:
-                await migrate(conn, self.settings.storage_backend)
-
-        await _retry(_migrate, "database")
+        s, rt = self.settings, self.runtime
+        self.pool = await rt.open_database(min_size=1)
         self.engine.pool = self.pool
-        await _retry(self._load_config, "database")
-        await _retry(self.broker.connect, "broker")
+        await rt.retry_database(self._load_config)
+        reload = rt.every("reload", s.analyzer_reload_interval, self._load_config)
+        rt.listen(reload.wake)  # rule changes apply within moments
+        rt.every("sweep", s.analyzer_sweep_interval, self._sweep)
+        rt.every("flush", s.analyzer_state_flush_interval, self.engine.flush_models)
+        rt.every("prune", 600.0, self._prune)
         self.relay = OutboxRelay(
-            self.pool,
-            self.broker,
-            self.settings.analyzer_outbox_batch,
-            on_published=OUTBOX_PUBLISHED.inc,
+            self.pool, rt.broker, s.analyzer_outbox_batch, on_published=OUTBOX_PUBLISHED.inc
         )
-        s = self.settings
-        self._spawn(self._listen(), "config-listener")
-        self._spawn(self._every(s.analyzer_reload_interval, self._load_config, "reload",
-                                wake=self._reload), "reload")
-        self._spawn(self._every(s.analyzer_sweep_interval, self._sweep, "sweep"), "sweep")
-        self._spawn(self._every(s.analyzer_state_flush_interval, self.engine.flush_models,
-                                "flush"), "flush")
-        self._spawn(self._every(600.0, self._prune, "prune"), "prune")
-        self._spawn(self.relay.run(), "relay")
-        await self.broker.consume(ANALYZER_SAMPLES.name, self.handle, prefetch=s.analyzer_prefetch)
-        self.consuming = True
-        log.info("analyzer started", extra={"rules": len(self.engine.rules.rules)})
+        self.relay.start(rt.tasks)
+        rt.consume(
+            ANALYZER_SAMPLES,
+            self.handle,
+            prefetch=s.analyzer_prefetch,
+            drain_timeout=s.analyzer_drain_timeout,
+        )
+        rt.start_broker()
+
+    def stopping(self) -> None:
+        """Batches not yet being evaluated go back to the queue."""
+        self.draining = True
+
+    async def drain(self) -> None:
+        """Consumers are stopped: snapshot the detectors, relay what is left."""
+        if self.pool is None:
+            return
+        try:
+            await self.engine.flush_models()
+        except Exception as exc:  # the next owner replays from older snapshots
+            log.warning("final model snapshot failed", extra={"error": str(exc)})
+        if self.relay is not None:
+            try:
+                await asyncio.wait_for(self.relay.run_once(), 5.0)
+            except Exception as exc:  # the rows stay in the outbox for the next relay
+                log.warning("final outbox relay failed", extra={"error": str(exc)})
 
     async def stop(self) -> None:
         """Graceful drain: refuse new batches, finish those in flight, snapshot
@@ -105,35 +102,17 @@ class AnalyzerService:
         if self.stopped:
             return
         self.stopped = True
-        self.draining = True
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._idle.wait(), self.settings.analyzer_drain_timeout)
-        await self.broker.stop_consuming()
-        self.consuming = False
-        if self.pool is not None:
-            try:
-                await self.engine.flush_models()
-            except Exception as exc:  # the next owner replays from older snapshots
-                log.warning("final model snapshot failed", extra={"error": str(exc)})
-            if self.relay is not None:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(self.relay.run_once(), 5.0)
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks.clear()
-        if self._listener is not None:
-            with contextlib.suppress(Exception):
-                await self._listener.close()
-        await self.broker.close()
-        if self.pool is not None:
-            await self.pool.close()
+        await self.runtime.shutdown(stopping=self.stopping, drain=self.drain)
         log.info("analyzer stopped")
+
+    @property
+    def consuming(self) -> bool:
+        return self.runtime.broker.consumers().get(ANALYZER_SAMPLES.name, False)
 
     def checks(self) -> dict[str, str]:
         return {
             "database": "ok" if self.pool is not None and self.rules_loaded else "unavailable",
-            "broker": "ok" if self.broker.connected and self.consuming else "unavailable",
+            **self.runtime.checks(),
         }
 
     # -- the consumer ---------------------------------------------------------------
@@ -146,67 +125,33 @@ class AnalyzerService:
         except ValueError as exc:
             BATCHES.labels("invalid").inc()
             raise InvalidInputError(f"undecodable sample batch: {exc}") from exc
-        self._inflight += 1
-        self._idle.clear()
-        try:
-            async with self._slots:
-                await self._handle_with_retry(batch)
-        finally:
-            self._inflight -= 1
-            if self._inflight == 0:
-                self._idle.set()
+        async with self._slots:
+            if self.draining:  # waited for a slot while a stop began
+                raise TransientError("draining")
+            await self._evaluate(batch)
 
-    async def _handle_with_retry(self, batch: SampleBatchV1) -> None:
-        delay = 0.2
-        deadline = time.monotonic() + 60.0
-        while True:
-            try:
-                outcome = await self.engine.handle_batch(batch)
-            except Exception as exc:
-                retry = is_connection_error(exc) or isinstance(exc, _RETRYABLE | TimeoutError)
-                if not retry or self.draining or time.monotonic() > deadline:
-                    BATCHES.labels("failed").inc()
-                    if retry:
-                        raise TransientError(f"batch not evaluated: {exc}") from exc
-                    raise
-                log.warning("batch evaluation will be retried",
-                            extra={"batch": str(batch.id), "error": f"{type(exc).__name__}: {exc}"})
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-                continue
-            break
+    def _retryable(self, exc: BaseException) -> bool:
+        return not self.draining and (is_transient(exc) or isinstance(exc, _RETRYABLE))
+
+    async def _evaluate(self, batch: SampleBatchV1) -> None:
+        try:
+            outcome: BatchOutcome = await retry(
+                lambda: self.engine.handle_batch(batch),
+                what="batch evaluation",
+                retryable=self._retryable,
+                backoff=Backoff(0.2, 5.0),
+                budget=60.0,
+                incident=self._evaluation,
+            )
+        except Exception:
+            BATCHES.labels("failed").inc()
+            raise
         BATCHES.labels("duplicate" if outcome.duplicate else "ok").inc()
         self.batches_done += 1
         if outcome.events and self.relay is not None:
             self.relay.wake()
 
     # -- background work ----------------------------------------------------------------
-
-    def _spawn(self, coro: Awaitable[None], name: str) -> None:
-        self._tasks.append(asyncio.create_task(coro, name=name))  # type: ignore[arg-type]
-
-    async def _every(
-        self,
-        interval: float,
-        fn: Callable[[], Awaitable[Any]],
-        name: str,
-        wake: asyncio.Event | None = None,
-    ) -> None:
-        while True:
-            if wake is None:
-                await asyncio.sleep(interval)
-            else:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), interval)
-                wake.clear()
-            try:
-                await fn()
-            except Exception as exc:
-                SWEEP_ERRORS.labels(name).inc()
-                if is_connection_error(exc):
-                    log.warning(f"{name} waiting for the database", extra={"error": str(exc)})
-                else:
-                    log.exception(f"{name} failed")
 
     async def _load_config(self) -> None:
         await self.engine.reload()
@@ -221,36 +166,3 @@ class AnalyzerService:
     async def _prune(self) -> None:
         assert self.pool is not None
         await prune_processed(self.pool, self.settings.analyzer_processed_retention)
-
-    async def _listen(self) -> None:
-        """LISTEN nazar_config: rule changes are applied within moments."""
-        while True:
-            try:
-                conn = await asyncpg.connect(
-                    self.settings.database_url.get_secret_value(),
-                    server_settings={"application_name": SERVICE + "-listen"},
-                )
-                self._listener = conn
-                closed = asyncio.Event()
-                conn.add_termination_listener(lambda *_, ev=closed: ev.set())
-                await conn.add_listener("nazar_config", lambda *_: self._reload.set())
-                self._reload.set()  # catch up with changes made while not listening
-                await closed.wait()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("config listener reconnecting", extra={"error": str(exc)})
-            await asyncio.sleep(2.0)
-
-
-async def _retry(fn: Callable[[], Awaitable[Any]], what: str) -> Any:
-    delay = 0.5
-    while True:
-        try:
-            return await fn()
-        except Exception as exc:
-            if not (is_connection_error(exc) or isinstance(exc, TransientError | TimeoutError)):
-                raise
-            log.warning(f"{what} not reachable; retrying", extra={"error": str(exc)})
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 10.0)

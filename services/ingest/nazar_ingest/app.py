@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import gc
 import logging
@@ -15,16 +14,16 @@ from fastapi.staticfiles import StaticFiles
 from nazar_common.auth import hash_secret, split_key
 from nazar_common.db.backends import Retention, backend_for
 from nazar_common.db.migrate import migrate
-from nazar_common.db.pool import create_pool, is_connection_error
-from nazar_common.errors import TransientError
-from nazar_common.messaging.broker import Broker
+from nazar_common.db.pool import create_pool
+from nazar_common.messaging.topology import INGEST_DEFERRED
+from nazar_common.runtime.worker import Runtime
 from nazar_common.telemetry import setup_logging, setup_tracing
 from nazar_ingest import openapi, problems
 from nazar_ingest.background import (
     HostTracker,
     Maintenance,
+    deferred_handler,
     outbox_relay,
-    start_deferred_consumer,
 )
 from nazar_ingest.deps import AppState
 from nazar_ingest.observability import MetricsMiddleware
@@ -77,52 +76,36 @@ async def _bootstrap_admin_key(state: AppState) -> None:
     )
 
 
-async def _storage_up(state: AppState, tasks: list[asyncio.Task[None]]) -> None:
+async def _storage_up(state: AppState, runtime: Runtime) -> None:
     """Migrate and start storage work; retried until the database answers."""
     settings = state.settings
-    delay = 0.5
-    while True:
-        try:
-            async with state.pool.acquire() as conn:
-                backend_name, applied = await migrate(conn, settings.storage_backend)
-                backend = backend_for(backend_name, settings.accept_past)
-                await backend.configure(conn, retention_of(settings))
-            await _bootstrap_admin_key(state)
-            break
-        except Exception as exc:
-            if not (is_connection_error(exc) or isinstance(exc, TransientError | TimeoutError)):
-                raise
-            log.warning("database not reachable; retrying", extra={"error": str(exc)})
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 10)
+
+    async def _migrate() -> tuple[str, int]:
+        async with state.pool.acquire() as conn:
+            name, count = await migrate(conn, settings.storage_backend)
+            backend = backend_for(name, settings.accept_past)
+            await backend.configure(conn, retention_of(settings))
+        await _bootstrap_admin_key(state)
+        state.backend = backend
+        return name, count
+
+    backend_name, applied = await runtime.retry_database(_migrate)
     log.info("storage ready", extra={"backend": backend_name, "migrations_applied": applied})
-    state.backend = backend
-    state.accepter.backend = backend
+    assert state.backend is not None
+    state.accepter.backend = state.backend
     maintenance = Maintenance(
         state.pool,
-        backend,
+        state.backend,
         retention_of(settings),
         settings.maintenance_interval,
         settings.accept_past,
         settings.accept_future,
     )
     state.extras["maintenance"] = maintenance
-    tasks.append(asyncio.create_task(maintenance.run(), name="maintenance"))
-    tasks.append(asyncio.create_task(state.extras["hosts"].run(), name="hosts"))
-
-
-async def _broker_up(state: AppState) -> None:
-    delay = 0.5
-    while True:
-        try:
-            await state.broker.connect()
-            break
-        except TransientError as exc:
-            log.warning("broker not reachable; retrying", extra={"error": str(exc)})
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 10)
-    await start_deferred_consumer(state.broker, state.accepter)
-    log.info("broker ready")
+    state.extras["relay"].start(runtime.tasks)
+    runtime.every("maintenance", settings.maintenance_interval, maintenance.run_once,
+                  run_first=True)
+    runtime.every("hosts", state.extras["hosts"].interval, state.extras["hosts"].flush)
 
 
 def create_app(settings: IngestSettings | None = None) -> FastAPI:
@@ -137,12 +120,15 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         setup_logging(settings, SERVICE)
         setup_tracing(settings, SERVICE)
         pool = await create_pool(settings, SERVICE, min_size=0)
-        broker = Broker(settings.amqp_url.get_secret_value())
+        runtime = Runtime("ingest", settings)
+        runtime.pool = pool
+        broker = runtime.broker
         state = AppState(
             settings=settings,
             pool=pool,
             broker=broker,
             keys=KeyStore(pool, timeout=settings.dependency_timeout),
+            runtime=runtime,
         )
         hosts = HostTracker(pool)
         relay = outbox_relay(pool, broker, settings.outbox_batch)
@@ -169,23 +155,20 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
             on_hosts=hosts.note,
         )
         app.state.nazar = state
-        tasks: list[asyncio.Task[None]] = []
-        tasks.append(asyncio.create_task(_storage_up(state, tasks), name="storage-up"))
-        tasks.append(asyncio.create_task(_broker_up(state), name="broker-up"))
-        tasks.append(asyncio.create_task(relay.run(), name="outbox-relay"))
-        try:
-            yield
-        finally:
-            await broker.stop_consuming()
+        runtime.consume(INGEST_DEFERRED, deferred_handler(state.accepter), prefetch=4)
+        runtime.start_broker()
+        runtime.spawn("storage-up", lambda: _storage_up(state, runtime))
+
+        async def drain() -> None:
             await state.accepter.drain()
             with contextlib.suppress(Exception):
                 await hosts.flush()
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await broker.close()
+
+        try:
+            yield
+        finally:
+            await runtime.shutdown(drain=drain)
             await writer_pool.close()
-            await pool.close()
 
     app = FastAPI(
         title="Nazar API",

@@ -1,9 +1,9 @@
 """Background work of the ingest process: the outbox relay's metrics, the
-deferred-queue consumer, host bookkeeping and storage maintenance."""
+deferred-queue consumer, host bookkeeping and storage maintenance (run as
+tasks of the shared worker runtime)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -14,12 +14,11 @@ from aio_pika.abc import AbstractIncomingMessage
 from prometheus_client import Counter, Gauge
 
 from nazar_common.db.backends import Retention, StorageBackend
-from nazar_common.db.pool import is_connection_error
 from nazar_common.db.samples import upsert_hosts
 from nazar_common.errors import InvalidInputError, TransientError
 from nazar_common.messaging.broker import Broker
 from nazar_common.messaging.outbox import OutboxRelay
-from nazar_common.messaging.topology import INGEST_DEFERRED
+from nazar_common.runtime.backoff import Backoff, Incident, retry
 from nazar_common.schemas.wire import SampleBatchV1
 from nazar_ingest.pipeline import Accepter, from_message
 
@@ -47,9 +46,10 @@ def deferred_handler(
 ) -> Callable[[AbstractIncomingMessage], Awaitable[None]]:
     """Store batches that were accepted while the database was down.
 
-    While the database is still down the message is held (retried every
-    second for up to ``hold`` seconds) rather than requeued at once, so a long
+    While the database is still down the message is held (retried with
+    backoff for up to ``hold`` seconds) rather than requeued at once, so a long
     outage does not burn through the queue's delivery limit."""
+    incident = Incident("database for deferred batches", log)
 
     async def handle(message: AbstractIncomingMessage) -> None:
         try:
@@ -58,15 +58,14 @@ def deferred_handler(
             raise InvalidInputError(f"undecodable deferred batch: {exc}") from exc
         key = (message.headers or {}).get("x-nazar-idempotency-key")
         normalized = from_message(batch, str(key) if key else None)
-        deadline = time.monotonic() + hold
-        while True:
-            try:
-                await accepter.accept(normalized, allow_fallback=False)
-                break
-            except TransientError:
-                if time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(1.0)
+        await retry(
+            lambda: accepter.accept(normalized, allow_fallback=False),
+            what="database for deferred batches",
+            retryable=lambda exc: isinstance(exc, TransientError),
+            backoff=Backoff(0.5, 2.0),
+            budget=hold,
+            incident=incident,
+        )
         DEFERRED_STORED.inc()
 
     return handle
@@ -98,15 +97,6 @@ class HostTracker:
             for host, value in seen.items():  # keep them for the next flush
                 self._seen.setdefault(host, value)
             raise
-
-    async def run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                await self.flush()
-            except Exception as exc:
-                if not is_connection_error(exc):
-                    log.exception("host flush failed")
 
 
 class Maintenance:
@@ -142,16 +132,3 @@ class Maintenance:
                 max(self.accept_past, timedelta(days=1)) * 2,
             )
         self.last_run = time.time()
-
-    async def run(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except Exception as exc:
-                if not is_connection_error(exc):
-                    log.exception("maintenance failed")
-            await asyncio.sleep(self.interval)
-
-
-async def start_deferred_consumer(broker: Broker, accepter: Accepter) -> None:
-    await broker.consume(INGEST_DEFERRED.name, deferred_handler(accepter), prefetch=4)

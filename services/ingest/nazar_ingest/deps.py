@@ -28,6 +28,7 @@ class AppState:
     keys: KeyStore
     backend: StorageBackend | None = None
     accepter: Any = None  # nazar_ingest.pipeline.Accepter, once storage is ready
+    runtime: Any = None  # nazar_common.runtime.worker.Runtime
     extras: dict[str, Any] = field(default_factory=dict)
 
 

@@ -5,19 +5,21 @@ network only: bind it to loopback or protect it with a network policy."""
 
 from __future__ import annotations
 
-import asyncio
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import FastAPI, Path, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from nazar_common.errors import NazarError
+from nazar_common.runtime.http import readiness
 from nazar_common.schemas.config import NAME_PATTERN
-from nazar_notifier.service import Notifier
+
+if TYPE_CHECKING:
+    from nazar_notifier.__main__ import NotifierProcess
 
 
-def create_http_app(notifier: Notifier) -> FastAPI:
+def create_http_app(process: NotifierProcess) -> FastAPI:
     app = FastAPI(title="Nazar notifier (internal)", docs_url=None, redoc_url=None)
 
     @app.exception_handler(NazarError)
@@ -35,16 +37,10 @@ def create_http_app(notifier: Notifier) -> FastAPI:
 
     @app.get("/readyz")
     async def readyz() -> JSONResponse:
-        checks: dict[str, str] = {}
-        try:
-            await asyncio.wait_for(notifier.store.pool.fetchval("SELECT 1"), 2.0)
-            checks["database"] = "ok"
-        except Exception as exc:
-            checks["database"] = f"unavailable: {type(exc).__name__}"
-        checks["broker"] = "ok" if notifier.broker.connected else "unavailable"
-        ok = all(v == "ok" for v in checks.values())
-        return JSONResponse({"status": "ok" if ok else "down", "checks": checks},
-                            status_code=200 if ok else 503)
+        """200 when the database answers, the broker is connected and the alerts
+        consumer is attached; 503 naming what is not."""
+        status, body = readiness(await process.checks())
+        return JSONResponse(body, status_code=status)
 
     @app.get("/metrics")
     async def metrics() -> Response:
@@ -52,6 +48,6 @@ def create_http_app(notifier: Notifier) -> FastAPI:
 
     @app.post("/internal/v1/channels/{name}/test")
     async def test_channel(name: Annotated[str, Path(pattern=NAME_PATTERN)]) -> dict[str, Any]:
-        return await notifier.send_test(name)
+        return await process.current().send_test(name)
 
     return app

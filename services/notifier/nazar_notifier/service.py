@@ -17,20 +17,18 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import httpx
 from aio_pika.abc import AbstractIncomingMessage
 from pydantic import ValidationError
 
-from nazar_common.db.pool import is_connection_error
 from nazar_common.errors import NotFoundError, PermanentError, TransientError
 from nazar_common.messaging.broker import Broker
 from nazar_common.messaging.topology import (
@@ -39,6 +37,9 @@ from nazar_common.messaging.topology import (
     DEAD_LETTER_EXCHANGE,
     NOTIFIER_ALERTS,
 )
+from nazar_common.runtime.backoff import Backoff, Incident, is_transient, retry
+from nazar_common.runtime.tasks import Periodic
+from nazar_common.runtime.worker import Runtime
 from nazar_common.schemas.config import ChannelSpec
 from nazar_common.schemas.wire import AlertEventV1
 from nazar_notifier import metrics
@@ -56,6 +57,14 @@ log = logging.getLogger(__name__)
 #: AMQP header restricting an event to one channel (dead-lettered notifications).
 CHANNEL_HEADER = "x-nazar-channel"
 TEST_ATTEMPTS = 3
+
+T = TypeVar("T")
+
+#: Database errors worth retrying in place (besides connection errors).
+_DB_RETRYABLE = (
+    asyncpg.exceptions.DeadlockDetectedError,
+    asyncpg.exceptions.SerializationError,
+)
 
 
 def utcnow() -> datetime:
@@ -90,31 +99,6 @@ class ConfigCache:
             self._silencer_at = time.monotonic()
         return self._silencer
 
-    async def listen(self, dsn: str) -> None:
-        """Keep a LISTEN connection open; invalidate on every notification."""
-        delay = 1.0
-        while True:
-            conn: asyncpg.Connection | None = None
-            try:
-                conn = await asyncpg.connect(dsn, server_settings={
-                    "application_name": "nazar-notifier-listen"})
-                await conn.add_listener("nazar_config", lambda *_: self.invalidate())
-                self.invalidate()
-                delay = 1.0
-                while not conn.is_closed():
-                    await asyncio.sleep(5)
-                    await conn.execute("SELECT 1")
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("config listener lost; reconnecting", extra={"error": repr(exc)})
-            finally:
-                if conn is not None and not conn.is_closed():
-                    with contextlib.suppress(Exception):
-                        await conn.close()
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 30)
-
 
 class Notifier:
     def __init__(
@@ -134,11 +118,13 @@ class Notifier:
         self.breakers = Breakers(
             settings.notifier_breaker_failures, settings.notifier_breaker_reset
         )
-        self._flush_wake = asyncio.Event()
-        self._deliver_wake = asyncio.Event()
-        self._inflight: set[asyncio.Task[None]] = set()
-        self._tasks: list[asyncio.Task[None]] = []
+        self._flush: Periodic | None = None
+        self._delivery_round: Periodic | None = None
+        self._inflight: dict[asyncio.Task[None], Claimed] = {}
+        self._sending: set[int] = set()
+        self._db = Incident("notifier database", log)
         self._lease = settings.notifier_send_timeout + 10.0
+        self.accepting = True
 
     # ------------------------------------------------------------ policy
 
@@ -167,7 +153,7 @@ class Notifier:
         recorded = await self._with_db_retry(lambda: self._record(event, only))
         metrics.EVENTS.labels("processed" if recorded else "duplicate").inc()
         if recorded:
-            self._flush_wake.set()
+            self._wake_flush()
 
     async def _record(self, event: AlertEventV1, only: Any) -> bool:
         channels = await self.cache.channels()
@@ -178,30 +164,25 @@ class Notifier:
                         extra={"rule": event.rule_name, "channels": unknown})
         return await self.store.record_event(event, routes, self.policy_of, self.clock())
 
-    async def _with_db_retry(
-        self, op: Callable[[], Awaitable[bool]], budget: float = 30.0
-    ) -> bool:
+    async def _with_db_retry(self, op: Callable[[], Awaitable[T]], budget: float = 30.0) -> T:
         """Retry an operation through database outages and deadlocks, then give up
         as transient (the broker requeues)."""
-        deadline = time.monotonic() + budget
-        delay = 0.2
-        while True:
-            try:
-                return await op()
-            except Exception as exc:
-                retryable = (
-                    is_connection_error(exc)
-                    or isinstance(exc, TransientError | TimeoutError)
-                    or isinstance(exc, asyncpg.exceptions.DeadlockDetectedError
-                                  | asyncpg.exceptions.SerializationError)
-                )
-                if not retryable:
-                    raise
-                if time.monotonic() + delay > deadline:
-                    raise TransientError(f"database unavailable: {type(exc).__name__}") from exc
-                log.warning("database operation failed; retrying", extra={"error": repr(exc)})
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+        return await retry(
+            op,
+            what="notifier database",
+            retryable=lambda exc: is_transient(exc) or isinstance(exc, _DB_RETRYABLE),
+            backoff=Backoff(0.2, 5.0),
+            budget=budget,
+            incident=self._db,
+        )
+
+    def _wake_flush(self) -> None:
+        if self._flush is not None:
+            self._flush.wake()
+
+    def _wake_deliver(self) -> None:
+        if self._delivery_round is not None:
+            self._delivery_round.wake()
 
     # ------------------------------------------------------------ flush
 
@@ -233,25 +214,25 @@ class Notifier:
             if notification_id is not None:
                 queued += 1
         if queued:
-            self._deliver_wake.set()
+            self._wake_deliver()
         return queued
 
     # ------------------------------------------------------------ deliver
 
     async def deliver_due(self) -> int:
         free = self.settings.notifier_concurrency - len(self._inflight)
-        if free <= 0:
+        if free <= 0 or not self.accepting:
             return 0
         claimed = await self.store.claim(self.clock(), free, self._lease)
         for item in claimed:
             task = asyncio.create_task(self._deliver_logged(item))
-            self._inflight.add(task)
+            self._inflight[task] = item
             task.add_done_callback(self._delivery_done)
         return len(claimed)
 
     def _delivery_done(self, task: asyncio.Task[None]) -> None:
-        self._inflight.discard(task)
-        self._deliver_wake.set()
+        self._inflight.pop(task, None)
+        self._wake_deliver()
 
     async def _deliver_logged(self, item: Claimed) -> None:
         try:
@@ -260,6 +241,8 @@ class Notifier:
             # The lease expires and the notification is claimed again.
             log.exception("delivery bookkeeping failed",
                           extra={"notification_id": item.notification.id})
+        # Not reached when cancelled mid-send: drain() then knows it may have gone out.
+        self._sending.discard(item.notification.id or 0)
 
     async def _deliver(self, item: Claimed) -> None:
         n = item.notification
@@ -289,6 +272,7 @@ class Notifier:
                 )
             return
         started = time.perf_counter()
+        self._sending.add(n.id)  # from here on the receiver may get it
         try:
             result = await asyncio.wait_for(channel.send(n),
                                             self.settings.notifier_send_timeout + 5)
@@ -456,50 +440,44 @@ class Notifier:
             "endpoint": channel.endpoint,
         }
 
-    # ------------------------------------------------------------ loops
-
-    async def _loop(self, name: str, step: Callable[[], Awaitable[int]],
-                    wake: asyncio.Event) -> None:
-        poll = self.settings.notifier_poll_interval
-        while True:
-            wake.clear()
-            try:
-                await step()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                level = logging.WARNING if is_connection_error(exc) else logging.ERROR
-                log.log(level, f"{name} round failed", exc_info=level == logging.ERROR,
-                        extra={"error": repr(exc)})
-                await asyncio.sleep(min(5.0, poll * 4))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), poll)
+    # ------------------------------------------------------------ lifecycle
 
     async def _housekeeping(self) -> None:
-        while True:
-            try:
-                metrics.OUTSTANDING.set(await self.store.outstanding())
-                await self.store.purge(timedelta(days=self.settings.notifier_event_retention_days))
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("housekeeping failed", extra={"error": repr(exc)})
-            await asyncio.sleep(60)
+        metrics.OUTSTANDING.set(await self.store.outstanding())
+        await self.store.purge(timedelta(days=self.settings.notifier_event_retention_days))
 
-    def start(self) -> None:
-        dsn = self.settings.database_url.get_secret_value()
-        self._tasks = [
-            asyncio.create_task(self._loop("flush", self.flush_due, self._flush_wake)),
-            asyncio.create_task(self._loop("deliver", self.deliver_due, self._deliver_wake)),
-            asyncio.create_task(self.cache.listen(dsn)),
-            asyncio.create_task(self._housekeeping()),
-        ]
+    def start(self, runtime: Runtime) -> None:
+        """Register the notifier's work with the runtime: the consumer, the
+        flush and delivery rounds, housekeeping and the config listener."""
+        poll = self.settings.notifier_poll_interval
+        self._flush = runtime.every("flush", poll, self.flush_due, run_first=True)
+        self._delivery_round = runtime.every("deliver", poll, self.deliver_due, run_first=True)
+        runtime.every("housekeeping", 60.0, self._housekeeping, run_first=True)
+        runtime.listen(self.cache.invalidate)
+        runtime.consume(NOTIFIER_ALERTS, self.handle, prefetch=self.settings.notifier_prefetch)
 
-    async def stop(self, grace: float = 10.0) -> None:
-        for task in self._tasks:
+    def stopping(self) -> None:
+        """Claim nothing more; deliveries in flight go on."""
+        self.accepting = False
+
+    async def drain(self) -> None:
+        """Let every delivery in flight finish and record its outcome (each is
+        bounded by the send timeout), so nothing is sent twice. Deliveries that
+        still have not ended by then are cancelled; those whose request had not
+        been sent yet are handed back for another replica at once."""
+        if not self._inflight:
+            return
+        grace = self.settings.notifier_send_timeout + 10.0
+        await asyncio.wait(list(self._inflight), timeout=grace)
+        left = dict(self._inflight)
+        for task in left:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._inflight:
-            await asyncio.wait(list(self._inflight), timeout=grace)
-        for task in list(self._inflight):
-            task.cancel()
+        await asyncio.gather(*left, return_exceptions=True)
+        unsent = [item.notification.id for item in left.values()
+                  if item.notification.id is not None
+                  and item.notification.id not in self._sending]
+        if unsent:
+            await self.store.release(unsent)
+        if len(unsent) < len(left):
+            log.warning("deliveries cut short by the stop; they are sent again after their "
+                        "lease", extra={"notifications": len(left) - len(unsent)})

@@ -354,6 +354,14 @@ class NotifierStore:
             for r in rows
         ]
 
+    async def release(self, notification_ids: list[int]) -> None:
+        """Hand claimed notifications back, unsent (this attempt does not count)."""
+        await self.pool.execute(
+            "UPDATE notifications SET status = 'pending', lease_until = NULL, "
+            "attempts = attempts - 1 WHERE id = ANY($1::bigint[]) AND status = 'sending'",
+            notification_ids,
+        )
+
     async def record_attempt(
         self,
         notification_id: int,

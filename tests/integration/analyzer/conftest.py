@@ -14,10 +14,11 @@ import aio_pika
 import asyncpg
 import pytest
 
-from nazar_analyzer.http import create_app, serve
+from nazar_analyzer.http import create_app
 from nazar_analyzer.service import AnalyzerService
 from nazar_analyzer.settings import AnalyzerSettings
 from nazar_common.messaging.topology import ALERTS_EXCHANGE, ALERTS_ROUTING_KEY
+from nazar_common.runtime.http import serve_http
 from nazar_common.schemas.wire import AlertEventV1
 from tests.conftest import (
     IngestServer,
@@ -41,6 +42,17 @@ async def wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.1)
+
+
+async def started(service: AnalyzerService) -> AnalyzerService:
+    """``service`` started, its consumer attached (start() returns before that)."""
+    await service.start()
+
+    async def consuming() -> bool:
+        return service.consuming
+
+    await wait_for(consuming, 20, "the analyzer's consumer")
+    return service
 
 
 @dataclass
@@ -87,8 +99,7 @@ class Env:
         return AnalyzerSettings(**values)
 
     async def start_analyzer(self, **overrides: Any) -> AnalyzerService:
-        service = AnalyzerService(self.settings(**overrides))
-        await service.start()
+        service = await started(AnalyzerService(self.settings(**overrides)))
         self.extra.append(service)
         return service
 
@@ -139,18 +150,16 @@ async def env() -> AsyncIterator[Env]:
     await queue.consume(on_message)
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=3)
     env = Env(database_url, amqp_url, ingest, None, port, collector, pool)  # type: ignore[arg-type]
-    env.analyzer = AnalyzerService(env.settings(analyzer_listen_port=port))
-    await env.analyzer.start()
+    env.analyzer = await started(AnalyzerService(env.settings(analyzer_listen_port=port)))
     class Current:  # the HTTP endpoint follows restarts of env.analyzer
         def __getattr__(self, name: str) -> Any:
             return getattr(env.analyzer, name)
 
-    http = await serve(create_app(Current()), "127.0.0.1", port)  # type: ignore[arg-type]
+    http = await serve_http(create_app(Current()), "127.0.0.1", port)  # type: ignore[arg-type]
     try:
         yield env
     finally:
-        http.should_exit = True
-        await http.task  # type: ignore[attr-defined]
+        await http.stop()
         for s in [env.analyzer, *env.extra]:
             if s.consuming or s.pool is not None:
                 await s.stop()

@@ -73,7 +73,7 @@ async def test_trace_context_travels_in_headers_and_errors_translate(
                 await broker.publish(
                     ALERTS_EXCHANGE, ALERTS_ROUTING_KEY, body.encode(), message_id=str(uuid.uuid4())
                 )
-        await broker.consume(NOTIFIER_ALERTS.name, handler, prefetch=4)
+        await broker.consume(NOTIFIER_ALERTS, handler, prefetch=4)
 
         async def settled() -> bool:
             return (

@@ -110,9 +110,12 @@ async def test_health_metrics_and_openapi(ingest_server: IngestServer) -> None:
     async with httpx.AsyncClient(base_url=ingest_server.url) as anonymous:
         assert (await anonymous.get("/healthz")).json() == {"status": "ok"}
         ready = (await anonymous.get("/readyz")).json()
-        assert ready["checks"] == {"database": "ok", "broker": "ok"}
+        assert ready["checks"] == {
+            "database": "ok", "broker": "ok", "consumer:nazar.ingest.deferred": "ok"}
         metrics = (await anonymous.get("/metrics")).text
         assert "nazar_ingest_http_requests_total" in metrics
+        assert "nazar_ingest_consumers " in metrics
+        assert "nazar_ingest_broker_reconnects_total" in metrics
         spec = (await anonymous.get("/openapi.json")).json()
         ingest = spec["paths"]["/api/v1/metrics"]["post"]
         assert ingest["operationId"] == "ingest_metrics"

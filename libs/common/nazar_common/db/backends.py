@@ -182,9 +182,11 @@ class PostgresBackend(StorageBackend):
         if report.partitions_created or report.partitions_dropped:
             log.info(
                 "partitions maintained",
+                # Not "created": that is a LogRecord attribute, and logging
+                # refuses to overwrite it (a KeyError at INFO level).
                 extra={
-                    "created": report.partitions_created,
-                    "dropped": report.partitions_dropped,
+                    "partitions_created": report.partitions_created,
+                    "partitions_dropped": report.partitions_dropped,
                 },
             )
         return report

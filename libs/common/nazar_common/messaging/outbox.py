@@ -12,17 +12,12 @@ consumers are idempotent by message id.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 from collections.abc import Callable
 
 import asyncpg
 
-from nazar_common.db.pool import is_connection_error
-from nazar_common.errors import TransientError
 from nazar_common.messaging.broker import Broker
-
-log = logging.getLogger(__name__)
+from nazar_common.runtime.tasks import Periodic, Tasks
 
 
 class OutboxRelay:
@@ -40,10 +35,18 @@ class OutboxRelay:
         self.batch = batch
         self._on_published = on_published
         self._on_backlog = on_backlog
-        self._wake = asyncio.Event()
+        self._periodic: Periodic | None = None
+
+    def start(self, tasks: Tasks, interval: float = 1.0) -> Periodic:
+        """Relay every ``interval`` seconds, and at once when woken, as a
+        periodic task of ``tasks`` (which logs failures once per incident)."""
+        self._periodic = tasks.every("outbox-relay", interval, self.run_round, run_first=True)
+        return self._periodic
 
     def wake(self) -> None:
-        self._wake.set()
+        """Rows were committed: relay them now rather than at the next round."""
+        if self._periodic is not None:
+            self._periodic.wake()
 
     async def run_once(self) -> int:
         """Publish up to one batch of rows; returns how many."""
@@ -69,19 +72,11 @@ class OutboxRelay:
         self._on_published(len(rows))
         return len(rows)
 
-    async def run(self, interval: float = 1.0) -> None:
-        while True:
-            try:
-                if self.broker.connected:
-                    while await self.run_once() >= self.batch:
-                        pass
-                if self._on_backlog is not None:
-                    self._on_backlog(int(await self.pool.fetchval("SELECT count(*) FROM outbox")))
-            except TransientError as exc:
-                log.warning("outbox relay waiting for the broker", extra={"error": str(exc)})
-            except Exception as exc:
-                if not is_connection_error(exc):
-                    log.exception("outbox relay failed")
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=interval)
+    async def run_round(self) -> None:
+        """Publish everything there is (while the broker is connected), then
+        report the backlog."""
+        if self.broker.connected:
+            while await self.run_once() >= self.batch:
+                pass
+        if self._on_backlog is not None:
+            self._on_backlog(int(await self.pool.fetchval("SELECT count(*) FROM outbox")))

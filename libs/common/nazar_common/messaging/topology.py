@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aio_pika
-from aio_pika.abc import AbstractChannel, AbstractExchange
+from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue
 
 DEAD_LETTER_EXCHANGE = "nazar.dlx"
 
@@ -61,20 +61,26 @@ async def declare_topology(channel: AbstractChannel) -> dict[str, AbstractExchan
             name, aio_pika.ExchangeType.DIRECT, durable=True
         )
     for spec in QUEUES:
-        dlq = await channel.declare_queue(
-            spec.dlq, durable=True, arguments={"x-queue-type": "quorum"}
-        )
-        await dlq.bind(dlx, routing_key=spec.name)
-        queue = await channel.declare_queue(
-            spec.name,
-            durable=True,
-            arguments={
-                "x-queue-type": "quorum",
-                "x-delivery-limit": spec.delivery_limit,
-                "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE,
-                "x-dead-letter-routing-key": spec.name,
-                **spec.arguments,
-            },
-        )
-        await queue.bind(exchanges[spec.exchange], routing_key=spec.routing_key)
+        await declare_queue(channel, spec)
     return exchanges
+
+
+async def declare_queue(channel: AbstractChannel, spec: QueueSpec) -> AbstractQueue:
+    """Declare ``spec``'s queue, its dead-letter queue and their bindings
+    (idempotent; the exchanges must exist). Consumers call this before every
+    subscription, so a queue that was deleted comes back."""
+    dlq = await channel.declare_queue(spec.dlq, durable=True, arguments={"x-queue-type": "quorum"})
+    await dlq.bind(DEAD_LETTER_EXCHANGE, routing_key=spec.name)
+    queue = await channel.declare_queue(
+        spec.name,
+        durable=True,
+        arguments={
+            "x-queue-type": "quorum",
+            "x-delivery-limit": spec.delivery_limit,
+            "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE,
+            "x-dead-letter-routing-key": spec.name,
+            **spec.arguments,
+        },
+    )
+    await queue.bind(spec.exchange, routing_key=spec.routing_key)
+    return queue

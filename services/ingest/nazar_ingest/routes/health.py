@@ -22,18 +22,22 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 async def readyz(state: Annotated[AppState, Depends(get_state)]) -> JSONResponse:
-    """Readiness: database migrated and reachable, broker connected.
+    """Readiness: database migrated and reachable, broker connected, the
+    deferred-queue consumer attached.
 
     Answers 200 when ingest can make data durable (it can with either
-    dependency alone) and lists each dependency's state; 503 with neither."""
+    dependency alone) and lists each dependency's state; 503 with neither,
+    and 503 while the broker is connected but the deferred-queue consumer is
+    missing (``consumer:nazar.ingest.deferred``)."""
     checks: dict[str, str] = {}
     try:
         await asyncio.wait_for(state.pool.fetchval("SELECT 1"), 2.0)
         checks["database"] = "ok" if state.backend is not None else "migrating"
     except Exception as exc:
         checks["database"] = f"unavailable: {type(exc).__name__}"
-    checks["broker"] = "ok" if state.broker.connected else "unavailable"
-    ok = checks["database"] == "ok" or checks["broker"] == "ok"
+    checks.update(state.runtime.checks())
+    missing = any(v == "missing" for k, v in checks.items() if k.startswith("consumer:"))
+    ok = (checks["database"] == "ok" or checks["broker"] == "ok") and not missing
     status = "ok" if all(v == "ok" for v in checks.values()) else ("degraded" if ok else "down")
     return JSONResponse({"status": status, "checks": checks}, status_code=200 if ok else 503)
 

@@ -1,0 +1,38 @@
+"""No log call passes a reserved ``LogRecord`` attribute in ``extra``:
+``logging`` raises ``KeyError`` for those, but only when the level is
+enabled, so a test suite running at WARNING never sees it while the
+services, at INFO, fail (ingest's storage set-up did, on a fresh database)."""
+
+from __future__ import annotations
+
+import ast
+import logging
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[3]
+SOURCES = ["libs", "services", "operator", "agent"]
+RESERVED = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+
+def _extra_keys(tree: ast.AST) -> list[tuple[int, str]]:
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        for kw in node.keywords:
+            if kw.arg == "extra" and isinstance(kw.value, ast.Dict):
+                for key in kw.value.keys:
+                    if isinstance(key, ast.Constant) and isinstance(key.value, str):
+                        found.append((key.lineno, key.value))
+    return found
+
+
+def test_no_reserved_names_in_log_extras() -> None:
+    bad = []
+    files = [p for d in SOURCES for p in (ROOT / d).rglob("*.py") if ".venv" not in p.parts]
+    assert files
+    for path in files:
+        for line, key in _extra_keys(ast.parse(path.read_text(), str(path))):
+            if key in RESERVED:
+                bad.append(f"{path.relative_to(ROOT)}:{line}: {key!r}")
+    assert not bad, "reserved LogRecord attributes used in extra=: " + ", ".join(bad)
