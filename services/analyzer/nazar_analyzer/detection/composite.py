@@ -152,10 +152,12 @@ _STAT_COMPONENT = np.array([COMPONENT_ID[c] for _, c, _ in _STATS], dtype=np.int
     C_HITS,  # bit mask of recent alarm-worthy points
     C_ABS,  # mean |x|: the magnitude the relative floor of the scales refers to
     C_ESHORT,  # short-term mean |x - F| (unclipped): the current noise, for re-baselining
-) = range(27)
-C_REC = 27  # records of the statistics
-C_EPI = C_REC + N_STATS  # the statistics' maxima during the open anomaly episode
-N_SCALARS = C_EPI + N_STATS
+    C_TREND,  # slope of the slow level per point (damped Holt trend)
+) = range(28)
+C_REC = 28  # records of the statistics
+C_EPI = C_REC + N_STATS  # each statistic's peak since it rose above learn_level
+C_ELEV = C_EPI + N_STATS  # points each statistic has stayed above learn_level
+N_SCALARS = C_ELEV + N_STATS
 ROW_FLOATS = N_SCALARS + BINS_DAY + BINS_WEEK
 
 _STATE_MAGIC = b"NZS1"
@@ -178,6 +180,13 @@ class CompositeConfig(BaseModel):
         default=2016.0, gt=0, description="Half-life (points) of the records thresholds refer to."
     )
     margin: float = Field(default=0.2, ge=0, description="Threshold above the record, relative.")
+    learn_level: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="A statistic above this fraction of its threshold is learnt only once "
+        "it has fallen back (its episode's peak).",
+    )
     floor_scale: float = Field(
         default=1.0, gt=0, description="Multiplier of every statistic's absolute floor."
     )
@@ -190,12 +199,16 @@ class CompositeConfig(BaseModel):
     level_halflife: float = 144.0
     fast_halflife: float = 2.0
     mid_halflife: float = 36.0
+    trend_halflife: float = 288.0
     ref_halflife: float = 1008.0
     short_var_halflife: float = 12.0
     long_halflife: float = 1008.0
     rate_short_halflife: float = 72.0
     rate_z: float = 3.0
     cusum_k: float = 0.5
+    cusum_window: float = Field(
+        default=48.0, gt=1, description="Memory of the (leaky) CUSUM, points."
+    )
     clip: float = 3.0
     rel_floor: float = 1e-3
     season_gain: float = 0.85
@@ -337,6 +350,14 @@ class DetectorBank:
         self._a_vs = _alpha(cfg.short_var_halflife)
         self._a_long = _alpha(cfg.long_halflife)
         self._a_rs = _alpha(cfg.rate_short_halflife)
+        self._a_trend = _alpha(cfg.trend_halflife)
+        self._cusum_leak = 1.0 - 1.0 / cfg.cusum_window
+        # statistics that grow steadily during their anomaly (a flat run, a
+        # drift) stop being learnt at learn_level; the others at their threshold
+        self._learn_level = np.array(
+            [cfg.learn_level if c in ("flatline", "drift_up", "drift_down") else 1.0
+             for _, c, _ in _STATS]
+        )
         self._decay = 0.5 ** (1.0 / cfg.record_halflife)
         floors = np.array(
             [
@@ -568,7 +589,8 @@ class DetectorBank:
         else:
             s = np.zeros_like(x)
             mode = st[:, C_MODE]
-        level = np.where(first, x - s, st[:, C_LEVEL])
+        trend = st[:, C_TREND]
+        level = np.where(first, x - s, st[:, C_LEVEL] + trend)
         fast = np.where(first, x - s, st[:, C_FAST])
         u = x - s
         e = u - level
@@ -582,8 +604,9 @@ class DetectorBank:
         c = cfg.clip
         young = n < cfg.min_history // 3  # scales not settled: learn without clipping
         zc = np.clip(z, -c, c)
-        cup = np.maximum(0.0, st[:, C_CUP] + zc - cfg.cusum_k)
-        cdn = np.maximum(0.0, st[:, C_CDN] - zc - cfg.cusum_k)
+        leak = self._cusum_leak
+        cup = np.maximum(0.0, leak * st[:, C_CUP] + zc - cfg.cusum_k)
+        cdn = np.maximum(0.0, leak * st[:, C_CDN] - zc - cfg.cusum_k)
         d2 = np.minimum(d * d, (c * c * 4.0) * sigj * sigj)
         vshort = np.where(first, 0.0, st[:, C_VSHORT] + self._a_vs * (d2 - st[:, C_VSHORT]))
         vlong = st[:, C_VLONG]
@@ -591,8 +614,9 @@ class DetectorBank:
         lvr = np.log((vshort + fl2) / (vlong + fl2))
         same = np.abs(x - st[:, C_LAST_X]) <= 1e-12 * np.maximum(1.0, np.abs(x))
         run = np.where(same & ~first, st[:, C_RUN] + 1.0, 0.0)
-        mid = np.where(first, u, st[:, C_MID] + self._a_mid * (u - st[:, C_MID]))
-        ref = np.where(first, u, st[:, C_REF])
+        old_mid = np.where(first, u, st[:, C_MID])
+        mid = old_mid + self._a_mid * (u - old_mid)
+        ref = np.where(first, u, st[:, C_REF] + trend)
         drift = (mid - ref) / sig
         ext = (np.abs(zj) >= cfg.rate_z).astype(float)
         rshort = st[:, C_RSHORT] + self._a_rs * (ext - st[:, C_RSHORT])
@@ -667,6 +691,12 @@ class DetectorBank:
         ec = np.where(free, e, np.clip(e, -c * sig, c * sig))
         lvl_learnt = level + a_lvl * ec
         st[:, C_LEVEL] = np.where(rebase, new_fast, np.where(admit, lvl_learnt, level))
+        # the trend: the smoothed slope of the medium-term level
+        a_tr = np.maximum(self._a_trend, 1.0 / nn)
+        learnt_trend = trend + a_tr * ((mid - old_mid) - trend)
+        st[:, C_TREND] = np.where(
+            rebase | first, 0.0, np.where(admit & ~young, learnt_trend, trend)
+        )
         aerr = np.where(free, np.abs(e), np.minimum(np.abs(e), 2 * c * sig))
         eshort = np.where(first, 0.0, st[:, C_ESHORT] + self._a_vs * (np.abs(d) - st[:, C_ESHORT]))
         st[:, C_ESHORT] = eshort
@@ -695,18 +725,26 @@ class DetectorBank:
         st[:, C_REF] = np.where(rebase, mid, np.where(admit, ref + a_ref * (u - ref), ref))
         st[:, C_RSHORT] = rshort
         st[:, C_RLONG] = np.where(admit, rlong + a_long * (ext - rlong), rlong)
-        # records: decaying maxima of the statistics of normal points; an
-        # episode that ended by itself is learnt too (a repeat is not news)
-        keep = admit & ~rebase & ~young
-        epi = st[:, C_EPI : C_EPI + N_STATS]
+        # records: decaying maxima of the statistics of normal points. A statistic
+        # at or above learn_level of its threshold is not learnt while it stays
+        # there (a slowly growing statistic must not raise its own threshold);
+        # when it falls back, the peak of that episode is learnt (a bump that
+        # came and went is normal, and its repeat is not news).
+        # A statistic that stays elevated for rebaseline_points is the new normal.
+        rel = q / thr
+        ok = (~young & admit & ~rebase)[:, None]
+        elevated = rel >= self._learn_level
+        elev_n = np.where(elevated, st[:, C_ELEV : C_ELEV + N_STATS] + 1.0, 0.0)
+        lasting = elev_n >= cfg.rebaseline_points
+        settled = ok & (~elevated | lasting)
+        epi = np.maximum(st[:, C_EPI : C_EPI + N_STATS], q)
         dec = rec * self._decay
-        learnt = np.where(keep[:, None], np.maximum(np.maximum(dec, q), epi), dec)
         st[:, C_REC : C_REC + N_STATS] = np.where(
-            keep[:, None] | rebase[:, None], learnt, rec
+            settled, np.maximum(dec, epi), np.where(young[:, None], rec, dec)
         )
-        st[:, C_EPI : C_EPI + N_STATS] = np.where(
-            suspect[:, None] & ~rebase[:, None], np.maximum(epi, q), 0.0
-        )
+        reset = settled | rebase[:, None] | young[:, None]
+        st[:, C_EPI : C_EPI + N_STATS] = np.where(reset | ~elevated, 0.0, epi)
+        st[:, C_ELEV : C_ELEV + N_STATS] = np.where(reset, 0.0, elev_n)
         st[:, C_N] = nn
         if self._season_on:
             self._learn_season(st, idx, t, x, level, admit, bd0, bd1, fd, bw0, bw1, fw, sd, sw)
@@ -733,9 +771,11 @@ class DetectorBank:
         dev = x - level  # deviation from the level, what the profiles learn
         a = np.where(admit, 1.0, 0.0)
         dt = np.maximum(st[:, C_DT], 1e-3)
+        # the first cycles are averaged plainly, then older cycles fade
         g = 1.0 - 0.5 ** (1.0 / cfg.season_memory_cycles)
-        gd = a * np.minimum(1.0, dt * BINS_DAY / DAY_S) * g
-        gw = a * np.minimum(1.0, dt * BINS_WEEK / WEEK_S) * g
+        span = t - st[:, C_FIRST_TS]
+        gd = a * np.minimum(1.0, dt * BINS_DAY / DAY_S) * np.maximum(g, DAY_S / (span + DAY_S))
+        gw = a * np.minimum(1.0, dt * BINS_WEEK / WEEK_S) * np.maximum(g, WEEK_S / (span + WEEK_S))
         dly, wky = self._daily, self._weekly
         rd = dev - sd
         dly[idx, bd0] += gd * (1.0 - fd) * rd
@@ -748,7 +788,7 @@ class DetectorBank:
         for col, resid in ((C_MAE0, dev), (C_MAED, rd), (C_MAEW, rw)):
             capped = np.minimum(np.abs(resid), 10 * st[:, C_SCALE] + 1e-12)
             st[:, col] += a_m * (capped - st[:, col])
-        span = t - st[:, C_FIRST_TS]
+        old_mode = st[:, C_MODE].copy()
         if cfg.seasonality == "auto":
             gain = cfg.season_gain
             daily_ok = (span >= cfg.season_cycles * DAY_S) & (st[:, C_MAED] < gain * st[:, C_MAE0])
@@ -760,6 +800,26 @@ class DetectorBank:
             st[:, C_MODE] = np.where(span >= cfg.season_cycles * DAY_S, 1.0, 0.0)
         else:
             st[:, C_MODE] = np.where(span >= cfg.season_cycles * WEEK_S, 2.0, 0.0)
+        # the residuals change meaning with the seasonality: restart the CUSUMs,
+        # with the scale of the residuals of the new model
+        changed = st[:, C_MODE] != old_mode
+        if changed.any():
+            new_mae = np.where(
+                st[:, C_MODE] == 1, st[:, C_MAED],
+                np.where(st[:, C_MODE] == 2, st[:, C_MAEW], st[:, C_MAE0]),
+            )
+            st[:, C_SCALE] = np.where(changed, new_mae, st[:, C_SCALE])
+            for col in (C_CUP, C_CDN):
+                st[:, col] = np.where(changed, 0.0, st[:, col])
+            # levels kept net of the seasonal offset move with the offset
+            def offset(mode: np.ndarray) -> np.ndarray:
+                return np.where(mode == 1, sd, np.where(mode == 2, sw, 0.0))
+
+            shift = np.where(changed, offset(old_mode) - offset(st[:, C_MODE]), 0.0)
+            for col in (C_LEVEL, C_FAST, C_MID, C_REF):
+                st[:, col] += shift
+            st[:, C_RSHORT] = np.where(changed, st[:, C_RLONG], st[:, C_RSHORT])
+            st[:, C_VSHORT] = np.where(changed, st[:, C_VLONG], st[:, C_VSHORT])
 
 
 class CompositeDetector:
