@@ -163,7 +163,7 @@ def make_case(base: str, anomaly: str | None, seed: int, n: int = LENGTH) -> Cas
         values[0] = incr[0] / STEP
         values[1:] = np.diff(counter) / STEP
     elif base == "bursty":
-        values = rng.poisson(np.maximum(level, 0.0) * noise_scale**2 / noise_scale**2).astype(float)
+        values = rng.poisson(np.maximum(level, 0.0)).astype(float)
         if anomaly == "variance_up":
             values = np.where(after, level + (values - level) * 5.0, values)
         burst_p = np.where(after & extra_rate, 0.16, 0.02)
@@ -259,7 +259,8 @@ def report(outcomes: list[Outcome], seconds: float) -> bool:
             delays = [o.delay for o in group if o.caught and o.delay is not None]
             worst = max(delays) if delays else None
             ok &= caught == len(group)
-            cells.append(f"{caught}/{len(group)} max {'-' if worst is None else worst:>4}".rjust(16))
+            shown = "-" if worst is None else str(worst)
+            cells.append(f"{caught}/{len(group)} max {shown:>4}".rjust(16))
         print(f"{anomaly:<15} {DELAY_BOUND[anomaly]:>5}  " + "  ".join(cells))
     controls = [o for o in outcomes if o.case.anomaly is None]
     false = sum(o.alarms.size for o in controls)
