@@ -14,11 +14,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from nazar_analyzer import detectors, store
 from nazar_analyzer.evaluators import (
-    DetectorEvaluator,
     ThresholdEvaluator,
     absence_observation,
     estimate_interval,
     new_detector_evaluator,
+    step_many,
+    warm_many,
 )
 from nazar_analyzer.machine import Machine, Status, Transition
 from nazar_analyzer.rules import Rule
@@ -101,28 +102,55 @@ def evaluate_series(
 ) -> tuple[list[Transition], int]:
     """Transitions of one series over [start, end]; points before ``start``
     only warm the detector up."""
-    machine = Machine(rule.spec.for_, rule.spec.keep_firing_for)
-    status = Status()
-    transitions: list[Transition] = []
+    return evaluate_histories(rule, [h], start, end, limits, default_interval)[0]
+
+
+def evaluate_histories(
+    rule: Rule,
+    histories: list[SeriesHistory],
+    start: float,
+    end: float,
+    limits: detectors.Limits,
+    default_interval: float,
+) -> list[tuple[list[Transition], int]]:
+    """Transitions and evaluated point counts of several series over [start, end].
+
+    Detectors of the series share detector banks, so every series is warmed up
+    and evaluated in batches, as in the service."""
     if isinstance(rule.spec.params, AbsenceParams):
-        return _absence(rule, h, start, end, machine, status), len(h.times)
-    ev: ThresholdEvaluator | DetectorEvaluator
+        out = []
+        for h in histories:
+            machine = Machine(rule.spec.for_, rule.spec.keep_firing_for)
+            out.append((_absence(rule, h, start, end, machine, Status()), len(h.times)))
+        return out
     if rule.kind == "threshold":
         ev = ThresholdEvaluator(rule.spec.params, rule.spec.metric)  # type: ignore[arg-type]
-    else:
+        out = []
+        for h in histories:
+            machine = Machine(rule.spec.for_, rule.spec.keep_firing_for)
+            status = Status()
+            transitions: list[Transition] = []
+            n = 0
+            for ts, value in zip(h.times, h.values, strict=True):
+                if start <= ts <= end:
+                    transitions += machine.step(status, ev.observe(ts, value))
+                    n += 1
+            out.append((transitions, n))
+        return out
+    pool = detectors.BankPool()
+    work = []
+    warm = []
+    for h in histories:
         interval = estimate_interval(h.times, default_interval)
-        ev = new_detector_evaluator(rule, h.series_id or 0, interval, limits)
-    n = 0
-    for ts, value in zip(h.times, h.values, strict=True):
-        if ts < start:
-            if isinstance(ev, DetectorEvaluator):
-                ev.warm([(ts, value)])
-            continue
-        if ts > end:
-            break
-        transitions += machine.step(status, ev.observe(ts, value))
-        n += 1
-    return transitions, n
+        dev = new_detector_evaluator(rule, h.series_id or 0, interval, limits, pool)
+        warm.append((dev, [(t, v) for t, v in zip(h.times, h.values, strict=True) if t < start]))
+        inside = [(t, v) for t, v in zip(h.times, h.values, strict=True) if start <= t <= end]
+        work.append((
+            dev, Machine(rule.spec.for_, rule.spec.keep_firing_for), Status(),
+            [t for t, _ in inside], [v for _, v in inside],
+        ))
+    warm_many(warm)
+    return step_many(work)
 
 
 def _absence(
@@ -223,8 +251,8 @@ async def run(
     loaded = time.perf_counter()
     transitions: list[dict[str, Any]] = []
     points = 0
-    for h in histories:
-        trs, n = evaluate_series(rule, h, start, end, limits, default_interval)
+    evaluated = evaluate_histories(rule, histories, start, end, limits, default_interval)
+    for h, (trs, n) in zip(histories, evaluated, strict=True):
         points += n
         transitions += [_row(h, t) for t in trs]
     transitions.sort(key=lambda t: (t["at"], t["host"]))

@@ -4,6 +4,11 @@
 Rules speak in seconds (history window, minimum history, retrain period);
 detectors count points. The conversion uses the series' sampling interval,
 measured once from its history and then kept with the detector's state.
+
+Baseline rules and anomaly rules with ``algorithm: composite`` (the default)
+use the composite detector; its series live in a :class:`BankPool`, one
+:class:`~nazar_analyzer.detection.DetectorBank` per configuration, so that
+the series of a rule (same sampling interval) are updated together.
 """
 
 from __future__ import annotations
@@ -13,11 +18,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from nazar_analyzer.detection import (
+    CompositeConfig,
+    CompositeDetector,
     Detector,
+    DetectorBank,
     create_detector,
     detector_from_bytes,
     detector_to_bytes,
 )
+from nazar_analyzer.detection.composite import split_detector_bytes
 from nazar_common.errors import InvalidInputError
 from nazar_common.schemas.config import AnomalyParams, BaselineParams
 
@@ -34,14 +43,52 @@ def _points(seconds: float, interval: float, lo: int, hi: int) -> int:
     return int(min(hi, max(lo, math.ceil(seconds / max(interval, 1e-3)))))
 
 
-def _seasonality(kind: str, window: float) -> str:
-    if kind != "auto":
-        return kind
-    if window >= 21 * DAY:
-        return "weekly"
-    if window >= 3 * DAY:
-        return "daily"
-    return "none"
+#: Components of a baseline rule: deviations of the level from the series' own
+#: history (an anomaly rule uses every component).
+BASELINE_COMPONENTS = ("spike", "dip", "level_up", "level_down", "drift_up", "drift_down")
+
+
+class BankPool:
+    """Detector banks by configuration: the series of one rule share a bank."""
+
+    def __init__(self) -> None:
+        self._banks: dict[CompositeConfig, DetectorBank] = {}
+
+    def bank(self, config: CompositeConfig) -> DetectorBank:
+        bank = self._banks.get(config)
+        if bank is None:
+            for key in [k for k, b in self._banks.items() if len(b) == 0]:
+                del self._banks[key]  # configurations nobody uses any more
+            bank = self._banks[config] = DetectorBank(config)
+        return bank
+
+    def __len__(self) -> int:
+        return sum(len(b) for b in self._banks.values())
+
+
+def composite_config(
+    params: BaselineParams | AnomalyParams, interval: float, limits: Limits
+) -> dict[str, Any]:
+    """Composite-detector settings of a rule (counts in points at ``interval``)."""
+    hist = history_points(params, interval, limits)
+    if isinstance(params, BaselineParams):
+        return {
+            "components": BASELINE_COMPONENTS,
+            "direction": params.direction,
+            "seasonality": params.seasonality,
+            "min_history": min(hist, _points(params.min_history, interval, 10, limits.max_points)),
+            "record_halflife": float(hist),
+            "spike_floor": params.band,
+        }
+    return {
+        "min_history": min(hist, max(16, hist // 7)),
+        "record_halflife": float(hist),
+        "threshold": params.score_threshold,
+        "alarm_window": min(params.recent_points, 32),
+        "alarm_count": max(
+            1, min(32, math.ceil(params.min_fraction * params.recent_points - 1e-9))
+        ),
+    }
 
 
 def history_points(params: BaselineParams | AnomalyParams, interval: float, limits: Limits) -> int:
@@ -55,19 +102,8 @@ def detector_config(
 ) -> tuple[str, dict[str, Any]]:
     """The registry name and configuration of the detector a rule asks for."""
     hist = history_points(params, interval, limits)
-    if isinstance(params, BaselineParams):
-        min_hist = min(hist, _points(params.min_history, interval, 10, limits.max_points))
-        return "baseline", {
-            "max_history": hist,
-            "min_history": min_hist,
-            "mad_k": params.band,
-            "direction": params.direction,
-            "seasonality": _seasonality(params.seasonality, params.window),
-            "alarm_window": 1,
-            "alarm_fraction": 1.0,
-            "refractory_s": 0.0,
-            "stats_every": 4,
-        }
+    if isinstance(params, BaselineParams) or params.algorithm == "composite":
+        return "composite", composite_config(params, interval, limits)
     min_hist = min(hist, max(16, hist // 7))
     forest = {
         "train_window": hist,
@@ -93,10 +129,16 @@ def detector_config(
 
 
 def new_detector(
-    params: BaselineParams | AnomalyParams, interval: float, limits: Limits
+    params: BaselineParams | AnomalyParams,
+    interval: float,
+    limits: Limits,
+    pool: BankPool | None = None,
 ) -> Detector:
+    """A detector for one series; a composite one joins ``pool``'s bank if given."""
     name, config = detector_config(params, interval, limits)
     try:
+        if name == "composite" and pool is not None:
+            return CompositeDetector.in_bank(pool.bank(CompositeConfig.model_validate(config)))
         return create_detector(name, config)
     except (KeyError, ValueError, TypeError) as exc:
         raise InvalidInputError(f"cannot build detector {name!r}: {exc}") from exc
@@ -106,5 +148,10 @@ def dump(detector: Detector) -> bytes:
     return detector_to_bytes(detector)
 
 
-def load(blob: bytes) -> Detector:
+def load(blob: bytes, pool: BankPool | None = None) -> Detector:
+    """A detector from :func:`dump`; a composite one joins ``pool``'s bank if given."""
+    parts = split_detector_bytes(blob) if pool is not None else None
+    if parts is not None and pool is not None:
+        config, state = parts
+        return CompositeDetector.in_bank(pool.bank(config), state)
     return detector_from_bytes(blob)

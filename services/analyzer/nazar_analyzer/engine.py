@@ -37,6 +37,8 @@ from nazar_analyzer.evaluators import (
     absence_observation,
     estimate_interval,
     new_detector_evaluator,
+    step_many,
+    warm_many,
 )
 from nazar_analyzer.machine import Machine, Status, Transition
 from nazar_analyzer.rules import Rule, RuleSet, host_subject, series_subject
@@ -87,6 +89,8 @@ class Engine:
         self._thresholds: dict[tuple[int, int], ThresholdEvaluator] = {}
         self._detectors: OrderedDict[tuple[int, int], DetectorEvaluator] = OrderedDict()
         self._evicted: list[DetectorEvaluator] = []
+        #: composite detectors of one configuration share a bank (batched updates)
+        self.banks = detectors.BankPool()
         #: CPU work (detector updates, snapshots) happens in a worker thread,
         #: one section at a time, so a detector is never used by two threads.
         self.cpu = asyncio.Lock()
@@ -201,27 +205,33 @@ class Engine:
     def _evaluate(
         self, pairs: Sequence[_Pair], states: dict[tuple[int, str], Status]
     ) -> list[tuple[_Pair, list[Transition], int]]:
-        out = []
+        out: list[tuple[_Pair, list[Transition], int]] = []
+        batched: list[tuple[int, DetectorEvaluator, Machine, Status, list[float], list[float]]] = []
         for pair in pairs:
             rule = pair.rule
             status = states[(rule.id, pair.subject.key)]
             machine = self.machine(rule)
-            ev: ThresholdEvaluator | DetectorEvaluator
-            if rule.kind == "threshold":
-                ev = self.threshold(rule)
-            else:
+            if rule.kind != "threshold":
                 assert pair.subject.series_id is not None
                 ev = self._detectors[(rule.id, pair.subject.series_id)]
+                batched.append((len(out), ev, machine, status, pair.times, pair.values))
+                out.append((pair, [], 0))
+                continue
+            th = self.threshold(rule)
             transitions: list[Transition] = []
             n = 0
             last = status.last_ts
             for ts, value in zip(pair.times, pair.values, strict=True):
                 if last is not None and ts <= last + EPS:
                     continue  # already evaluated (late or repeated point)
-                transitions += machine.step(status, ev.observe(ts, value))
+                transitions += machine.step(status, th.observe(ts, value))
                 last = ts
                 n += 1
             out.append((pair, transitions, n))
+        # detectors: one batched update per detector bank
+        stepped = step_many([b[1:] for b in batched])
+        for (pos, *_), (transitions, n) in zip(batched, stepped, strict=True):
+            out[pos] = (out[pos][0], transitions, n)
         return out
 
     async def _sync_detectors(
@@ -298,8 +308,8 @@ class Engine:
         fetched: list[list[tuple[float, float]]],
         need: dict[tuple[int, int], tuple[Rule, float | None, float]],
     ) -> None:
+        warm_many([(ev, points) for (_, ev), points in zip(gaps, fetched, strict=True)])
         for (key, ev), points in zip(gaps, fetched, strict=True):
-            ev.warm(points)
             ev.last_ts = need[key][1]
             REPLAYED.inc(len(points))
 
@@ -309,20 +319,24 @@ class Engine:
         fetched: list[list[tuple[float, float]]],
         need: dict[tuple[int, int], tuple[Rule, float | None, float]],
     ) -> None:
+        built: list[tuple[tuple[int, int], DetectorEvaluator, list[tuple[float, float]]]] = []
         for (key, snap), points in zip(plans, fetched, strict=True):
-            rule, db_last, _ = need[key]
+            rule = need[key][0]
             if snap is not None:
                 ev = DetectorEvaluator(
                     rule.id, rule.version, key[1], rule.spec.metric or "value",
-                    detectors.load(snap.state), snap.interval, snap.last_ts, snap.points,
+                    detectors.load(snap.state, self.banks), snap.interval, snap.last_ts,
+                    snap.points,
                 )
             else:
                 interval = estimate_interval(
                     [t for t, _ in points], self.settings.analyzer_default_interval
                 )
-                ev = new_detector_evaluator(rule, key[1], interval, self.limits)
-            ev.warm(points)
-            ev.last_ts = db_last
+                ev = new_detector_evaluator(rule, key[1], interval, self.limits, self.banks)
+            built.append((key, ev, points))
+        warm_many([(ev, points) for _, ev, points in built])  # batched per bank
+        for key, ev, _ in built:
+            ev.last_ts = need[key][1]
             self._remember(key, ev)
 
     def _remember(self, key: tuple[int, int], ev: DetectorEvaluator) -> None:

@@ -13,14 +13,18 @@ from __future__ import annotations
 import itertools
 import math
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from nazar_analyzer import detectors
-from nazar_analyzer.detection import DetectionResult, Detector
-from nazar_analyzer.machine import Observation
+from nazar_analyzer.detection import BankResult, CompositeDetector, DetectionResult, Detector
+from nazar_analyzer.machine import NORMAL, Machine, Observation, Status, Transition
 from nazar_analyzer.rules import Rule
 from nazar_common.schemas.config import AbsenceParams, ThresholdParams
+
+_EPS = 1e-6  # seconds: points closer than this to the last one are repeats
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt,
@@ -98,8 +102,20 @@ class DetectorEvaluator:
         prev = self._prev
         r = self.feed(ts, value)
         self._prev = value
-        low, high, centre = (_finite(r.expected_low), _finite(r.expected_high),
-                             _finite(r.expected_centre))
+        return self._observation(
+            ts, value, prev, r.anomaly_score, r.is_anomaly, r.expected_low, r.expected_high,
+            r.expected_centre, r.explanation, r.learning,
+        )
+
+    def _observation(
+        self, ts: float, value: float, prev: float | None, score: float, anomaly: bool,
+        low_: float, high_: float, centre_: float, text: str | None, learning: bool,
+    ) -> Observation:
+        """The state machine's observation of one verdict (``text=None``: no
+        explanation or contributors, for a verdict that cannot change an alert)."""
+        low, high, centre = _finite(low_), _finite(high_), _finite(centre_)
+        if text is None:
+            return Observation(ts, bool(anomaly), value, None, low, high, centre, float(score))
         contributors = [f"{self.metric}={fmt(value)}"]
         if centre is not None and low is not None and high is not None:
             width = max(high - centre, centre - low, 1e-12)
@@ -109,13 +125,122 @@ class DetectorEvaluator:
             )
         if prev is not None:
             contributors.append(f"change: {fmt(value - prev)} since the previous point")
-        text = r.explanation
-        if r.learning:
+        if learning:
             text = f"{text} ({self.points} points seen)"
         return Observation(
-            ts, bool(r.is_anomaly), value, None, low, high, centre, float(r.anomaly_score),
-            text, tuple(contributors),
+            ts, bool(anomaly), value, None, low, high, centre, float(score), text,
+            tuple(contributors),
         )
+
+
+def _new_points(
+    ev: DetectorEvaluator, times: Sequence[float], values: Sequence[float], after: float | None
+) -> tuple[list[float], list[float]]:
+    """The points after ``after`` and after the detector's position, each later
+    than the one before (a late or repeated point is skipped)."""
+    last = after if ev.last_ts is None else (
+        ev.last_ts if after is None else max(after, ev.last_ts))
+    out_t: list[float] = []
+    out_v: list[float] = []
+    for t, v in zip(times, values, strict=True):
+        if last is None or t > last + _EPS:
+            out_t.append(t)
+            out_v.append(v)
+            last = t
+    return out_t, out_v
+
+
+def _feed_many(
+    items: Sequence[tuple[DetectorEvaluator, Sequence[float], Sequence[float]]],
+) -> list[tuple[BankResult | None, list[DetectionResult], int]]:
+    """Feed each evaluator its points; composite detectors sharing a bank are
+    updated together, in one ``DetectorBank.update`` call per bank.
+
+    Returns, per item, the bank result and the offset of its points in it, or
+    the per-point results of a detector without a bank."""
+    out: list[tuple[BankResult | None, list[DetectionResult], int]] = [
+        (None, [], 0) for _ in items
+    ]
+    groups: dict[int, list[int]] = {}
+    for k, (ev, times, values) in enumerate(items):
+        det = ev.detector
+        if isinstance(det, CompositeDetector):
+            groups.setdefault(id(det.bank), []).append(k)
+        else:
+            out[k] = (None, [det.update(t, v) for t, v in zip(times, values, strict=True)], 0)
+    for members in groups.values():
+        bank = items[members[0]][0].detector.bank  # type: ignore[attr-defined]
+        slots, ts, vs, offsets = [], [], [], []
+        n = 0
+        for k in members:
+            ev, times, values = items[k]
+            offsets.append(n)
+            slots.append(np.full(len(times), ev.detector.slot, dtype=np.int64))  # type: ignore[attr-defined]
+            ts.append(np.asarray(times, dtype=float))
+            vs.append(np.asarray(values, dtype=float))
+            n += len(times)
+        res = bank.update(np.concatenate(slots), np.concatenate(ts), np.concatenate(vs))
+        for k, off in zip(members, offsets, strict=True):
+            out[k] = (res, [], off)
+    for (ev, times, values), _ in zip(items, out, strict=True):
+        if times:
+            ev.last_ts = float(times[-1])
+            ev.points += len(times)
+            ev.dirty = True
+            ev._prev = float(values[-1])
+    return out
+
+
+def warm_many(items: Sequence[tuple[DetectorEvaluator, Sequence[tuple[float, float]]]]) -> None:
+    """Bring several evaluators up to date with stored points (batched per bank)."""
+    work = []
+    for ev, points in items:
+        times, values = _new_points(ev, [t for t, _ in points], [v for _, v in points], None)
+        work.append((ev, times, values))
+    _feed_many(work)
+
+
+def step_many(
+    items: Sequence[
+        tuple[DetectorEvaluator, Machine, Status, Sequence[float], Sequence[float]]
+    ],
+) -> list[tuple[list[Transition], int]]:
+    """Evaluate new points of several (rule, series) detectors and advance their
+    state machines; returns each item's transitions and evaluated point count.
+
+    Points at or before ``status.last_ts`` are skipped (already evaluated). The
+    detectors are updated in batches (one ``DetectorBank.update`` per bank), and an
+    observation is explained in full only where it can change an alert."""
+    work = []
+    for ev, _, status, times, values in items:
+        work.append((ev, *_new_points(ev, times, values, status.last_ts)))
+    before = [ev._prev for ev, _, _ in work]
+    fed = _feed_many(work)
+    out: list[tuple[list[Transition], int]] = []
+    for (_, machine, status, _, _), (ev, times, values), (res, results, off), prev in zip(
+        items, work, fed, before, strict=True
+    ):
+        transitions: list[Transition] = []
+        for k, (ts, value) in enumerate(zip(times, values, strict=True)):
+            if res is None:
+                r = results[k]
+                obs = ev._observation(
+                    ts, value, prev, r.anomaly_score, r.is_anomaly, r.expected_low,
+                    r.expected_high, r.expected_centre, r.explanation, r.learning,
+                )
+            else:
+                i = off + k
+                anomaly = bool(res.is_anomaly[i])
+                detailed = anomaly or status.state != NORMAL
+                obs = ev._observation(
+                    ts, value, prev, res.score[i], anomaly, res.low[i], res.high[i],
+                    res.centre[i], res.explanation(i) if detailed else None,
+                    bool(res.learning[i]),
+                )
+            transitions += machine.step(status, obs)
+            prev = value
+        out.append((transitions, len(times)))
+    return out
 
 
 def _finite(x: float) -> float | None:
@@ -148,10 +273,14 @@ def estimate_interval(times: list[float], default: float) -> float:
 
 
 def new_detector_evaluator(
-    rule: Rule, series_id: int, interval: float, limits: detectors.Limits
+    rule: Rule,
+    series_id: int,
+    interval: float,
+    limits: detectors.Limits,
+    pool: detectors.BankPool | None = None,
 ) -> DetectorEvaluator:
     params = rule.spec.params
     assert params.kind in ("baseline", "anomaly")
-    det = detectors.new_detector(params, interval, limits)  # type: ignore[arg-type]
+    det = detectors.new_detector(params, interval, limits, pool)  # type: ignore[arg-type]
     return DetectorEvaluator(rule.id, rule.version, series_id, rule.spec.metric or "value",
                              det, interval)

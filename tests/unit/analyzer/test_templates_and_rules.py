@@ -46,10 +46,18 @@ def test_detector_config_converts_seconds_to_points() -> None:
     name, cfg = detectors.detector_config(
         BaselineParams(window=3600, min_history=600, band=5), 10.0, detectors.Limits()
     )
-    assert name == "baseline"
-    assert cfg["max_history"] == 360 and cfg["min_history"] == 60 and cfg["mad_k"] == 5
+    assert name == "composite"
+    assert cfg["record_halflife"] == 360 and cfg["min_history"] == 60 and cfg["spike_floor"] == 5
+    assert set(cfg["components"]) == set(detectors.BASELINE_COMPONENTS)
     name, cfg = detectors.detector_config(
-        AnomalyParams(training_window=7200, retrain_every=600, recent_points=4), 10.0,
+        AnomalyParams(training_window=7200, recent_points=4, min_fraction=0.5), 10.0,
+        detectors.Limits(max_points=500),
+    )
+    assert name == "composite"
+    assert cfg["record_halflife"] == 500 and cfg["alarm_window"] == 4 and cfg["alarm_count"] == 2
+    name, cfg = detectors.detector_config(
+        AnomalyParams(algorithm="isolation_forest", training_window=7200, retrain_every=600,
+                      recent_points=4), 10.0,
         detectors.Limits(max_points=500),
     )
     assert name == "isolation_forest"
@@ -74,9 +82,8 @@ def test_baseline_evaluator_flags_spike_and_survives_snapshot() -> None:
     assert spike.breach and spike.score is not None and spike.score >= 0.5
     assert "above" in (spike.explanation or "")
     assert any(c.startswith("level:") for c in spike.contributors)
-    # the snapshot resumes where the original was (bands are refreshed every
-    # few points, so they may differ by a hair right after a reload)
+    # the snapshot resumes exactly where the original was
     r1 = clone.update(3000.0, 100.5)
     assert not r1.is_anomaly
-    assert abs(r1.expected_high - normal.high) < 1e-3 * abs(normal.high)
+    assert r1.expected_high == normal.high
     assert clone.update(3010.0, 400.0).is_anomaly

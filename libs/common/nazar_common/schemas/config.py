@@ -43,7 +43,12 @@ class ThresholdParams(_Strict):
 
 class BaselineParams(_Strict):
     kind: Literal["baseline"] = "baseline"
-    band: float = Field(default=4.0, gt=0, description="Band half-width in robust deviations.")
+    band: float = Field(
+        default=4.0,
+        gt=0,
+        description="Narrowest band half-width in robust deviations (the band widens to the "
+        "series' own recent extremes).",
+    )
     direction: Literal["above", "below", "both"] = "both"
     seasonality: Literal["none", "daily", "weekly", "auto"] = "auto"
     min_history: float = Field(
@@ -54,7 +59,12 @@ class BaselineParams(_Strict):
 
 class AnomalyParams(_Strict):
     kind: Literal["anomaly"] = "anomaly"
-    algorithm: str = "isolation_forest"
+    algorithm: str = Field(
+        default="composite",
+        description="composite (spikes, level shifts, variance, flat lines, drifts, seasonal "
+        "breaks, rate of extremes; one configuration for every series), isolation_forest, "
+        "or ensemble (robust band + isolation forest).",
+    )
     score_threshold: float = Field(
         default=0.5,
         ge=0,
@@ -67,7 +77,9 @@ class AnomalyParams(_Strict):
     )
     recent_points: int = Field(default=3, ge=1)
     training_window: float = Field(default=7 * 86400.0, gt=0)
-    retrain_every: float = Field(default=3600.0, gt=0)
+    retrain_every: float = Field(
+        default=3600.0, gt=0, description="isolation_forest and ensemble only: retrain period."
+    )
 
 
 class AbsenceParams(_Strict):

@@ -6,13 +6,14 @@ from collections.abc import Callable
 from typing import Any
 
 from .base import Detector, StateDict, state_from_bytes, state_to_bytes
+from .composite import composite_from_bytes, is_composite_bytes
 
 DetectorFactory = Callable[[dict[str, Any] | None], Detector]
 
 _REGISTRY: dict[str, DetectorFactory] = {}
 
 #: The detector used when none is named (the benchmarked configuration).
-DEFAULT_DETECTOR = "ensemble"
+DEFAULT_DETECTOR = "composite"
 
 
 def register_detector(name: str, factory: DetectorFactory, *, replace: bool = False) -> None:
@@ -46,8 +47,14 @@ def detector_from_state(state: StateDict) -> Detector:
 
 def detector_to_bytes(detector: Detector) -> bytes:
     """Compact binary snapshot of a detector (no pickle)."""
+    to_bytes = getattr(detector, "to_bytes", None)
+    if to_bytes is not None:  # a detector with a compact form of its own
+        blob: bytes = to_bytes()
+        return blob
     return state_to_bytes(detector.state_dict())
 
 
 def detector_from_bytes(data: bytes) -> Detector:
+    if is_composite_bytes(data):
+        return composite_from_bytes(data)
     return detector_from_state(state_from_bytes(data))

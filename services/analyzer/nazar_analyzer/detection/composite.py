@@ -1,0 +1,915 @@
+"""The composite detector: many series of one configuration in numpy arrays.
+
+A :class:`DetectorBank` holds the state of many series of ONE configuration
+as struct-of-arrays (one row of a float64 matrix per series, plus a daily and
+a weekly seasonal profile) and judges a batch of points of many series at
+once::
+
+    bank = DetectorBank(CompositeConfig())
+    a, b = bank.add(), bank.add()                      # slots (ints)
+    res = bank.update(np.array([a, b, a]),             # series slot of each point
+                      np.array([t0, t0, t0 + 60.0]),   # epoch seconds
+                      np.array([1.0, 5.0, 1.2]))       # values
+    res.score, res.is_anomaly, res.low, res.high, res.centre, res.component
+    res.explanation(i)                                 # text, built on demand
+    blob = bank.export_state(a)                        # ~2 kB, no history
+    c = bank.import_state(blob)                        # restore: microseconds
+    bank.remove(b)                                     # slot is reused later
+    whole = bank.checkpoint(); bank2 = DetectorBank.restore(whole)
+
+Points of one series inside a batch are processed in their order in the
+batch ("rounds": the k-th point of every series is handled in round k); all
+work of a round is vectorised across series. Every update is O(1) per point
+(recursive estimates, no history window, no refit), and the per-series state
+is a fixed-size row, so restoring a series needs no replay.
+
+Model of one series (all in the series' own units):
+
+* expected value ``E = B + S(t)``: a robust slow level ``B`` (Huber-clipped
+  exponentially weighted mean of the deseasonalised value) plus a seasonal
+  offset ``S(t)`` from a daily (24 bins) or weekly (168 bins) profile,
+  linearly interpolated between bin centres. Which seasonality applies is
+  decided automatically: the profile whose residuals are clearly smaller
+  (mean absolute residual, tracked for none / daily / weekly at once) once
+  two cycles have been seen.
+* a fast level ``F`` (the recent level) and the noise scale of ``x - F``.
+
+Statistics, each a component of the verdict (``COMPONENTS``):
+
+* **spike / dip**: residual from the expected value in robust deviations, and
+  the jump from the recent level ``F`` (catches a spike right after a shift);
+* **level_up / level_down**: two-sided CUSUM of the clipped residual;
+* **variance_up / variance_down**: log ratio of the short-term to the
+  long-term variance of the jumps;
+* **flatline**: length of the current run of identical values;
+* **drift_up / drift_down**: a medium-term mean against a slow reference, in
+  robust deviations (slow drifts and trend changes);
+* **extreme_rate**: the short-term rate of large jumps against the long-term
+  rate (a Poisson z), for spikes that become more frequent.
+
+Every statistic is judged against the series' own record of it: the
+threshold is ``max(floor, (1 + margin) * record)`` where ``record`` is a
+decaying maximum of the statistic over the points learnt as normal
+(half-life ``record_halflife`` points). A value beyond anything the series
+did recently, by a margin, is news; a value it produces every day is not.
+The ratio statistic / threshold of the most extreme component is the raw
+score (1 = edge of normal) and ``r^4 / (1 + r^4)`` maps it to [0, 1]
+(0.5 at the edge).
+
+Points judged anomalous are held out of what is learnt (the slow level,
+scales, profiles and records) while the episode lasts, so a sustained
+anomaly stays anomalous; an episode that lasts ``rebaseline_points`` is
+taken as the new normal (the slow level re-anchors on the recent level).
+
+The alarm gate: an alarm needs a score >= ``threshold`` on at least
+``alarm_count`` of the last ``alarm_window`` points, and no alarm in the last
+``refractory_s`` seconds (with ``refractory_extends``, since the last
+alarm-worthy point: one alarm per incident).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from .base import ALARM_SCORE, DetectionResult, StateDict, fmt_value
+
+DAY_S = 86400.0
+WEEK_S = 7 * DAY_S
+BINS_DAY = 24
+BINS_WEEK = 168
+MAD_TO_SIGMA = 1.2533  # mean absolute deviation -> standard deviation (normal)
+
+#: Components by id (``BankResult.component``); 0 = nothing unusual.
+COMPONENTS: tuple[str, ...] = (
+    "none",
+    "spike",
+    "dip",
+    "level_up",
+    "level_down",
+    "variance_up",
+    "variance_down",
+    "flatline",
+    "drift_up",
+    "drift_down",
+    "extreme_rate",
+)
+COMPONENT_ID = {name: i for i, name in enumerate(COMPONENTS)}
+
+# statistics: (name, component, direction: +1 above, -1 below, 0 none)
+_STATS: tuple[tuple[str, str, int], ...] = (
+    ("z_up", "spike", 1),
+    ("z_dn", "dip", -1),
+    ("j_up", "spike", 1),
+    ("j_dn", "dip", -1),
+    ("cusum_up", "level_up", 1),
+    ("cusum_dn", "level_down", -1),
+    ("var_up", "variance_up", 0),
+    ("var_dn", "variance_down", 0),
+    ("flat", "flatline", 0),
+    ("drift_up", "drift_up", 1),
+    ("drift_dn", "drift_down", -1),
+    ("rate", "extreme_rate", 0),
+)
+N_STATS = len(_STATS)
+#: Statistics by id (``BankResult.statistic``).
+STATISTICS: tuple[str, ...] = tuple(name for name, _, _ in _STATS)
+_STAT_COMPONENT = np.array([COMPONENT_ID[c] for _, c, _ in _STATS], dtype=np.int8)
+
+# scalar state columns
+(
+    C_N,  # points learnt from (finite values)
+    C_FIRST_TS,
+    C_LAST_TS,
+    C_LAST_X,
+    C_DT,  # typical sampling interval (s)
+    C_LEVEL,  # slow level B (deseasonalised)
+    C_SCALE,  # mean |x - E|
+    C_FAST,  # fast level F
+    C_JSCALE,  # mean |x - F|
+    C_VSHORT,  # short-term mean of (x - F)^2
+    C_VLONG,  # long-term mean of (x - F)^2
+    C_CUP,
+    C_CDN,
+    C_RUN,  # current run of identical values
+    C_MID,  # medium-term level
+    C_REF,  # slow reference level (for drift)
+    C_RSHORT,  # short-term rate of large jumps
+    C_RLONG,  # long-term rate of large jumps
+    C_MAE0,  # mean |residual| without / with daily / with weekly profile
+    C_MAED,
+    C_MAEW,
+    C_MODE,  # 0 none, 1 daily, 2 weekly
+    C_HELD,  # points of the open anomaly episode
+    C_LAST_ALARM,
+    C_HITS,  # bit mask of recent alarm-worthy points
+    C_ABS,  # mean |x|: the magnitude the relative floor of the scales refers to
+    C_ESHORT,  # short-term mean |x - F| (unclipped): the current noise, for re-baselining
+    C_TREND,  # slope of the slow level per point (damped Holt trend)
+) = range(28)
+C_REC = 28  # records of the statistics
+C_EPI = C_REC + N_STATS  # each statistic's peak since it rose above learn_level
+C_ELEV = C_EPI + N_STATS  # points each statistic has stayed above learn_level
+N_SCALARS = C_ELEV + N_STATS
+ROW_FLOATS = N_SCALARS + BINS_DAY + BINS_WEEK
+
+_STATE_MAGIC = b"NZS1"
+_BANK_MAGIC = b"NZB1"
+_DET_MAGIC = b"NZD1"
+
+
+class CompositeConfig(BaseModel):
+    """Settings of the composite detector (counts are in points)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    components: tuple[str, ...] = Field(
+        default=COMPONENTS[1:], description="Components that may raise an alarm."
+    )
+    direction: Literal["above", "below", "both"] = "both"
+    seasonality: Literal["auto", "none", "daily", "weekly"] = "auto"
+    min_history: int = Field(default=150, ge=2, description="Points before alarms may be raised.")
+    record_halflife: float = Field(
+        default=2016.0, gt=0, description="Half-life (points) of the records thresholds refer to."
+    )
+    margin: float = Field(default=0.2, ge=0, description="Threshold above the record, relative.")
+    learn_level: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="A statistic above this fraction of its threshold is learnt only once "
+        "it has fallen back (its episode's peak).",
+    )
+    floor_scale: float = Field(
+        default=1.0, gt=0, description="Multiplier of every statistic's absolute floor."
+    )
+    spike_floor: float = Field(default=5.0, gt=0, description="Robust deviations.")
+    cusum_floor: float = 12.0
+    variance_floor: float = math.log(6.0)
+    flat_floor: float = 12.0
+    drift_floor: float = 4.0
+    rate_floor: float = 5.0
+    level_halflife: float = 144.0
+    fast_halflife: float = 2.0
+    mid_halflife: float = 36.0
+    trend_halflife: float = 288.0
+    ref_halflife: float = 1008.0
+    short_var_halflife: float = 12.0
+    long_halflife: float = 1008.0
+    rate_short_halflife: float = 72.0
+    rate_z: float = 3.0
+    cusum_k: float = 0.5
+    cusum_window: float = Field(
+        default=48.0, gt=1, description="Memory of the (leaky) CUSUM, points."
+    )
+    clip: float = 3.0
+    rel_floor: float = 1e-3
+    season_gain: float = 0.85
+    season_cycles: float = 2.0
+    season_memory_cycles: float = 4.0
+    rebaseline_points: int = Field(default=288, ge=1)
+    threshold: float = Field(default=ALARM_SCORE, gt=0, lt=1)
+    alarm_window: int = Field(default=1, ge=1, le=32)
+    alarm_count: int = Field(default=1, ge=1, le=32)
+    refractory_s: float = Field(default=0.0, ge=0)
+    refractory_extends: bool = True
+    steepness: float = 4.0
+
+    @model_validator(mode="after")
+    def _check(self) -> CompositeConfig:
+        unknown = set(self.components) - set(COMPONENTS[1:])
+        if unknown:
+            raise ValueError(f"unknown components {sorted(unknown)}; known: {COMPONENTS[1:]}")
+        if self.alarm_count > self.alarm_window:
+            raise ValueError("alarm_count must be <= alarm_window")
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class BankResult:
+    """Verdicts on a batch of points, in the order of the batch (arrays)."""
+
+    series: np.ndarray
+    ts: np.ndarray
+    value: np.ndarray
+    score: np.ndarray  # [0, 1]; >= 0.5 exactly when is_anomaly
+    raw: np.ndarray  # evidence before the alarm gate, in [0, 1]
+    is_anomaly: np.ndarray
+    learning: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    centre: np.ndarray
+    component: np.ndarray  # index into COMPONENTS of the most extreme statistic
+    statistic: np.ndarray  # index into STATISTICS of that statistic
+    ratio: np.ndarray  # statistic / threshold of that component (1 = edge)
+    season: np.ndarray  # 0 none, 1 daily, 2 weekly
+
+    def __len__(self) -> int:
+        return int(self.score.size)
+
+    def explanation(self, i: int) -> str:
+        """One line on point ``i``: value, expected band, component and score."""
+        x = float(self.value[i])
+        if not math.isfinite(x):
+            return "value is not a finite number; ignored"
+        if self.learning[i]:
+            return f"value {fmt_value(x)}: still learning the normal range"
+        low, high, centre = float(self.low[i]), float(self.high[i]), float(self.centre[i])
+        where = "above" if x > high else "below" if x < low else "within"
+        season = ("", " (daily pattern)", " (weekly pattern)")[int(self.season[i])]
+        text = (
+            f"value {fmt_value(x)} is {where} the expected band "
+            f"[{fmt_value(low)}, {fmt_value(high)}] (centre {fmt_value(centre)}{season}); "
+            f"score {float(self.score[i]):.2f}"
+        )
+        comp = int(self.component[i])
+        if comp:
+            text += f"; {_DESCRIBE[COMPONENTS[comp]]} at {float(self.ratio[i]):.2f} x its threshold"
+        if self.raw[i] >= ALARM_SCORE and not self.is_anomaly[i]:
+            text += " (alarm suppressed: persistence/refractory)"
+        return text
+
+    def result(self, i: int) -> DetectionResult:
+        """Point ``i`` as a :class:`~.base.DetectionResult`."""
+        return DetectionResult(
+            float(self.ts[i]),
+            float(self.value[i]),
+            float(self.score[i]),
+            bool(self.is_anomaly[i]),
+            float(self.low[i]),
+            float(self.high[i]),
+            float(self.centre[i]),
+            self.explanation(i),
+            float(self.raw[i]),
+            bool(self.learning[i]),
+        )
+
+
+_DESCRIBE = {
+    "spike": "spike: far above the expected value or the recent level",
+    "dip": "dip: far below the expected value or the recent level",
+    "level_up": "level shift up (CUSUM)",
+    "level_down": "level shift down (CUSUM)",
+    "variance_up": "variance increase",
+    "variance_down": "variance decrease",
+    "flatline": "flat line: the value has not changed",
+    "drift_up": "upward drift or trend change",
+    "drift_down": "downward drift or trend change",
+    "extreme_rate": "rising rate of extreme values",
+}
+
+
+def _alpha(halflife: float) -> float:
+    return 1.0 - 0.5 ** (1.0 / max(halflife, 1e-9))
+
+
+def rounds(series_idx: np.ndarray) -> list[np.ndarray]:
+    """Positions of a batch grouped in rounds: round k holds the k-th point of
+    every series (in batch order), so no series appears twice in a round."""
+    m = series_idx.size
+    if m == 0:
+        return []
+    order = np.argsort(series_idx, kind="stable")
+    s = series_idx[order]
+    new = np.empty(m, dtype=bool)
+    new[0] = True
+    np.not_equal(s[1:], s[:-1], out=new[1:])
+    start = np.maximum.accumulate(np.where(new, np.arange(m), 0))
+    rank = np.empty(m, dtype=np.int64)
+    rank[order] = np.arange(m) - start
+    if rank.max() == 0:
+        return [np.arange(m)]
+    by_rank = np.argsort(rank, kind="stable")
+    counts = np.bincount(rank)
+    return np.split(by_rank, np.cumsum(counts)[:-1])
+
+
+class DetectorBank:
+    """State of many series of one :class:`CompositeConfig`, updated in batches."""
+
+    def __init__(self, config: CompositeConfig | None = None, capacity: int = 16) -> None:
+        self.config = cfg = config or CompositeConfig()
+        capacity = max(1, capacity)
+        self._s = np.zeros((capacity, N_SCALARS))
+        self._daily = np.zeros((capacity, BINS_DAY))
+        self._weekly = np.zeros((capacity, BINS_WEEK))
+        self._used = np.zeros(capacity, dtype=bool)
+        self._free: list[int] = list(range(capacity - 1, -1, -1))
+        # constants of the configuration
+        self._a_level = _alpha(cfg.level_halflife)
+        self._a_fast = _alpha(cfg.fast_halflife)
+        self._a_mid = _alpha(cfg.mid_halflife)
+        self._a_ref = _alpha(cfg.ref_halflife)
+        self._a_vs = _alpha(cfg.short_var_halflife)
+        self._a_long = _alpha(cfg.long_halflife)
+        self._a_rs = _alpha(cfg.rate_short_halflife)
+        self._a_trend = _alpha(cfg.trend_halflife)
+        self._cusum_leak = 1.0 - 1.0 / cfg.cusum_window
+        # statistics that grow steadily during their anomaly (a flat run, a
+        # drift) stop being learnt at learn_level; the others at their threshold
+        self._learn_level = np.array(
+            [cfg.learn_level if c in ("flatline", "drift_up", "drift_down") else 1.0
+             for _, c, _ in _STATS]
+        )
+        self._decay = 0.5 ** (1.0 / cfg.record_halflife)
+        floors = np.array(
+            [
+                cfg.spike_floor,
+                cfg.spike_floor,
+                cfg.spike_floor,
+                cfg.spike_floor,
+                cfg.cusum_floor,
+                cfg.cusum_floor,
+                cfg.variance_floor,
+                cfg.variance_floor,
+                cfg.flat_floor,
+                cfg.drift_floor,
+                cfg.drift_floor,
+                cfg.rate_floor,
+            ]
+        )
+        self._floors = floors * cfg.floor_scale
+        enabled = np.array([c in cfg.components for _, c, _ in _STATS])
+        if cfg.direction == "above":
+            enabled &= np.array([d >= 0 for _, _, d in _STATS])
+        elif cfg.direction == "below":
+            enabled &= np.array([d <= 0 for _, _, d in _STATS])
+        self._enabled = enabled.astype(float)
+        # raw ratio at which the score reaches the alarm threshold
+        t = cfg.threshold
+        self._ratio_threshold = (t / (1.0 - t)) ** (1.0 / cfg.steepness)
+        self._window_mask = (1 << cfg.alarm_window) - 1
+        self._season_on = cfg.seasonality != "none"
+
+    # -- series management ---------------------------------------------------
+
+    def __len__(self) -> int:
+        return int(self._used.sum())
+
+    @property
+    def slots(self) -> np.ndarray:
+        """Slots in use."""
+        return np.flatnonzero(self._used)
+
+    def _grow(self, need: int) -> None:
+        cap = self._s.shape[0]
+        new_cap = max(cap * 2, cap + need)
+        for name in ("_s", "_daily", "_weekly"):
+            old = getattr(self, name)
+            arr = np.zeros((new_cap, old.shape[1]))
+            arr[:cap] = old
+            setattr(self, name, arr)
+        used = np.zeros(new_cap, dtype=bool)
+        used[:cap] = self._used
+        self._used = used
+        self._free = list(range(new_cap - 1, cap - 1, -1)) + self._free
+
+    def add(self) -> int:
+        """A new series (fresh state); returns its slot."""
+        if not self._free:
+            self._grow(1)
+        slot = self._free.pop()
+        self._reset(slot)
+        self._used[slot] = True
+        return slot
+
+    def add_many(self, n: int) -> np.ndarray:
+        return np.array([self.add() for _ in range(n)], dtype=np.int64)
+
+    def remove(self, slot: int) -> None:
+        """Forget a series; its slot may be handed out again."""
+        if 0 <= slot < self._used.size and self._used[slot]:
+            self._used[slot] = False
+            self._free.append(slot)
+
+    def _reset(self, slot: int) -> None:
+        self._s[slot] = 0.0
+        self._s[slot, C_LAST_ALARM] = -np.inf
+        self._s[slot, C_LAST_TS] = np.nan
+        self._daily[slot] = 0.0
+        self._weekly[slot] = 0.0
+
+    def points(self, slot: int) -> int:
+        return int(self._s[slot, C_N])
+
+    # -- state export / import -------------------------------------------------
+
+    def export_state(self, slot: int) -> bytes:
+        """The state of one series as compact bytes (no configuration)."""
+        if not self._used[slot]:
+            raise KeyError(f"slot {slot} is not in use")
+        row = np.concatenate((self._s[slot], self._daily[slot], self._weekly[slot]))
+        return _STATE_MAGIC + struct.pack("<I", ROW_FLOATS) + row.astype("<f8").tobytes()
+
+    def import_state(self, blob: bytes, slot: int | None = None) -> int:
+        """Restore a series from :meth:`export_state` (into ``slot`` or a new one)."""
+        if blob[:4] != _STATE_MAGIC or struct.unpack("<I", blob[4:8])[0] != ROW_FLOATS:
+            raise ValueError("not a series state of this detector version")
+        row = np.frombuffer(blob, dtype="<f8", offset=8)
+        if row.size != ROW_FLOATS:
+            raise ValueError("truncated series state")
+        if slot is None:
+            slot = self.add()
+        elif not self._used[slot]:
+            raise KeyError(f"slot {slot} is not in use")
+        self._s[slot] = row[:N_SCALARS]
+        self._daily[slot] = row[N_SCALARS : N_SCALARS + BINS_DAY]
+        self._weekly[slot] = row[N_SCALARS + BINS_DAY :]
+        return slot
+
+    def checkpoint(self) -> bytes:
+        """The whole bank (configuration and every series) as bytes."""
+        slots = self.slots
+        head = json.dumps({"config": self.config.model_dump(mode="json"), "n": int(slots.size)})
+        rows = np.concatenate((self._s[slots], self._daily[slots], self._weekly[slots]), axis=1)
+        hb = head.encode()
+        return (
+            _BANK_MAGIC
+            + struct.pack("<II", len(hb), ROW_FLOATS)
+            + hb
+            + slots.astype("<i8").tobytes()
+            + rows.astype("<f8").tobytes()
+        )
+
+    @classmethod
+    def restore(cls, blob: bytes) -> DetectorBank:
+        """A bank from :meth:`checkpoint`; series keep their slots."""
+        if blob[:4] != _BANK_MAGIC:
+            raise ValueError("not a detector bank checkpoint")
+        hlen, width = struct.unpack("<II", blob[4:12])
+        if width != ROW_FLOATS:
+            raise ValueError("checkpoint of another detector version")
+        head = json.loads(blob[12 : 12 + hlen])
+        n = int(head["n"])
+        off = 12 + hlen
+        slots = np.frombuffer(blob, dtype="<i8", count=n, offset=off)
+        rows = np.frombuffer(blob, dtype="<f8", count=n * width, offset=off + 8 * n)
+        rows = rows.reshape(n, width)
+        cap = int(slots.max()) + 1 if n else 1
+        bank = cls(CompositeConfig.model_validate(head["config"]), capacity=cap)
+        bank._s[slots] = rows[:, :N_SCALARS]
+        bank._daily[slots] = rows[:, N_SCALARS : N_SCALARS + BINS_DAY]
+        bank._weekly[slots] = rows[:, N_SCALARS + BINS_DAY :]
+        bank._used[:] = False
+        bank._used[slots] = True
+        bank._free = [int(s) for s in range(cap - 1, -1, -1) if not bank._used[s]]
+        return bank
+
+    # -- evaluation ------------------------------------------------------------------
+
+    def update(
+        self,
+        series_idx: np.ndarray | Sequence[int],
+        ts: np.ndarray | Sequence[float],
+        values: np.ndarray | Sequence[float],
+    ) -> BankResult:
+        """Judge and learn a batch of points (any mix of series, each in time order)."""
+        idx = np.asarray(series_idx, dtype=np.int64)
+        t = np.asarray(ts, dtype=float)
+        x = np.asarray(values, dtype=float)
+        m = idx.size
+        if not (t.size == m and x.size == m):
+            raise ValueError("series_idx, ts and values must have the same length")
+        if m and not self._used[idx].all():
+            raise KeyError("a series index is not in use in this bank")
+        out = {
+            k: np.zeros(m)
+            for k in ("score", "raw", "low", "high", "centre", "ratio")
+        }
+        for k in ("low", "high", "centre"):
+            out[k][:] = np.nan
+        anomaly = np.zeros(m, dtype=bool)
+        learning = np.ones(m, dtype=bool)
+        comp = np.zeros(m, dtype=np.int8)
+        stat = np.zeros(m, dtype=np.int8)
+        season = np.zeros(m, dtype=np.int8)
+        finite = np.isfinite(x) & np.isfinite(t)
+        pos_all = np.flatnonzero(finite)
+        for part in rounds(idx[pos_all]):
+            pos = pos_all[part]
+            self._round(
+                idx[pos], t[pos], x[pos], pos, out, anomaly, learning, comp, stat, season
+            )
+        return BankResult(
+            idx, t, x, out["score"], out["raw"], anomaly, learning, out["low"], out["high"],
+            out["centre"], comp, stat, out["ratio"], season,
+        )
+
+    def _round(
+        self,
+        idx: np.ndarray,
+        t: np.ndarray,
+        x: np.ndarray,
+        pos: np.ndarray,
+        out: dict[str, np.ndarray],
+        anomaly: np.ndarray,
+        learning: np.ndarray,
+        comp: np.ndarray,
+        stat: np.ndarray,
+        season: np.ndarray,
+    ) -> None:
+        cfg = self.config
+        st = self._s[idx]
+        n = st[:, C_N]
+        first = n == 0
+        nn = n + 1.0
+        # sampling interval
+        dt = t - st[:, C_LAST_TS]
+        good_dt = dt > 0
+        old_dt = st[:, C_DT]
+        st[:, C_DT] = np.where(
+            good_dt, np.where(old_dt > 0, old_dt + 0.05 * (dt - old_dt), dt), old_dt
+        )
+        st[:, C_FIRST_TS] = np.where(first, t, st[:, C_FIRST_TS])
+        # seasonal offsets (bins interpolated between their centres)
+        if self._season_on:
+            pd = (t % DAY_S) * (BINS_DAY / DAY_S) - 0.5
+            bd0 = np.floor(pd)
+            fd = pd - bd0
+            bd0 = bd0.astype(np.int64) % BINS_DAY
+            bd1 = (bd0 + 1) % BINS_DAY
+            dly = self._daily
+            sd = dly[idx, bd0] * (1.0 - fd) + dly[idx, bd1] * fd
+            pw = (t % WEEK_S) * (BINS_WEEK / WEEK_S) - 0.5
+            bw0 = np.floor(pw)
+            fw = pw - bw0
+            bw0 = bw0.astype(np.int64) % BINS_WEEK
+            bw1 = (bw0 + 1) % BINS_WEEK
+            wky = self._weekly
+            sw = wky[idx, bw0] * (1.0 - fw) + wky[idx, bw1] * fw
+            mode = st[:, C_MODE]
+            s = np.where(mode == 1, sd, np.where(mode == 2, sw, 0.0))
+        else:
+            s = np.zeros_like(x)
+            mode = st[:, C_MODE]
+        trend = st[:, C_TREND]
+        level = np.where(first, x - s, st[:, C_LEVEL] + trend)
+        fast = np.where(first, x - s, st[:, C_FAST])
+        u = x - s
+        e = u - level
+        d = u - fast
+        mag = np.where(first, np.abs(x), st[:, C_ABS])
+        tiny = cfg.rel_floor * np.maximum(np.abs(level), mag) + 1e-12
+        sig = np.maximum(st[:, C_SCALE] * MAD_TO_SIGMA, tiny)
+        sigj = np.maximum(st[:, C_JSCALE] * MAD_TO_SIGMA, tiny)
+        z = e / sig
+        zj = d / sigj
+        c = cfg.clip
+        young = n < cfg.min_history // 3  # scales not settled: learn without clipping
+        zc = np.clip(z, -c, c)
+        leak = self._cusum_leak
+        cup = np.maximum(0.0, leak * st[:, C_CUP] + zc - cfg.cusum_k)
+        cdn = np.maximum(0.0, leak * st[:, C_CDN] - zc - cfg.cusum_k)
+        d2 = np.minimum(d * d, (c * c * 4.0) * sigj * sigj)
+        vshort = np.where(first, 0.0, st[:, C_VSHORT] + self._a_vs * (d2 - st[:, C_VSHORT]))
+        vlong = st[:, C_VLONG]
+        fl2 = tiny * tiny
+        lvr = np.log((vshort + fl2) / (vlong + fl2))
+        same = np.abs(x - st[:, C_LAST_X]) <= 1e-12 * np.maximum(1.0, np.abs(x))
+        run = np.where(same & ~first, st[:, C_RUN] + 1.0, 0.0)
+        old_mid = np.where(first, u, st[:, C_MID])
+        mid = old_mid + self._a_mid * (u - old_mid)
+        ref = np.where(first, u, st[:, C_REF] + trend)
+        drift = (mid - ref) / sig
+        ext = (np.abs(zj) >= cfg.rate_z).astype(float)
+        rshort = st[:, C_RSHORT] + self._a_rs * (ext - st[:, C_RSHORT])
+        rlong = st[:, C_RLONG]
+        rate = (rshort - rlong) / np.sqrt((rlong + 1e-3) * self._a_rs * 0.5)
+        q = np.empty((idx.size, N_STATS))
+        q[:, 0] = z
+        q[:, 1] = -z
+        q[:, 2] = zj
+        q[:, 3] = -zj
+        q[:, 4] = cup
+        q[:, 5] = cdn
+        q[:, 6] = lvr
+        q[:, 7] = -lvr
+        q[:, 8] = run
+        q[:, 9] = drift
+        q[:, 10] = -drift
+        q[:, 11] = rate
+        np.maximum(q, 0.0, out=q)
+        rec = st[:, C_REC : C_REC + N_STATS]
+        thr = np.maximum(self._floors, (1.0 + cfg.margin) * rec)
+        ratios = q / thr * self._enabled
+        best = ratios.argmax(axis=1)
+        ratio = ratios[np.arange(idx.size), best]
+        is_learning = n < cfg.min_history
+        ratio = np.where(is_learning, 0.0, ratio)
+        suspect = ratio >= 1.0
+        # alarm gate
+        hits = (st[:, C_HITS].astype(np.int64) << 1 | (ratio >= self._ratio_threshold)) & (
+            self._window_mask
+        )
+        st[:, C_HITS] = hits
+        worthy = (ratio >= self._ratio_threshold) & (
+            np.bitwise_count(hits.astype(np.uint64)) >= cfg.alarm_count
+        )
+        calm = t - st[:, C_LAST_ALARM] >= cfg.refractory_s
+        alarm = worthy & calm
+        if cfg.refractory_extends:
+            st[:, C_LAST_ALARM] = np.where(worthy, t, st[:, C_LAST_ALARM])
+        else:
+            st[:, C_LAST_ALARM] = np.where(alarm, t, st[:, C_LAST_ALARM])
+        p = ratio**cfg.steepness
+        raw = p / (1.0 + p)
+        score = np.where(alarm, np.maximum(raw, ALARM_SCORE), np.minimum(raw, ALARM_SCORE - 1e-3))
+        # outputs
+        centre = level + s
+        out["score"][pos] = score
+        out["raw"][pos] = raw
+        out["ratio"][pos] = ratio
+        out["centre"][pos] = np.where(is_learning, np.nan, centre)
+        out["high"][pos] = np.where(is_learning, np.nan, centre + thr[:, 0] * sig)
+        out["low"][pos] = np.where(is_learning, np.nan, centre - thr[:, 1] * sig)
+        anomaly[pos] = alarm
+        learning[pos] = is_learning
+        comp[pos] = np.where(ratio > 0, _STAT_COMPONENT[best], 0)
+        stat[pos] = best
+        season[pos] = mode
+        # --- learning ---------------------------------------------------------
+        held = np.where(suspect, st[:, C_HELD] + 1.0, 0.0)
+        rebase = held >= cfg.rebaseline_points
+        admit = ~suspect | rebase
+        held = np.where(rebase, 0.0, held)
+        st[:, C_HELD] = held
+        a_lvl = np.maximum(self._a_level, 1.0 / nn)
+        a_long = np.maximum(self._a_long, 1.0 / nn)
+        a_ref = np.maximum(self._a_ref, 1.0 / nn)
+        new_fast = fast + self._a_fast * np.clip(d, -c * sigj, c * sigj)
+        st[:, C_FAST] = new_fast
+        # a scale still at its floor (a flat start) learns without clipping
+        free = young | (st[:, C_SCALE] * MAD_TO_SIGMA <= tiny)
+        freej = young | (st[:, C_JSCALE] * MAD_TO_SIGMA <= tiny)
+        ec = np.where(free, e, np.clip(e, -c * sig, c * sig))
+        lvl_learnt = level + a_lvl * ec
+        st[:, C_LEVEL] = np.where(rebase, new_fast, np.where(admit, lvl_learnt, level))
+        # the trend: the smoothed slope of the medium-term level
+        a_tr = np.maximum(self._a_trend, 1.0 / nn)
+        learnt_trend = trend + a_tr * ((mid - old_mid) - trend)
+        st[:, C_TREND] = np.where(
+            rebase | first, 0.0, np.where(admit & ~young, learnt_trend, trend)
+        )
+        aerr = np.where(free, np.abs(e), np.minimum(np.abs(e), 2 * c * sig))
+        eshort = np.where(first, 0.0, st[:, C_ESHORT] + self._a_vs * (np.abs(d) - st[:, C_ESHORT]))
+        st[:, C_ESHORT] = eshort
+        scale = np.where(
+            admit | free, st[:, C_SCALE] + a_long * (aerr - st[:, C_SCALE]), st[:, C_SCALE]
+        )
+        # re-baselining adopts the current noise if it is larger
+        st[:, C_SCALE] = np.where(rebase, np.maximum(scale, eshort), scale)
+        jerr = np.where(freej, np.abs(d), np.minimum(np.abs(d), 2 * c * sigj))
+        st[:, C_JSCALE] = np.where(
+            (admit | freej) & ~first,
+            st[:, C_JSCALE] + a_long * (jerr - st[:, C_JSCALE]),
+            st[:, C_JSCALE],
+        )
+        st[:, C_ABS] = np.where(admit, mag + a_long * (np.abs(x) - mag), mag)
+        st[:, C_JSCALE] = np.where(rebase, np.maximum(st[:, C_JSCALE], eshort), st[:, C_JSCALE])
+        st[:, C_VSHORT] = vshort
+        vlong = np.where(admit & ~first, vlong + a_long * (d2 - vlong), vlong)
+        st[:, C_VLONG] = np.where(rebase, np.maximum(vlong, eshort * eshort), vlong)
+        st[:, C_CUP] = np.where(rebase, 0.0, cup)
+        st[:, C_CDN] = np.where(rebase, 0.0, cdn)
+        st[:, C_RUN] = run
+        st[:, C_LAST_X] = x
+        st[:, C_LAST_TS] = t
+        st[:, C_MID] = mid
+        st[:, C_REF] = np.where(rebase, mid, np.where(admit, ref + a_ref * (u - ref), ref))
+        st[:, C_RSHORT] = rshort
+        st[:, C_RLONG] = np.where(admit, rlong + a_long * (ext - rlong), rlong)
+        # records: decaying maxima of the statistics of normal points. A statistic
+        # at or above learn_level of its threshold is not learnt while it stays
+        # there (a slowly growing statistic must not raise its own threshold);
+        # when it falls back, the peak of that episode is learnt (a bump that
+        # came and went is normal, and its repeat is not news).
+        # A statistic that stays elevated for rebaseline_points is the new normal.
+        rel = q / thr
+        ok = (~young & admit & ~rebase)[:, None]
+        elevated = rel >= self._learn_level
+        elev_n = np.where(elevated, st[:, C_ELEV : C_ELEV + N_STATS] + 1.0, 0.0)
+        lasting = elev_n >= cfg.rebaseline_points
+        settled = ok & (~elevated | lasting)
+        epi = np.maximum(st[:, C_EPI : C_EPI + N_STATS], q)
+        dec = rec * self._decay
+        st[:, C_REC : C_REC + N_STATS] = np.where(
+            settled, np.maximum(dec, epi), np.where(young[:, None], rec, dec)
+        )
+        reset = settled | rebase[:, None] | young[:, None]
+        st[:, C_EPI : C_EPI + N_STATS] = np.where(reset | ~elevated, 0.0, epi)
+        st[:, C_ELEV : C_ELEV + N_STATS] = np.where(reset, 0.0, elev_n)
+        st[:, C_N] = nn
+        if self._season_on:
+            self._learn_season(st, idx, t, x, level, admit, bd0, bd1, fd, bw0, bw1, fw, sd, sw)
+        self._s[idx] = st
+
+    def _learn_season(
+        self,
+        st: np.ndarray,
+        idx: np.ndarray,
+        t: np.ndarray,
+        x: np.ndarray,
+        level: np.ndarray,
+        admit: np.ndarray,
+        bd0: np.ndarray,
+        bd1: np.ndarray,
+        fd: np.ndarray,
+        bw0: np.ndarray,
+        bw1: np.ndarray,
+        fw: np.ndarray,
+        sd: np.ndarray,
+        sw: np.ndarray,
+    ) -> None:
+        cfg = self.config
+        dev = x - level  # deviation from the level, what the profiles learn
+        a = np.where(admit, 1.0, 0.0)
+        dt = np.maximum(st[:, C_DT], 1e-3)
+        # the first cycles are averaged plainly, then older cycles fade
+        g = 1.0 - 0.5 ** (1.0 / cfg.season_memory_cycles)
+        span = t - st[:, C_FIRST_TS]
+        gd = a * np.minimum(1.0, dt * BINS_DAY / DAY_S) * np.maximum(g, DAY_S / (span + DAY_S))
+        gw = a * np.minimum(1.0, dt * BINS_WEEK / WEEK_S) * np.maximum(g, WEEK_S / (span + WEEK_S))
+        dly, wky = self._daily, self._weekly
+        rd = dev - sd
+        dly[idx, bd0] += gd * (1.0 - fd) * rd
+        dly[idx, bd1] += gd * fd * rd
+        rw = dev - sw
+        wky[idx, bw0] += gw * (1.0 - fw) * rw
+        wky[idx, bw1] += gw * fw * rw
+        # which seasonality explains the series best
+        a_m = a * np.maximum(self._a_long, 1.0 / (st[:, C_N] + 1.0))
+        for col, resid in ((C_MAE0, dev), (C_MAED, rd), (C_MAEW, rw)):
+            capped = np.minimum(np.abs(resid), 10 * st[:, C_SCALE] + 1e-12)
+            st[:, col] += a_m * (capped - st[:, col])
+        old_mode = st[:, C_MODE].copy()
+        if cfg.seasonality == "auto":
+            gain = cfg.season_gain
+            daily_ok = (span >= cfg.season_cycles * DAY_S) & (st[:, C_MAED] < gain * st[:, C_MAE0])
+            weekly_ok = (span >= cfg.season_cycles * WEEK_S) & (
+                st[:, C_MAEW] < gain * np.minimum(st[:, C_MAED], st[:, C_MAE0])
+            )
+            st[:, C_MODE] = np.where(weekly_ok, 2.0, np.where(daily_ok, 1.0, 0.0))
+        elif cfg.seasonality == "daily":
+            st[:, C_MODE] = np.where(span >= cfg.season_cycles * DAY_S, 1.0, 0.0)
+        else:
+            st[:, C_MODE] = np.where(span >= cfg.season_cycles * WEEK_S, 2.0, 0.0)
+        # the residuals change meaning with the seasonality: restart the CUSUMs,
+        # with the scale of the residuals of the new model
+        changed = st[:, C_MODE] != old_mode
+        if changed.any():
+            new_mae = np.where(
+                st[:, C_MODE] == 1, st[:, C_MAED],
+                np.where(st[:, C_MODE] == 2, st[:, C_MAEW], st[:, C_MAE0]),
+            )
+            st[:, C_SCALE] = np.where(changed, new_mae, st[:, C_SCALE])
+            for col in (C_CUP, C_CDN):
+                st[:, col] = np.where(changed, 0.0, st[:, col])
+            # levels kept net of the seasonal offset move with the offset
+            def offset(mode: np.ndarray) -> np.ndarray:
+                return np.where(mode == 1, sd, np.where(mode == 2, sw, 0.0))
+
+            shift = np.where(changed, offset(old_mode) - offset(st[:, C_MODE]), 0.0)
+            for col in (C_LEVEL, C_FAST, C_MID, C_REF):
+                st[:, col] += shift
+            st[:, C_RSHORT] = np.where(changed, st[:, C_RLONG], st[:, C_RSHORT])
+            st[:, C_VSHORT] = np.where(changed, st[:, C_VLONG], st[:, C_VSHORT])
+
+
+class CompositeDetector:
+    """One series as a :class:`Detector`: a slot of a :class:`DetectorBank`.
+
+    Made alone it has a bank of its own; :meth:`in_bank` puts it in a shared
+    bank, so that many series can be updated together (``bank.update``).
+    """
+
+    name = "composite"
+
+    def __init__(
+        self,
+        config: CompositeConfig | None = None,
+        *,
+        bank: DetectorBank | None = None,
+        slot: int | None = None,
+    ) -> None:
+        self.bank = bank if bank is not None else DetectorBank(config, capacity=1)
+        self.config = self.bank.config
+        self.slot = self.bank.add() if slot is None else slot
+        self._slot_arr = np.array([self.slot], dtype=np.int64)
+
+    def __del__(self) -> None:  # the slot is free again once nobody refers to it
+        try:
+            self.bank.remove(self.slot)
+        except Exception:
+            pass
+
+    @classmethod
+    def in_bank(cls, bank: DetectorBank, state: bytes | None = None) -> CompositeDetector:
+        slot = bank.add() if state is None else bank.import_state(state)
+        return cls(bank=bank, slot=slot)
+
+    def update(self, ts: float, value: float) -> DetectionResult:
+        res = self.bank.update(self._slot_arr, np.array([ts]), np.array([value]))
+        return res.result(0)
+
+    def update_many(self, ts: np.ndarray, values: np.ndarray) -> BankResult:
+        """Several points of this series, in order."""
+        return self.bank.update(np.full(len(ts), self.slot, dtype=np.int64), ts, values)
+
+    @property
+    def points(self) -> int:
+        return self.bank.points(self.slot)
+
+    def config_dict(self) -> dict[str, Any]:
+        return self.config.model_dump(mode="json")
+
+    def state_dict(self) -> StateDict:
+        return {
+            "type": self.name,
+            "config": self.config_dict(),
+            "state": np.frombuffer(self.bank.export_state(self.slot), dtype=np.uint8),
+        }
+
+    def load_state(self, state: StateDict) -> None:
+        cfg = CompositeConfig.model_validate(state["config"])
+        if cfg != self.config:
+            self.bank.remove(self.slot)
+            self.bank = DetectorBank(cfg, capacity=1)
+            self.config = cfg
+            self.slot = self.bank.add()
+            self._slot_arr = np.array([self.slot], dtype=np.int64)
+        self.bank.import_state(np.asarray(state["state"], dtype=np.uint8).tobytes(), self.slot)
+
+    def to_bytes(self) -> bytes:
+        """Configuration and state, compact (restored by :func:`composite_from_bytes`)."""
+        cfg = json.dumps(self.config_dict(), separators=(",", ":")).encode()
+        return _DET_MAGIC + struct.pack("<I", len(cfg)) + cfg + self.bank.export_state(self.slot)
+
+
+def is_composite_bytes(blob: bytes) -> bool:
+    return blob[:4] == _DET_MAGIC
+
+
+def split_detector_bytes(blob: bytes) -> tuple[CompositeConfig, bytes] | None:
+    """(configuration, series state) of :meth:`CompositeDetector.to_bytes`, or None."""
+    if blob[:4] != _DET_MAGIC:
+        return None
+    (n,) = struct.unpack("<I", blob[4:8])
+    cfg = CompositeConfig.model_validate_json(blob[8 : 8 + n])
+    return cfg, blob[8 + n :]
+
+
+def composite_from_bytes(blob: bytes, bank: DetectorBank | None = None) -> CompositeDetector:
+    parts = split_detector_bytes(blob)
+    if parts is None:
+        raise ValueError("not a composite detector state")
+    cfg, state = parts
+    if bank is None or bank.config != cfg:
+        bank = DetectorBank(cfg, capacity=1)
+    return CompositeDetector.in_bank(bank, state)
