@@ -15,6 +15,7 @@ import math
 import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -216,11 +217,17 @@ def step_many(
         work.append((ev, *_new_points(ev, times, values, status.last_ts)))
     before = [ev._prev for ev, _, _ in work]
     fed = _feed_many(work)
+    lists: dict[int, tuple[list[Any], ...]] = {}  # a bank result as Python lists
     out: list[tuple[list[Transition], int]] = []
     for (_, machine, status, _, _), (ev, times, values), (res, results, off), prev in zip(
         items, work, fed, before, strict=True
     ):
         transitions: list[Transition] = []
+        if res is not None and id(res) not in lists:
+            lists[id(res)] = (
+                res.score.tolist(), res.is_anomaly.tolist(), _nones(res.low),
+                _nones(res.high), _nones(res.centre), res.learning.tolist(),
+            )
         for k, (ts, value) in enumerate(zip(times, values, strict=True)):
             if res is None:
                 r = results[k]
@@ -230,17 +237,26 @@ def step_many(
                 )
             else:
                 i = off + k
-                anomaly = bool(res.is_anomaly[i])
-                detailed = anomaly or status.state != NORMAL
-                obs = ev._observation(
-                    ts, value, prev, res.score[i], anomaly, res.low[i], res.high[i],
-                    res.centre[i], res.explanation(i) if detailed else None,
-                    bool(res.learning[i]),
-                )
+                score, anomaly, low, high, centre, learning = (c[i] for c in lists[id(res)])
+                if anomaly or status.state != NORMAL:  # may change an alert: explain
+                    obs = ev._observation(
+                        ts, value, prev, score, anomaly, _nan(low), _nan(high), _nan(centre),
+                        res.explanation(i), learning,
+                    )
+                else:
+                    obs = Observation(ts, False, value, None, low, high, centre, score)
             transitions += machine.step(status, obs)
             prev = value
         out.append((transitions, len(times)))
     return out
+
+
+def _nones(a: np.ndarray) -> list[float | None]:
+    return [None if x != x or x in (math.inf, -math.inf) else x for x in a.tolist()]
+
+
+def _nan(x: float | None) -> float:
+    return math.nan if x is None else x
 
 
 def _finite(x: float) -> float | None:
