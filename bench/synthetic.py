@@ -63,7 +63,7 @@ DAY = int(86400 / STEP)  # points per day
 T0 = 1_700_006_400.0  # a midnight (UTC)
 LENGTH = 14 * DAY
 START = 10 * DAY  # where anomalies begin
-LEARN = 5 * DAY // 2  # learning period (two daily cycles and a half): alarms before it are not judged
+LEARN = 5 * DAY // 2  # learning period (two and a half daily cycles): alarms before it not judged
 
 BASES = ("flat", "daily", "trending", "counter", "bursty")
 ANOMALIES = (

@@ -9,7 +9,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "bench"))
 
-import synthetic  # noqa: E402
+import synthetic
 
 
 def test_the_suite_covers_every_anomaly_type_on_every_base() -> None:

@@ -180,9 +180,9 @@ class CompositeConfig(BaseModel):
     seasonality: Literal["auto", "none", "daily", "weekly"] = "auto"
     min_history: int = Field(default=150, ge=2, description="Points before alarms may be raised.")
     record_halflife: float = Field(
-        default=2016.0, gt=0, description="Half-life (points) of the records thresholds refer to."
+        default=4032.0, gt=0, description="Half-life (points) of the records thresholds refer to."
     )
-    margin: float = Field(default=0.3, ge=0, description="Threshold above the record, relative.")
+    margin: float = Field(default=0.1, ge=0, description="Threshold above the record, relative.")
     learn_level: float = Field(
         default=0.5,
         gt=0,
