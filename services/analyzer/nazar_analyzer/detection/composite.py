@@ -182,7 +182,7 @@ class CompositeConfig(BaseModel):
     record_halflife: float = Field(
         default=4032.0, gt=0, description="Half-life (points) of the records thresholds refer to."
     )
-    margin: float = Field(default=0.1, ge=0, description="Threshold above the record, relative.")
+    margin: float = Field(default=0.3, ge=0, description="Threshold above the record, relative.")
     learn_level: float = Field(
         default=0.5,
         gt=0,
@@ -354,6 +354,7 @@ class DetectorBank:
         self._a_long = _alpha(cfg.long_halflife)
         self._a_rs = _alpha(cfg.rate_short_halflife)
         self._a_trend = _alpha(cfg.trend_halflife)
+        self._damp = 1.0 - _alpha(cfg.trend_halflife)  # an unconfirmed trend fades
         self._cusum_leak = 1.0 - 1.0 / cfg.cusum_window
         # statistics that grow steadily during their anomaly (a flat run, a
         # drift) stop being learnt at learn_level; the others at their threshold
@@ -709,8 +710,12 @@ class DetectorBank:
         # the trend: the smoothed slope of the medium-term level
         a_tr = np.maximum(self._a_trend, 1.0 / nn)
         learnt_trend = trend + a_tr * ((mid - old_mid) - trend)
+        # a trend not confirmed by normal points fades (a damped trend);
+        # re-baselining starts without one
         st[C_TREND] = np.where(
-            rebase | first, 0.0, np.where(admit & ~young & ~drifting, learnt_trend, trend)
+            first | rebase,
+            0.0,
+            np.where(admit & ~young & ~drifting, learnt_trend, trend * self._damp),
         )
         aerr = np.where(free, np.abs(e), np.minimum(np.abs(e), 2 * c * sig))
         eshort = np.where(first, 0.0, st[C_ESHORT] + self._a_vs * (np.abs(d) - st[C_ESHORT]))
@@ -909,6 +914,23 @@ class CompositeDetector:
 
 def is_composite_bytes(blob: bytes) -> bool:
     return blob[:4] == _DET_MAGIC
+
+
+def restorable(blob: bytes) -> bool:
+    """Whether a composite detector's bytes can be restored by this version
+    (the state layout and the settings change between versions)."""
+    try:
+        parts = split_detector_bytes(blob)
+    except ValueError:
+        return False
+    if parts is None:
+        return False
+    state = parts[1]
+    return (
+        state[:4] == _STATE_MAGIC
+        and len(state) == 8 + 8 * ROW_FLOATS
+        and struct.unpack("<I", state[4:8])[0] == ROW_FLOATS
+    )
 
 
 def split_detector_bytes(blob: bytes) -> tuple[CompositeConfig, bytes] | None:
