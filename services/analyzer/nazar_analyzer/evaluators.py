@@ -223,29 +223,34 @@ def step_many(
         items, work, fed, before, strict=True
     ):
         transitions: list[Transition] = []
-        if res is not None and id(res) not in lists:
-            lists[id(res)] = (
-                res.score.tolist(), res.is_anomaly.tolist(), _nones(res.low),
-                _nones(res.high), _nones(res.centre), res.learning.tolist(),
-            )
-        for k, (ts, value) in enumerate(zip(times, values, strict=True)):
-            if res is None:
+        if res is None:
+            for k, (ts, value) in enumerate(zip(times, values, strict=True)):
                 r = results[k]
                 obs = ev._observation(
                     ts, value, prev, r.anomaly_score, r.is_anomaly, r.expected_low,
                     r.expected_high, r.expected_centre, r.explanation, r.learning,
                 )
+                transitions += machine.step(status, obs)
+                prev = value
+            out.append((transitions, len(times)))
+            continue
+        cols = lists.get(id(res))
+        if cols is None:
+            cols = lists[id(res)] = (
+                res.score.tolist(), res.is_anomaly.tolist(), _nones(res.low),
+                _nones(res.high), _nones(res.centre), res.learning.tolist(),
+            )
+        scores, anomalies, lows, highs, centres, learnings = cols
+        step = machine.step
+        for i, ts, value in zip(range(off, off + len(times)), times, values, strict=True):
+            if anomalies[i] or status.state != NORMAL:  # may change an alert: explain
+                obs = ev._observation(
+                    ts, value, prev, scores[i], anomalies[i], _nan(lows[i]), _nan(highs[i]),
+                    _nan(centres[i]), res.explanation(i), learnings[i],
+                )
             else:
-                i = off + k
-                score, anomaly, low, high, centre, learning = (c[i] for c in lists[id(res)])
-                if anomaly or status.state != NORMAL:  # may change an alert: explain
-                    obs = ev._observation(
-                        ts, value, prev, score, anomaly, _nan(low), _nan(high), _nan(centre),
-                        res.explanation(i), learning,
-                    )
-                else:
-                    obs = Observation(ts, False, value, None, low, high, centre, score)
-            transitions += machine.step(status, obs)
+                obs = Observation(ts, False, value, None, lows[i], highs[i], centres[i], scores[i])
+            transitions += step(status, obs)
             prev = value
         out.append((transitions, len(times)))
     return out
