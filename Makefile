@@ -6,7 +6,7 @@ BIN := .venv/bin
 DATABASES := nazar
 
 .PHONY: help install services test-deps up test lint typecheck importlint pytest bench bench-ingest \
-        bench-accuracy bench-analyzer clean
+        bench-accuracy bench-analyzer bench-synthetic clean
 
 help:
 	@echo "make up      start PostgreSQL/RabbitMQ if needed, then the whole stack with an agent"
@@ -45,7 +45,7 @@ pytest: install services test-deps
 
 test: lint typecheck importlint pytest
 
-bench: bench-ingest bench-accuracy bench-analyzer
+bench: bench-ingest bench-accuracy bench-synthetic bench-analyzer
 
 bench-ingest: install services
 	$(BIN)/python bench/ingest.py
@@ -53,6 +53,9 @@ bench-ingest: install services
 bench-accuracy: install
 	$(BIN)/python bench/accuracy.py --data ../shared/datasets/nab/data \
 	    --labels ../shared/datasets/nab/labels/combined_windows.json --out bench/results/nab
+
+bench-synthetic: install
+	$(BIN)/python bench/synthetic.py --seeds 10
 
 bench-analyzer: install services
 	$(BIN)/python bench/analyzer.py

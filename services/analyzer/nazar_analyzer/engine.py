@@ -285,6 +285,7 @@ class Engine:
                 and db_last is not None
                 and snap.last_ts is not None
                 and snap.last_ts <= db_last + EPS
+                and detectors.loadable(snap.state)
             )
             until = db_last if db_last is not None else first - 2 * EPS
             limit = self.settings.analyzer_max_history_points

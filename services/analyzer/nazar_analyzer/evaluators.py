@@ -15,6 +15,7 @@ import math
 import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -216,31 +217,51 @@ def step_many(
         work.append((ev, *_new_points(ev, times, values, status.last_ts)))
     before = [ev._prev for ev, _, _ in work]
     fed = _feed_many(work)
+    lists: dict[int, tuple[list[Any], ...]] = {}  # a bank result as Python lists
     out: list[tuple[list[Transition], int]] = []
     for (_, machine, status, _, _), (ev, times, values), (res, results, off), prev in zip(
         items, work, fed, before, strict=True
     ):
         transitions: list[Transition] = []
-        for k, (ts, value) in enumerate(zip(times, values, strict=True)):
-            if res is None:
+        if res is None:
+            for k, (ts, value) in enumerate(zip(times, values, strict=True)):
                 r = results[k]
                 obs = ev._observation(
                     ts, value, prev, r.anomaly_score, r.is_anomaly, r.expected_low,
                     r.expected_high, r.expected_centre, r.explanation, r.learning,
                 )
-            else:
-                i = off + k
-                anomaly = bool(res.is_anomaly[i])
-                detailed = anomaly or status.state != NORMAL
+                transitions += machine.step(status, obs)
+                prev = value
+            out.append((transitions, len(times)))
+            continue
+        cols = lists.get(id(res))
+        if cols is None:
+            cols = lists[id(res)] = (
+                res.score.tolist(), res.is_anomaly.tolist(), _nones(res.low),
+                _nones(res.high), _nones(res.centre), res.learning.tolist(),
+            )
+        scores, anomalies, lows, highs, centres, learnings = cols
+        step = machine.step
+        for i, ts, value in zip(range(off, off + len(times)), times, values, strict=True):
+            if anomalies[i] or status.state != NORMAL:  # may change an alert: explain
                 obs = ev._observation(
-                    ts, value, prev, res.score[i], anomaly, res.low[i], res.high[i],
-                    res.centre[i], res.explanation(i) if detailed else None,
-                    bool(res.learning[i]),
+                    ts, value, prev, scores[i], anomalies[i], _nan(lows[i]), _nan(highs[i]),
+                    _nan(centres[i]), res.explanation(i), learnings[i],
                 )
-            transitions += machine.step(status, obs)
+            else:
+                obs = Observation(ts, False, value, None, lows[i], highs[i], centres[i], scores[i])
+            transitions += step(status, obs)
             prev = value
         out.append((transitions, len(times)))
     return out
+
+
+def _nones(a: np.ndarray) -> list[float | None]:
+    return [None if x != x or x in (math.inf, -math.inf) else x for x in a.tolist()]
+
+
+def _nan(x: float | None) -> float:
+    return math.nan if x is None else x
 
 
 def _finite(x: float) -> float | None:

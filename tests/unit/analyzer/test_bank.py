@@ -174,3 +174,15 @@ def test_alarm_gate_persistence_and_refractory() -> None:
     s = bank.add()
     res = bank.update(np.full(600, s), times, values)
     assert res.is_anomaly[400] and res.is_anomaly[401:420].sum() == 0  # one per incident
+
+
+def test_a_snapshot_of_another_version_is_not_restored() -> None:
+    from nazar_analyzer import detectors
+
+    det = create_detector("composite")
+    for k in range(20):
+        det.update(T0 + k * STEP, float(k % 4))
+    blob = detector_to_bytes(det)
+    assert detectors.loadable(blob)
+    assert not detectors.loadable(blob[:-8])  # a shorter state row: another layout
+    assert not detectors.loadable(blob.replace(b'"margin"', b'"margim"'))  # other settings

@@ -13,11 +13,14 @@ from nazar_common.schemas.config import AnomalyParams, BaselineParams
 @pytest.mark.parametrize(
     "params",
     [
-        AnomalyParams(training_window=6 * 3600, retrain_every=3600),
+        AnomalyParams(training_window=6 * 3600),
+        AnomalyParams(algorithm="isolation_forest", training_window=6 * 3600, retrain_every=3600),
         AnomalyParams(algorithm="ensemble", training_window=6 * 3600, retrain_every=3600),
         BaselineParams(window=6 * 3600, min_history=3600, seasonality="none"),
+        BaselineParams(window=6 * 3600, min_history=3600),
     ],
-    ids=["isolation_forest (default)", "ensemble", "baseline"],
+    ids=["composite (default)", "isolation_forest", "ensemble", "baseline",
+         "baseline, seasonality auto"],
 )
 def test_default_rule_detectors_fire_on_a_spike_and_stay_quiet_before(
     params: AnomalyParams | BaselineParams,

@@ -119,6 +119,8 @@ _STATS: tuple[tuple[str, str, int], ...] = (
     ("rate", "extreme_rate", 0),
 )
 N_STATS = len(_STATS)
+# components whose statistic builds up over the anomaly (see ``learn_level``)
+_ACCUMULATING = ("flatline", "drift_up", "drift_down", "level_up", "level_down")
 #: Statistics by id (``BankResult.statistic``).
 STATISTICS: tuple[str, ...] = tuple(name for name, _, _ in _STATS)
 _STAT_COMPONENT = np.array([COMPONENT_ID[c] for _, c, _ in _STATS], dtype=np.int8)
@@ -153,8 +155,9 @@ _STAT_COMPONENT = np.array([COMPONENT_ID[c] for _, c, _ in _STATS], dtype=np.int
     C_ABS,  # mean |x|: the magnitude the relative floor of the scales refers to
     C_ESHORT,  # short-term mean |x - F| (unclipped): the current noise, for re-baselining
     C_TREND,  # slope of the slow level per point (damped Holt trend)
-) = range(28)
-C_REC = 28  # records of the statistics
+    C_MODE_N,  # points since the seasonality last changed
+) = range(29)
+C_REC = 29  # records of the statistics
 C_EPI = C_REC + N_STATS  # each statistic's peak since it rose above learn_level
 C_ELEV = C_EPI + N_STATS  # points each statistic has stayed above learn_level
 N_SCALARS = C_ELEV + N_STATS
@@ -177,9 +180,9 @@ class CompositeConfig(BaseModel):
     seasonality: Literal["auto", "none", "daily", "weekly"] = "auto"
     min_history: int = Field(default=150, ge=2, description="Points before alarms may be raised.")
     record_halflife: float = Field(
-        default=2016.0, gt=0, description="Half-life (points) of the records thresholds refer to."
+        default=4032.0, gt=0, description="Half-life (points) of the records thresholds refer to."
     )
-    margin: float = Field(default=0.2, ge=0, description="Threshold above the record, relative.")
+    margin: float = Field(default=0.3, ge=0, description="Threshold above the record, relative.")
     learn_level: float = Field(
         default=0.5,
         gt=0,
@@ -337,7 +340,7 @@ class DetectorBank:
     def __init__(self, config: CompositeConfig | None = None, capacity: int = 16) -> None:
         self.config = cfg = config or CompositeConfig()
         capacity = max(1, capacity)
-        self._s = np.zeros((capacity, N_SCALARS))
+        self._s = np.zeros((N_SCALARS, capacity))  # one column per series
         self._daily = np.zeros((capacity, BINS_DAY))
         self._weekly = np.zeros((capacity, BINS_WEEK))
         self._used = np.zeros(capacity, dtype=bool)
@@ -351,13 +354,13 @@ class DetectorBank:
         self._a_long = _alpha(cfg.long_halflife)
         self._a_rs = _alpha(cfg.rate_short_halflife)
         self._a_trend = _alpha(cfg.trend_halflife)
+        self._damp = 1.0 - _alpha(cfg.trend_halflife)  # an unconfirmed trend fades
         self._cusum_leak = 1.0 - 1.0 / cfg.cusum_window
         # statistics that grow steadily during their anomaly (a flat run, a
         # drift) stop being learnt at learn_level; the others at their threshold
         self._learn_level = np.array(
-            [cfg.learn_level if c in ("flatline", "drift_up", "drift_down") else 1.0
-             for _, c, _ in _STATS]
-        )
+            [cfg.learn_level if c in _ACCUMULATING else 1.0 for _, c, _ in _STATS]
+        )[:, None]
         self._decay = 0.5 ** (1.0 / cfg.record_halflife)
         floors = np.array(
             [
@@ -375,13 +378,13 @@ class DetectorBank:
                 cfg.rate_floor,
             ]
         )
-        self._floors = floors * cfg.floor_scale
+        self._floors = (floors * cfg.floor_scale)[:, None]
         enabled = np.array([c in cfg.components for _, c, _ in _STATS])
         if cfg.direction == "above":
             enabled &= np.array([d >= 0 for _, _, d in _STATS])
         elif cfg.direction == "below":
             enabled &= np.array([d <= 0 for _, _, d in _STATS])
-        self._enabled = enabled.astype(float)
+        self._enabled = enabled.astype(float)[:, None]
         # raw ratio at which the score reaches the alarm threshold
         t = cfg.threshold
         self._ratio_threshold = (t / (1.0 - t)) ** (1.0 / cfg.steepness)
@@ -399,9 +402,12 @@ class DetectorBank:
         return np.flatnonzero(self._used)
 
     def _grow(self, need: int) -> None:
-        cap = self._s.shape[0]
+        cap = self._used.size
         new_cap = max(cap * 2, cap + need)
-        for name in ("_s", "_daily", "_weekly"):
+        scalars = np.zeros((N_SCALARS, new_cap))
+        scalars[:, :cap] = self._s
+        self._s = scalars
+        for name in ("_daily", "_weekly"):
             old = getattr(self, name)
             arr = np.zeros((new_cap, old.shape[1]))
             arr[:cap] = old
@@ -430,14 +436,14 @@ class DetectorBank:
             self._free.append(slot)
 
     def _reset(self, slot: int) -> None:
-        self._s[slot] = 0.0
-        self._s[slot, C_LAST_ALARM] = -np.inf
-        self._s[slot, C_LAST_TS] = np.nan
+        self._s[:, slot] = 0.0
+        self._s[C_LAST_ALARM, slot] = -np.inf
+        self._s[C_LAST_TS, slot] = np.nan
         self._daily[slot] = 0.0
         self._weekly[slot] = 0.0
 
     def points(self, slot: int) -> int:
-        return int(self._s[slot, C_N])
+        return int(self._s[C_N, slot])
 
     # -- state export / import -------------------------------------------------
 
@@ -445,7 +451,7 @@ class DetectorBank:
         """The state of one series as compact bytes (no configuration)."""
         if not self._used[slot]:
             raise KeyError(f"slot {slot} is not in use")
-        row = np.concatenate((self._s[slot], self._daily[slot], self._weekly[slot]))
+        row = np.concatenate((self._s[:, slot], self._daily[slot], self._weekly[slot]))
         return _STATE_MAGIC + struct.pack("<I", ROW_FLOATS) + row.astype("<f8").tobytes()
 
     def import_state(self, blob: bytes, slot: int | None = None) -> int:
@@ -459,7 +465,7 @@ class DetectorBank:
             slot = self.add()
         elif not self._used[slot]:
             raise KeyError(f"slot {slot} is not in use")
-        self._s[slot] = row[:N_SCALARS]
+        self._s[:, slot] = row[:N_SCALARS]
         self._daily[slot] = row[N_SCALARS : N_SCALARS + BINS_DAY]
         self._weekly[slot] = row[N_SCALARS + BINS_DAY :]
         return slot
@@ -468,7 +474,9 @@ class DetectorBank:
         """The whole bank (configuration and every series) as bytes."""
         slots = self.slots
         head = json.dumps({"config": self.config.model_dump(mode="json"), "n": int(slots.size)})
-        rows = np.concatenate((self._s[slots], self._daily[slots], self._weekly[slots]), axis=1)
+        rows = np.concatenate(
+            (self._s[:, slots].T, self._daily[slots], self._weekly[slots]), axis=1
+        )
         hb = head.encode()
         return (
             _BANK_MAGIC
@@ -494,7 +502,7 @@ class DetectorBank:
         rows = rows.reshape(n, width)
         cap = int(slots.max()) + 1 if n else 1
         bank = cls(CompositeConfig.model_validate(head["config"]), capacity=cap)
-        bank._s[slots] = rows[:, :N_SCALARS]
+        bank._s[:, slots] = rows[:, :N_SCALARS].T
         bank._daily[slots] = rows[:, N_SCALARS : N_SCALARS + BINS_DAY]
         bank._weekly[slots] = rows[:, N_SCALARS + BINS_DAY :]
         bank._used[:] = False
@@ -556,18 +564,18 @@ class DetectorBank:
         season: np.ndarray,
     ) -> None:
         cfg = self.config
-        st = self._s[idx]
-        n = st[:, C_N]
+        st = self._s[:, idx]  # (statistic, series): rows are contiguous
+        n = st[C_N]
         first = n == 0
         nn = n + 1.0
         # sampling interval
-        dt = t - st[:, C_LAST_TS]
+        dt = t - st[C_LAST_TS]
         good_dt = dt > 0
-        old_dt = st[:, C_DT]
-        st[:, C_DT] = np.where(
+        old_dt = st[C_DT]
+        st[C_DT] = np.where(
             good_dt, np.where(old_dt > 0, old_dt + 0.05 * (dt - old_dt), dt), old_dt
         )
-        st[:, C_FIRST_TS] = np.where(first, t, st[:, C_FIRST_TS])
+        st[C_FIRST_TS] = np.where(first, t, st[C_FIRST_TS])
         # seasonal offsets (bins interpolated between their centres)
         if self._season_on:
             pd = (t % DAY_S) * (BINS_DAY / DAY_S) - 0.5
@@ -584,80 +592,88 @@ class DetectorBank:
             bw1 = (bw0 + 1) % BINS_WEEK
             wky = self._weekly
             sw = wky[idx, bw0] * (1.0 - fw) + wky[idx, bw1] * fw
-            mode = st[:, C_MODE]
+            mode = st[C_MODE]
             s = np.where(mode == 1, sd, np.where(mode == 2, sw, 0.0))
         else:
             s = np.zeros_like(x)
-            mode = st[:, C_MODE]
-        trend = st[:, C_TREND]
-        level = np.where(first, x - s, st[:, C_LEVEL] + trend)
-        fast = np.where(first, x - s, st[:, C_FAST])
+            mode = st[C_MODE]
+        trend = st[C_TREND]
+        level = np.where(first, x - s, st[C_LEVEL] + trend)
+        fast = np.where(first, x - s, st[C_FAST])
         u = x - s
         e = u - level
         d = u - fast
-        mag = np.where(first, np.abs(x), st[:, C_ABS])
+        mag = np.where(first, np.abs(x), st[C_ABS])
         tiny = cfg.rel_floor * np.maximum(np.abs(level), mag) + 1e-12
-        sig = np.maximum(st[:, C_SCALE] * MAD_TO_SIGMA, tiny)
-        sigj = np.maximum(st[:, C_JSCALE] * MAD_TO_SIGMA, tiny)
+        sig = np.maximum(st[C_SCALE] * MAD_TO_SIGMA, tiny)
+        sigj = np.maximum(st[C_JSCALE] * MAD_TO_SIGMA, tiny)
         z = e / sig
         zj = d / sigj
         c = cfg.clip
         young = n < cfg.min_history // 3  # scales not settled: learn without clipping
         zc = np.clip(z, -c, c)
         leak = self._cusum_leak
-        cup = np.maximum(0.0, leak * st[:, C_CUP] + zc - cfg.cusum_k)
-        cdn = np.maximum(0.0, leak * st[:, C_CDN] - zc - cfg.cusum_k)
+        cup = np.maximum(0.0, leak * st[C_CUP] + zc - cfg.cusum_k)
+        cdn = np.maximum(0.0, leak * st[C_CDN] - zc - cfg.cusum_k)
         d2 = np.minimum(d * d, (c * c * 4.0) * sigj * sigj)
-        vshort = np.where(first, 0.0, st[:, C_VSHORT] + self._a_vs * (d2 - st[:, C_VSHORT]))
-        vlong = st[:, C_VLONG]
+        vshort = np.where(first, 0.0, st[C_VSHORT] + self._a_vs * (d2 - st[C_VSHORT]))
+        vlong = st[C_VLONG]
         fl2 = tiny * tiny
         lvr = np.log((vshort + fl2) / (vlong + fl2))
-        same = np.abs(x - st[:, C_LAST_X]) <= 1e-12 * np.maximum(1.0, np.abs(x))
-        run = np.where(same & ~first, st[:, C_RUN] + 1.0, 0.0)
-        old_mid = np.where(first, u, st[:, C_MID])
+        same = np.abs(x - st[C_LAST_X]) <= 1e-12 * np.maximum(1.0, np.abs(x))
+        run = np.where(same & ~first, st[C_RUN] + 1.0, 0.0)
+        old_mid = np.where(first, u, st[C_MID])
         mid = old_mid + self._a_mid * (u - old_mid)
-        ref = np.where(first, u, st[:, C_REF] + trend)
+        ref = np.where(first, u, st[C_REF] + trend)
         drift = (mid - ref) / sig
         ext = (np.abs(zj) >= cfg.rate_z).astype(float)
-        rshort = st[:, C_RSHORT] + self._a_rs * (ext - st[:, C_RSHORT])
-        rlong = st[:, C_RLONG]
+        rshort = st[C_RSHORT] + self._a_rs * (ext - st[C_RSHORT])
+        rlong = st[C_RLONG]
         rate = (rshort - rlong) / np.sqrt((rlong + 1e-3) * self._a_rs * 0.5)
-        q = np.empty((idx.size, N_STATS))
-        q[:, 0] = z
-        q[:, 1] = -z
-        q[:, 2] = zj
-        q[:, 3] = -zj
-        q[:, 4] = cup
-        q[:, 5] = cdn
-        q[:, 6] = lvr
-        q[:, 7] = -lvr
-        q[:, 8] = run
-        q[:, 9] = drift
-        q[:, 10] = -drift
-        q[:, 11] = rate
+        q = np.empty((N_STATS, idx.size))
+        q[0] = z
+        q[1] = -z
+        q[2] = zj
+        q[3] = -zj
+        q[4] = cup
+        q[5] = cdn
+        q[6] = lvr
+        q[7] = -lvr
+        q[8] = run
+        q[9] = drift
+        q[10] = -drift
+        q[11] = rate
         np.maximum(q, 0.0, out=q)
-        rec = st[:, C_REC : C_REC + N_STATS]
+        rec = st[C_REC : C_REC + N_STATS]
         thr = np.maximum(self._floors, (1.0 + cfg.margin) * rec)
+        rel = q / thr
+        # learning: the first min_history points, and half as many after the
+        # seasonality changed (the residuals mean something new)
+        is_learning = (n < cfg.min_history) | (st[C_MODE_N] < cfg.min_history // 2)
+        elevated = (rel >= self._learn_level) & ~is_learning[None, :]
+        elev_n = np.where(elevated, st[C_ELEV : C_ELEV + N_STATS] + 1.0, 0.0)
+        lasting = elev_n >= cfg.rebaseline_points
+        # a drift in progress must not be learnt as the trend
+        drifting = (elevated[9] & ~lasting[9]) | (elevated[10] & ~lasting[10])
         ratios = q / thr * self._enabled
-        best = ratios.argmax(axis=1)
-        ratio = ratios[np.arange(idx.size), best]
-        is_learning = n < cfg.min_history
+        best = ratios.argmax(axis=0)
+        ratio = ratios[best, np.arange(idx.size)]
         ratio = np.where(is_learning, 0.0, ratio)
         suspect = ratio >= 1.0
         # alarm gate
-        hits = (st[:, C_HITS].astype(np.int64) << 1 | (ratio >= self._ratio_threshold)) & (
+        hits = (st[C_HITS].astype(np.int64) << 1 | (ratio >= self._ratio_threshold)) & (
             self._window_mask
         )
-        st[:, C_HITS] = hits
+        st[C_HITS] = hits
         worthy = (ratio >= self._ratio_threshold) & (
             np.bitwise_count(hits.astype(np.uint64)) >= cfg.alarm_count
         )
-        calm = t - st[:, C_LAST_ALARM] >= cfg.refractory_s
+        calm = t - st[C_LAST_ALARM] >= cfg.refractory_s
         alarm = worthy & calm
         if cfg.refractory_extends:
-            st[:, C_LAST_ALARM] = np.where(worthy, t, st[:, C_LAST_ALARM])
+            st[C_LAST_ALARM] = np.where(worthy, t, st[C_LAST_ALARM])
         else:
-            st[:, C_LAST_ALARM] = np.where(alarm, t, st[:, C_LAST_ALARM])
+            st[C_LAST_ALARM] = np.where(alarm, t, st[C_LAST_ALARM])
         p = ratio**cfg.steepness
         raw = p / (1.0 + p)
         score = np.where(alarm, np.maximum(raw, ALARM_SCORE), np.minimum(raw, ALARM_SCORE - 1e-3))
@@ -667,88 +683,91 @@ class DetectorBank:
         out["raw"][pos] = raw
         out["ratio"][pos] = ratio
         out["centre"][pos] = np.where(is_learning, np.nan, centre)
-        out["high"][pos] = np.where(is_learning, np.nan, centre + thr[:, 0] * sig)
-        out["low"][pos] = np.where(is_learning, np.nan, centre - thr[:, 1] * sig)
+        out["high"][pos] = np.where(is_learning, np.nan, centre + thr[0] * sig)
+        out["low"][pos] = np.where(is_learning, np.nan, centre - thr[1] * sig)
         anomaly[pos] = alarm
         learning[pos] = is_learning
         comp[pos] = np.where(ratio > 0, _STAT_COMPONENT[best], 0)
         stat[pos] = best
         season[pos] = mode
         # --- learning ---------------------------------------------------------
-        held = np.where(suspect, st[:, C_HELD] + 1.0, 0.0)
+        held = np.where(suspect, st[C_HELD] + 1.0, 0.0)
         rebase = held >= cfg.rebaseline_points
         admit = ~suspect | rebase
         held = np.where(rebase, 0.0, held)
-        st[:, C_HELD] = held
+        st[C_HELD] = held
         a_lvl = np.maximum(self._a_level, 1.0 / nn)
         a_long = np.maximum(self._a_long, 1.0 / nn)
         a_ref = np.maximum(self._a_ref, 1.0 / nn)
         new_fast = fast + self._a_fast * np.clip(d, -c * sigj, c * sigj)
-        st[:, C_FAST] = new_fast
+        st[C_FAST] = new_fast
         # a scale still at its floor (a flat start) learns without clipping
-        free = young | (st[:, C_SCALE] * MAD_TO_SIGMA <= tiny)
-        freej = young | (st[:, C_JSCALE] * MAD_TO_SIGMA <= tiny)
+        free = young | (st[C_SCALE] * MAD_TO_SIGMA <= tiny)
+        freej = young | (st[C_JSCALE] * MAD_TO_SIGMA <= tiny)
         ec = np.where(free, e, np.clip(e, -c * sig, c * sig))
         lvl_learnt = level + a_lvl * ec
-        st[:, C_LEVEL] = np.where(rebase, new_fast, np.where(admit, lvl_learnt, level))
+        st[C_LEVEL] = np.where(rebase, new_fast, np.where(admit, lvl_learnt, level))
         # the trend: the smoothed slope of the medium-term level
         a_tr = np.maximum(self._a_trend, 1.0 / nn)
         learnt_trend = trend + a_tr * ((mid - old_mid) - trend)
-        st[:, C_TREND] = np.where(
-            rebase | first, 0.0, np.where(admit & ~young, learnt_trend, trend)
+        # a trend not confirmed by normal points fades (a damped trend);
+        # re-baselining starts without one
+        st[C_TREND] = np.where(
+            first | rebase,
+            0.0,
+            np.where(admit & ~young & ~drifting, learnt_trend, trend * self._damp),
         )
         aerr = np.where(free, np.abs(e), np.minimum(np.abs(e), 2 * c * sig))
-        eshort = np.where(first, 0.0, st[:, C_ESHORT] + self._a_vs * (np.abs(d) - st[:, C_ESHORT]))
-        st[:, C_ESHORT] = eshort
+        eshort = np.where(first, 0.0, st[C_ESHORT] + self._a_vs * (np.abs(d) - st[C_ESHORT]))
+        st[C_ESHORT] = eshort
         scale = np.where(
-            admit | free, st[:, C_SCALE] + a_long * (aerr - st[:, C_SCALE]), st[:, C_SCALE]
+            admit | free, st[C_SCALE] + a_long * (aerr - st[C_SCALE]), st[C_SCALE]
         )
         # re-baselining adopts the current noise if it is larger
-        st[:, C_SCALE] = np.where(rebase, np.maximum(scale, eshort), scale)
+        st[C_SCALE] = np.where(rebase, np.maximum(scale, eshort), scale)
         jerr = np.where(freej, np.abs(d), np.minimum(np.abs(d), 2 * c * sigj))
-        st[:, C_JSCALE] = np.where(
+        st[C_JSCALE] = np.where(
             (admit | freej) & ~first,
-            st[:, C_JSCALE] + a_long * (jerr - st[:, C_JSCALE]),
-            st[:, C_JSCALE],
+            st[C_JSCALE] + a_long * (jerr - st[C_JSCALE]),
+            st[C_JSCALE],
         )
-        st[:, C_ABS] = np.where(admit, mag + a_long * (np.abs(x) - mag), mag)
-        st[:, C_JSCALE] = np.where(rebase, np.maximum(st[:, C_JSCALE], eshort), st[:, C_JSCALE])
-        st[:, C_VSHORT] = vshort
+        st[C_ABS] = np.where(admit, mag + a_long * (np.abs(x) - mag), mag)
+        st[C_JSCALE] = np.where(rebase, np.maximum(st[C_JSCALE], eshort), st[C_JSCALE])
+        st[C_VSHORT] = vshort
         vlong = np.where(admit & ~first, vlong + a_long * (d2 - vlong), vlong)
-        st[:, C_VLONG] = np.where(rebase, np.maximum(vlong, eshort * eshort), vlong)
-        st[:, C_CUP] = np.where(rebase, 0.0, cup)
-        st[:, C_CDN] = np.where(rebase, 0.0, cdn)
-        st[:, C_RUN] = run
-        st[:, C_LAST_X] = x
-        st[:, C_LAST_TS] = t
-        st[:, C_MID] = mid
-        st[:, C_REF] = np.where(rebase, mid, np.where(admit, ref + a_ref * (u - ref), ref))
-        st[:, C_RSHORT] = rshort
-        st[:, C_RLONG] = np.where(admit, rlong + a_long * (ext - rlong), rlong)
+        st[C_VLONG] = np.where(rebase, np.maximum(vlong, eshort * eshort), vlong)
+        st[C_CUP] = np.where(rebase, 0.0, cup)
+        st[C_CDN] = np.where(rebase, 0.0, cdn)
+        st[C_RUN] = run
+        st[C_LAST_X] = x
+        st[C_LAST_TS] = t
+        st[C_MID] = mid
+        st[C_REF] = np.where(
+            rebase, mid, np.where(admit & ~drifting, ref + a_ref * (u - ref), ref)
+        )
+        st[C_RSHORT] = rshort
+        st[C_RLONG] = np.where(admit, rlong + a_long * (ext - rlong), rlong)
         # records: decaying maxima of the statistics of normal points. A statistic
         # at or above learn_level of its threshold is not learnt while it stays
         # there (a slowly growing statistic must not raise its own threshold);
         # when it falls back, the peak of that episode is learnt (a bump that
         # came and went is normal, and its repeat is not news).
         # A statistic that stays elevated for rebaseline_points is the new normal.
-        rel = q / thr
-        ok = (~young & admit & ~rebase)[:, None]
-        elevated = rel >= self._learn_level
-        elev_n = np.where(elevated, st[:, C_ELEV : C_ELEV + N_STATS] + 1.0, 0.0)
-        lasting = elev_n >= cfg.rebaseline_points
+        ok = (~young & admit & ~rebase)[None, :]
         settled = ok & (~elevated | lasting)
-        epi = np.maximum(st[:, C_EPI : C_EPI + N_STATS], q)
+        epi = np.maximum(st[C_EPI : C_EPI + N_STATS], q)
         dec = rec * self._decay
-        st[:, C_REC : C_REC + N_STATS] = np.where(
-            settled, np.maximum(dec, epi), np.where(young[:, None], rec, dec)
+        st[C_REC : C_REC + N_STATS] = np.where(
+            settled, np.maximum(dec, epi), np.where(young[None, :], rec, dec)
         )
-        reset = settled | rebase[:, None] | young[:, None]
-        st[:, C_EPI : C_EPI + N_STATS] = np.where(reset | ~elevated, 0.0, epi)
-        st[:, C_ELEV : C_ELEV + N_STATS] = np.where(reset, 0.0, elev_n)
-        st[:, C_N] = nn
+        reset = settled | rebase[None, :] | young[None, :]
+        st[C_EPI : C_EPI + N_STATS] = np.where(reset | ~elevated, 0.0, epi)
+        st[C_ELEV : C_ELEV + N_STATS] = np.where(reset, 0.0, elev_n)
+        st[C_N] = nn
+        st[C_MODE_N] += 1.0
         if self._season_on:
-            self._learn_season(st, idx, t, x, level, admit, bd0, bd1, fd, bw0, bw1, fw, sd, sw)
-        self._s[idx] = st
+            self._learn_season(st, idx, t, x, ref, admit, bd0, bd1, fd, bw0, bw1, fw, sd, sw)
+        self._s[:, idx] = st
 
     def _learn_season(
         self,
@@ -770,10 +789,10 @@ class DetectorBank:
         cfg = self.config
         dev = x - level  # deviation from the level, what the profiles learn
         a = np.where(admit, 1.0, 0.0)
-        dt = np.maximum(st[:, C_DT], 1e-3)
+        dt = np.maximum(st[C_DT], 1e-3)
         # the first cycles are averaged plainly, then older cycles fade
         g = 1.0 - 0.5 ** (1.0 / cfg.season_memory_cycles)
-        span = t - st[:, C_FIRST_TS]
+        span = t - st[C_FIRST_TS]
         gd = a * np.minimum(1.0, dt * BINS_DAY / DAY_S) * np.maximum(g, DAY_S / (span + DAY_S))
         gw = a * np.minimum(1.0, dt * BINS_WEEK / WEEK_S) * np.maximum(g, WEEK_S / (span + WEEK_S))
         dly, wky = self._daily, self._weekly
@@ -784,42 +803,43 @@ class DetectorBank:
         wky[idx, bw0] += gw * (1.0 - fw) * rw
         wky[idx, bw1] += gw * fw * rw
         # which seasonality explains the series best
-        a_m = a * np.maximum(self._a_long, 1.0 / (st[:, C_N] + 1.0))
+        a_m = a * np.maximum(self._a_long, 1.0 / (st[C_N] + 1.0))
         for col, resid in ((C_MAE0, dev), (C_MAED, rd), (C_MAEW, rw)):
-            capped = np.minimum(np.abs(resid), 10 * st[:, C_SCALE] + 1e-12)
-            st[:, col] += a_m * (capped - st[:, col])
-        old_mode = st[:, C_MODE].copy()
+            capped = np.minimum(np.abs(resid), 10 * st[C_SCALE] + 1e-12)
+            st[col] += a_m * (capped - st[col])
+        old_mode = st[C_MODE].copy()
         if cfg.seasonality == "auto":
             gain = cfg.season_gain
-            daily_ok = (span >= cfg.season_cycles * DAY_S) & (st[:, C_MAED] < gain * st[:, C_MAE0])
+            daily_ok = (span >= cfg.season_cycles * DAY_S) & (st[C_MAED] < gain * st[C_MAE0])
             weekly_ok = (span >= cfg.season_cycles * WEEK_S) & (
-                st[:, C_MAEW] < gain * np.minimum(st[:, C_MAED], st[:, C_MAE0])
+                st[C_MAEW] < gain * np.minimum(st[C_MAED], st[C_MAE0])
             )
-            st[:, C_MODE] = np.where(weekly_ok, 2.0, np.where(daily_ok, 1.0, 0.0))
+            st[C_MODE] = np.where(weekly_ok, 2.0, np.where(daily_ok, 1.0, 0.0))
         elif cfg.seasonality == "daily":
-            st[:, C_MODE] = np.where(span >= cfg.season_cycles * DAY_S, 1.0, 0.0)
+            st[C_MODE] = np.where(span >= cfg.season_cycles * DAY_S, 1.0, 0.0)
         else:
-            st[:, C_MODE] = np.where(span >= cfg.season_cycles * WEEK_S, 2.0, 0.0)
+            st[C_MODE] = np.where(span >= cfg.season_cycles * WEEK_S, 2.0, 0.0)
         # the residuals change meaning with the seasonality: restart the CUSUMs,
         # with the scale of the residuals of the new model
-        changed = st[:, C_MODE] != old_mode
+        changed = st[C_MODE] != old_mode
+        st[C_MODE_N] = np.where(changed, 0.0, st[C_MODE_N])
         if changed.any():
             new_mae = np.where(
-                st[:, C_MODE] == 1, st[:, C_MAED],
-                np.where(st[:, C_MODE] == 2, st[:, C_MAEW], st[:, C_MAE0]),
+                st[C_MODE] == 1, st[C_MAED],
+                np.where(st[C_MODE] == 2, st[C_MAEW], st[C_MAE0]),
             )
-            st[:, C_SCALE] = np.where(changed, new_mae, st[:, C_SCALE])
+            st[C_SCALE] = np.where(changed, new_mae, st[C_SCALE])
             for col in (C_CUP, C_CDN):
-                st[:, col] = np.where(changed, 0.0, st[:, col])
+                st[col] = np.where(changed, 0.0, st[col])
             # levels kept net of the seasonal offset move with the offset
             def offset(mode: np.ndarray) -> np.ndarray:
                 return np.where(mode == 1, sd, np.where(mode == 2, sw, 0.0))
 
-            shift = np.where(changed, offset(old_mode) - offset(st[:, C_MODE]), 0.0)
+            shift = np.where(changed, offset(old_mode) - offset(st[C_MODE]), 0.0)
             for col in (C_LEVEL, C_FAST, C_MID, C_REF):
-                st[:, col] += shift
-            st[:, C_RSHORT] = np.where(changed, st[:, C_RLONG], st[:, C_RSHORT])
-            st[:, C_VSHORT] = np.where(changed, st[:, C_VLONG], st[:, C_VSHORT])
+                st[col] += shift
+            st[C_RSHORT] = np.where(changed, st[C_RLONG], st[C_RSHORT])
+            st[C_VSHORT] = np.where(changed, st[C_VLONG], st[C_VSHORT])
 
 
 class CompositeDetector:
@@ -894,6 +914,23 @@ class CompositeDetector:
 
 def is_composite_bytes(blob: bytes) -> bool:
     return blob[:4] == _DET_MAGIC
+
+
+def restorable(blob: bytes) -> bool:
+    """Whether a composite detector's bytes can be restored by this version
+    (the state layout and the settings change between versions)."""
+    try:
+        parts = split_detector_bytes(blob)
+    except ValueError:
+        return False
+    if parts is None:
+        return False
+    state = parts[1]
+    return (
+        state[:4] == _STATE_MAGIC
+        and len(state) == 8 + 8 * ROW_FLOATS
+        and struct.unpack("<I", state[4:8])[0] == ROW_FLOATS
+    )
 
 
 def split_detector_bytes(blob: bytes) -> tuple[CompositeConfig, bytes] | None:
