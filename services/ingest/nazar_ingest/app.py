@@ -31,6 +31,7 @@ from nazar_ingest.pipeline import Accepter
 from nazar_ingest.routes import (
     alerts,
     config,
+    events,
     health,
     ingest,
     keys,
@@ -100,6 +101,7 @@ async def _storage_up(state: AppState, runtime: Runtime) -> None:
         settings.maintenance_interval,
         settings.accept_past,
         settings.accept_future,
+        settings.events_retention,
     )
     state.extras["maintenance"] = maintenance
     state.extras["relay"].start(runtime.tasks)
@@ -182,7 +184,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
     problems.install(app)
     app.add_middleware(MetricsMiddleware)
     app.router.routes.append(ingest.route)
-    for module in (health, protocols, query, config, keys, alerts, notifications):
+    for module in (health, protocols, query, config, keys, alerts, notifications, events):
         app.include_router(module.router)
     openapi.install(app, ingest.openapi_paths())
     dashboard = dashboard_dir(settings)

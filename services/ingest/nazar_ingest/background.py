@@ -14,6 +14,7 @@ from aio_pika.abc import AbstractIncomingMessage
 from prometheus_client import Counter, Gauge
 
 from nazar_common.db.backends import Retention, StorageBackend
+from nazar_common.db.events import prune_events
 from nazar_common.db.samples import upsert_hosts
 from nazar_common.errors import InvalidInputError, TransientError
 from nazar_common.messaging.broker import Broker
@@ -100,7 +101,7 @@ class HostTracker:
 
 
 class Maintenance:
-    """Partitions, retention, rollups and old idempotency keys, periodically."""
+    """Partitions, retention, rollups, old idempotency keys and old events, periodically."""
 
     def __init__(
         self,
@@ -110,6 +111,7 @@ class Maintenance:
         interval: float,
         accept_past: timedelta,
         accept_future: timedelta,
+        events_retention: timedelta,
     ) -> None:
         self.pool = pool
         self.backend = backend
@@ -117,6 +119,7 @@ class Maintenance:
         self.interval = interval
         self.accept_past = accept_past
         self.accept_future = accept_future
+        self.events_retention = events_retention
         self.last_run: float | None = None
 
     async def run_once(self) -> None:
@@ -131,4 +134,5 @@ class Maintenance:
                 "DELETE FROM ingest_requests WHERE received_at < now() - $1::interval",
                 max(self.accept_past, timedelta(days=1)) * 2,
             )
+            await prune_events(conn, self.events_retention)
         self.last_run = time.time()

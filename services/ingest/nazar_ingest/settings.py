@@ -55,6 +55,11 @@ class IngestSettings(CommonSettings):
     maintenance_interval: float = Field(
         default=30.0, gt=0, description="Seconds between partition / rollup maintenance runs."
     )
+    events_retention: timedelta = Field(
+        default=timedelta(days=400),
+        description="How long events (deploys, config changes, incidents) are kept after they "
+        "end.",
+    )
     query_max_points: int = Field(
         default=11_000, ge=10, description="Most points per series a query may return."
     )
