@@ -26,6 +26,11 @@ def canonical_labels(labels: dict[str, str]) -> str:
     return orjson.dumps(labels, option=orjson.OPT_SORT_KEYS).decode()
 
 
+def key_columns(keys: Sequence[SeriesKey]) -> tuple[list[str], list[str], list[str]]:
+    """Metrics, hosts and label texts of ``keys``: three query parameters."""
+    return [k.metric for k in keys], [k.host for k in keys], [k.labels for k in keys]
+
+
 class SeriesResolver:
     """Maps series keys to ids, creating missing series.
 
@@ -77,9 +82,7 @@ class SeriesResolver:
             "SELECT t.ord, (SELECT s.id FROM series s WHERE s.metric = t.m AND s.host = t.h "
             "AND s.labels = t.l::jsonb) AS id "
             "FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS t(m, h, l, ord)",
-            [k.metric for k in keys],
-            [k.host for k in keys],
-            [k.labels for k in keys],
+            *key_columns(keys),
         )
         found = []
         for row in rows:
@@ -100,9 +103,7 @@ async def insert_series(conn: asyncpg.Connection, keys: Sequence[SeriesKey]) -> 
         "INSERT INTO series (metric, host, labels) "
         "SELECT m, h, l::jsonb FROM unnest($1::text[], $2::text[], $3::text[]) "
         "AS t(m, h, l) ORDER BY m, h, l ON CONFLICT DO NOTHING",
-        [k.metric for k in keys],
-        [k.host for k in keys],
-        [k.labels for k in keys],
+        *key_columns(keys),
     )
     return int(result.split()[-1])
 
