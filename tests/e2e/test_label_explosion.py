@@ -17,6 +17,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import asyncpg
@@ -89,6 +90,16 @@ async def agents(session: aiohttp.ClientSession, url: str, bodies: list[bytes], 
     await asyncio.gather(*pending)
 
 
+def report(result: dict[str, Any], before: Load, during: Load, load: float) -> None:
+    print(f"\nlabel explosion: {EXPLOSION} new series from one host in "
+          f"{result['seconds']:.1f} s ({PER_REQUEST} per request, 4 in flight), "
+          f"{HOSTS} agent hosts x {SERIES_PER_HOST} series, "
+          f"{AGENT_RATE:.0f} agent requests/s; per-host limit {LIMIT}; "
+          f"load average {load:.1f} on {os.cpu_count()} CPUs")
+    print(f"  agents without the explosion: {before.summary()}")
+    print(f"  agents during the explosion:  {during.summary()}")
+
+
 def spawn_exploder(url: str, key: str) -> subprocess.Popen[str]:
     args = [sys.executable, "-m", "tests.e2e.explode", url, key,
             str(EXPLOSION // PER_REQUEST), str(PER_REQUEST)]
@@ -106,7 +117,9 @@ def spawn_ingest(port: int, database_url: str, amqp_url: str) -> subprocess.Pope
                                 stdout=out, stderr=subprocess.STDOUT)
 
 
-async def test_label_explosion_is_contained(fresh_database_url: str, fresh_amqp_url: str) -> None:
+async def test_label_explosion_is_contained(
+    fresh_database_url: str, fresh_amqp_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     conn = await asyncpg.connect(fresh_database_url)
     try:
         await migrate(conn, "postgres")
@@ -151,13 +164,8 @@ async def test_label_explosion_is_contained(fresh_database_url: str, fresh_amqp_
             await task
 
         load = os.getloadavg()
-        print(f"\nlabel explosion: {EXPLOSION} new series from one host in "
-              f"{result['seconds']:.1f} s ({PER_REQUEST} per request, 4 in flight), "
-              f"{HOSTS} agent hosts x {SERIES_PER_HOST} series, "
-              f"{AGENT_RATE:.0f} agent requests/s; per-host limit {LIMIT}; "
-              f"load average {load[0]:.1f} on {os.cpu_count()} CPUs")
-        print(f"  agents without the explosion: {before.summary()}")
-        print(f"  agents during the explosion:  {during.summary()}")
+        with capsys.disabled():  # the figures, in every run
+            report(result, before, during, load[0])
 
         # every agent request was stored, before and during
         assert set(before.statuses) == {202} and set(during.statuses) == {202}
