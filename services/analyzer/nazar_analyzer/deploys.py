@@ -20,7 +20,8 @@ matching the host's labels, or fleet-wide:
   learn and are never held (the rule schema refuses ``hold_for`` on them).
 
 Everything here is a function of the events and the points, so a replay
-(another replica, a restart, a backtest) takes the same decisions.
+(another replica, a restart) takes the same decisions. Backtests do not
+apply deploys.
 """
 
 from __future__ import annotations
