@@ -10,20 +10,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
-import httpx
 import typer
 import yaml
 
-from nazar_cli.settings import CliSettings
+from nazar_cli.api import parse_time, request
 
 app = typer.Typer(no_args_is_help=True)
-
-
-def _client() -> httpx.Client:
-    settings = CliSettings()
-    key = settings.api_key.get_secret_value()
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
-    return httpx.Client(base_url=settings.api_url.rstrip("/"), headers=headers, timeout=180.0)
 
 
 def load_rule_files(path: Path) -> list[dict[str, Any]]:
@@ -58,45 +50,6 @@ def load_rule_files(path: Path) -> list[dict[str, Any]]:
     if not rules:
         raise typer.BadParameter(f"{path} contains no rule")
     return rules
-
-
-def _fail(r: httpx.Response) -> None:
-    try:
-        body = r.json()
-        detail = body.get("detail", "")
-        errors = body.get("errors") or []
-    except ValueError:
-        detail, errors = r.text[:300], []
-    typer.echo(f"error: HTTP {r.status_code}: {detail}", err=True)
-    for e in errors:
-        typer.echo(f"  {e.get('loc', '')}: {e.get('msg', '')}", err=True)
-    raise typer.Exit(1)
-
-
-def _request(method: str, url: str, **kwargs: Any) -> httpx.Response:
-    try:
-        with _client() as client:
-            r = client.request(method, url, **kwargs)
-    except httpx.HTTPError as exc:
-        typer.echo(f"error: cannot reach the API: {exc}", err=True)
-        raise typer.Exit(2) from exc
-    if r.status_code >= 400:
-        _fail(r)
-    return r
-
-
-def _parse_time(text: str | None, default: datetime) -> datetime:
-    if not text:
-        return default
-    text = text.strip()
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-    if text[-1:] in units and text[:-1].replace(".", "", 1).isdigit():
-        return datetime.now(UTC) - timedelta(seconds=float(text[:-1]) * units[text[-1]])
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise typer.BadParameter(f"{text!r}: use ISO 8601 or a duration like 6h / 7d") from exc
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def format_backtest(result: dict[str, Any]) -> list[str]:
@@ -140,8 +93,8 @@ def test(
 ) -> None:
     """Backtest rules over stored history: when would they have fired and resolved?"""
     now = datetime.now(UTC)
-    t_end = _parse_time(end, now)
-    t_start = _parse_time(start, t_end - timedelta(days=1))
+    t_end = parse_time(end, now)
+    t_start = parse_time(start, t_end - timedelta(days=1))
     results = []
     for rule in load_rule_files(file):
         body = {
@@ -150,7 +103,7 @@ def test(
             "end": t_end.isoformat(),
             "resolution": resolution,
         }
-        results.append(_request("POST", "/api/v1/rules/backtest", json=body).json())
+        results.append(request("POST", "/api/v1/rules/backtest", json=body).json())
     if output == "json":
         typer.echo(json.dumps(results if len(results) > 1 else results[0], indent=2))
         return
@@ -166,7 +119,7 @@ def apply(file: Annotated[Path, typer.Argument(help="YAML or JSON file with rule
         name = rule.get("name")
         if not name:
             raise typer.BadParameter("every rule needs a name")
-        r = _request("PUT", f"/api/v1/rules/{name}", json=rule)
+        r = request("PUT", f"/api/v1/rules/{name}", json=rule)
         typer.echo(
             f"{'created' if r.status_code == 201 else 'applied'} rule {name} "
             f"(version {r.json().get('version')})"
@@ -176,7 +129,7 @@ def apply(file: Annotated[Path, typer.Argument(help="YAML or JSON file with rule
 @app.command("list")
 def list_(output: Annotated[str, typer.Option(help="text or json.")] = "text") -> None:
     """List rules."""
-    rules = _request("GET", "/api/v1/rules").json()
+    rules = request("GET", "/api/v1/rules").json()
     if output == "json":
         typer.echo(json.dumps(rules, indent=2))
         return

@@ -71,21 +71,25 @@ class BankPool:
 
 
 def composite_config(
-    params: BaselineParams | AnomalyParams, interval: float, limits: Limits
+    params: BaselineParams | AnomalyParams,
+    interval: float,
+    limits: Limits,
+    relearn_for: float | None = None,
 ) -> dict[str, Any]:
     """Composite-detector settings of a rule (counts in points at ``interval``)."""
     hist = history_points(params, interval, limits)
     if isinstance(params, BaselineParams):
+        needed = params.min_history if relearn_for is None else relearn_for
         return {
             "components": BASELINE_COMPONENTS,
             "direction": params.direction,
             "seasonality": params.seasonality,
-            "min_history": min(hist, _points(params.min_history, interval, 10, limits.max_points)),
+            "min_history": min(hist, _points(needed, interval, 10, limits.max_points)),
             "record_halflife": float(hist),
             "spike_floor": params.band,
         }
     return {
-        "min_history": min(hist, max(16, hist // 7)),
+        "min_history": _anomaly_min_history(hist, interval, limits, relearn_for),
         "record_halflife": float(hist),
         "threshold": params.score_threshold,
         "alarm_window": min(params.recent_points, 32),
@@ -95,6 +99,17 @@ def composite_config(
     }
 
 
+def _anomaly_min_history(
+    hist: int, interval: float, limits: Limits, relearn_for: float | None
+) -> int:
+    """Points an anomaly detector needs before it judges: a seventh of its
+    history, or (re-learning after a deploy) ``relearn_for`` worth, at least 16."""
+    needed = min(hist, max(16, hist // 7))
+    if relearn_for is not None:
+        needed = min(needed, _points(relearn_for, interval, 16, limits.max_points))
+    return needed
+
+
 def history_points(params: BaselineParams | AnomalyParams, interval: float, limits: Limits) -> int:
     """How many history points the detector for ``params`` learns from."""
     window = params.window if isinstance(params, BaselineParams) else params.training_window
@@ -102,13 +117,20 @@ def history_points(params: BaselineParams | AnomalyParams, interval: float, limi
 
 
 def detector_config(
-    params: BaselineParams | AnomalyParams, interval: float, limits: Limits
+    params: BaselineParams | AnomalyParams,
+    interval: float,
+    limits: Limits,
+    relearn_for: float | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    """The registry name and configuration of the detector a rule asks for."""
+    """The registry name and configuration of the detector a rule asks for.
+
+    With ``relearn_for`` (seconds; a detector re-learning after a deploy, see
+    :mod:`nazar_analyzer.deploys`) it needs only that much history before it
+    judges, and at least its minimum (10 points, 16 for anomaly rules)."""
     hist = history_points(params, interval, limits)
     if isinstance(params, BaselineParams) or params.algorithm == "composite":
-        return "composite", composite_config(params, interval, limits)
-    min_hist = min(hist, max(16, hist // 7))
+        return "composite", composite_config(params, interval, limits, relearn_for)
+    min_hist = _anomaly_min_history(hist, interval, limits, relearn_for)
     forest = {
         "train_window": hist,
         "min_history": min_hist,
@@ -137,9 +159,10 @@ def new_detector(
     interval: float,
     limits: Limits,
     pool: BankPool | None = None,
+    relearn_for: float | None = None,
 ) -> Detector:
     """A detector for one series; a composite one joins ``pool``'s bank if given."""
-    name, config = detector_config(params, interval, limits)
+    name, config = detector_config(params, interval, limits, relearn_for)
     try:
         if name == "composite" and pool is not None:
             return CompositeDetector.in_bank(pool.bank(CompositeConfig.model_validate(config)))

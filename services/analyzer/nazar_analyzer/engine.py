@@ -19,6 +19,7 @@ message:
 from __future__ import annotations
 
 import asyncio
+import bisect
 import itertools
 import logging
 import time
@@ -31,12 +32,14 @@ import orjson
 from prometheus_client import Counter, Gauge, Histogram
 
 from nazar_analyzer import detectors, store
+from nazar_analyzer.deploys import MAX_EVENTS, TOLERANCE, DeployIndex, Deploys, HeldMachine
 from nazar_analyzer.evaluators import (
     DetectorEvaluator,
     ThresholdEvaluator,
     absence_observation,
     estimate_interval,
     new_detector_evaluator,
+    relearn,
     step_many,
     warm_many,
 )
@@ -61,6 +64,15 @@ REPLAYED = Counter(
     "nazar_analyzer_points_replayed_total",
     "Points replayed from storage to bring a detector up to date (warm-up, other replicas)",
 )
+DEPLOY_HOLDS = Counter(
+    "nazar_analyzer_deploy_holds_total",
+    "Observations that would have opened an alert within a deploy's grace period (held)",
+)
+RELEARNS = Counter(
+    "nazar_analyzer_detector_relearns_total",
+    "Detectors reset to re-learn after a deploy (rules with deploys.hold_for)",
+)
+EVENTS = Gauge("nazar_analyzer_events", "Recent events (deploys...) held in memory")
 
 
 @dataclass
@@ -79,6 +91,23 @@ class _Pair:
     values: list[float]
 
 
+@dataclass
+class _Need:
+    """A detector to bring to its state row's position ``db_last``."""
+
+    rule: Rule
+    subject: Subject
+    db_last: float | None
+    first: float  # time of the batch's first point
+    #: The deploy reset it must have learnt from (rules with deploys.hold_for).
+    reset: float | None = None
+    interval: float | None = None  # of the detector it replaces, if any
+
+    @property
+    def until(self) -> float:
+        return self.db_last if self.db_last is not None else self.first - 2 * EPS
+
+
 class Engine:
     def __init__(self, pool: asyncpg.Pool | None, settings: AnalyzerSettings) -> None:
         self.pool = pool
@@ -86,6 +115,8 @@ class Engine:
         self.limits = detectors.Limits(max_points=settings.analyzer_max_history_points)
         self.rules = RuleSet()
         self.hosts: dict[str, dict[str, str]] = {}
+        #: Recent events (deploys...), for rules with ``deploys``.
+        self.deploys = DeployIndex()
         self._thresholds: dict[tuple[int, int], ThresholdEvaluator] = {}
         self._detectors: OrderedDict[tuple[int, int], DetectorEvaluator] = OrderedDict()
         self._evicted: list[DetectorEvaluator] = []
@@ -101,6 +132,7 @@ class Engine:
         assert self.pool is not None
         rules = await store.load_rules(self.pool)
         hosts = await store.load_hosts(self.pool)
+        await self.reload_events()
         old = self.rules
         self.rules = RuleSet.build(rules, old.generation + 1)
         self.hosts = hosts
@@ -109,6 +141,21 @@ class Engine:
         for key in [k for k, d in self._detectors.items() if (k[0], d.rule_version) not in live]:
             del self._detectors[key]
         DETECTORS.set(len(self._detectors))
+
+    async def reload_events(self) -> None:
+        """Recent events, from the database (on NOTIFY nazar_events and with every reload)."""
+        assert self.pool is not None
+        events = await store.load_events(
+            self.pool, self.settings.analyzer_events_lookback, MAX_EVENTS
+        )
+        self.deploys = DeployIndex(events)
+        EVENTS.set(len(self.deploys))
+
+    def deploys_of(self, rule: Rule, subject: Subject) -> Deploys | None:
+        """The deploys that concern ``rule`` on ``subject``'s host, if the rule cares."""
+        if rule.spec.deploys is None:
+            return None
+        return Deploys.of(rule.spec, self.deploys, subject.host, dict(subject.host_labels))
 
     def machine(self, rule: Rule) -> Machine:
         return Machine(rule.spec.for_, rule.spec.keep_firing_for)
@@ -211,9 +258,19 @@ class Engine:
             rule = pair.rule
             status = states[(rule.id, pair.subject.key)]
             machine = self.machine(rule)
+            deploys = self.deploys_of(rule, pair.subject)
             if rule.kind != "threshold":
                 assert pair.subject.series_id is not None
-                ev = self._detectors[(rule.id, pair.subject.series_id)]
+                key = (rule.id, pair.subject.series_id)
+                ev = self._detectors[key]
+                if deploys is not None and deploys.holds:
+                    # a deploy: at its reset time the detector re-learns; in its
+                    # grace period nothing opens (HeldMachine). Rare: one by one.
+                    held = HeldMachine(machine.for_, machine.keep_firing_for, deploys=deploys)
+                    transitions, n = self._step_held(key, rule, ev, held, status, pair)
+                    DEPLOY_HOLDS.inc(held.held)
+                    out.append((pair, deploys.annotate(transitions), n))
+                    continue
                 batched.append((len(out), ev, machine, status, pair.times, pair.values))
                 out.append((pair, [], 0))
                 continue
@@ -227,12 +284,49 @@ class Engine:
                 transitions += machine.step(status, th.observe(ts, value))
                 last = ts
                 n += 1
+            if deploys is not None:
+                transitions = deploys.annotate(transitions)
             out.append((pair, transitions, n))
         # detectors: one batched update per detector bank
         stepped = step_many([b[1:] for b in batched])
         for (pos, *_), (transitions, n) in zip(batched, stepped, strict=True):
             out[pos] = (out[pos][0], transitions, n)
         return out
+
+    def _step_held(
+        self,
+        key: tuple[int, int],
+        rule: Rule,
+        ev: DetectorEvaluator,
+        machine: HeldMachine,
+        status: Status,
+        pair: _Pair,
+    ) -> tuple[list[Transition], int]:
+        """Evaluate a pair of a rule held after deploys: the points before each
+        deploy reset by the detector in place, the points from it on by a fresh
+        one (see :mod:`nazar_analyzer.deploys`)."""
+        deploys = machine.deploys
+        assert deploys is not None
+        transitions: list[Transition] = []
+        n = 0
+        times, values = pair.times, pair.values
+        for reset in deploys.resets_between(ev.origin, times[-1]):
+            cut = bisect.bisect_left(times, reset - TOLERANCE)
+            if cut:
+                tr, k = step_many([(ev, machine, status, times[:cut], values[:cut])])[0]
+                transitions, n = transitions + tr, n + k
+                times, values = times[cut:], values[cut:]
+            ev = self._detectors[key] = relearn(ev, rule, self.limits, self.banks, reset)
+            RELEARNS.inc()
+        if times:
+            tr, k = step_many([(ev, machine, status, times, values)])[0]
+            transitions, n = transitions + tr, n + k
+        return transitions, n
+
+    def _reset_before(self, rule: Rule, subject: Subject, until: float) -> float | None:
+        """The latest deploy reset a detector at position ``until`` must have learnt from."""
+        deploys = self.deploys_of(rule, subject)
+        return None if deploys is None else deploys.last_reset(until)
 
     async def _sync_detectors(
         self,
@@ -241,23 +335,29 @@ class Engine:
         states: dict[tuple[int, str], Status],
     ) -> None:
         """Make each needed detector's position equal its state row's ``last_ts``."""
-        need: dict[tuple[int, int], tuple[Rule, float | None, float]] = {}
+        need: dict[tuple[int, int], _Need] = {}
         for p in pairs:
             if p.rule.kind == "threshold":
                 continue
             assert p.subject.series_id is not None
             key = (p.rule.id, p.subject.series_id)
             db_last = states[(p.rule.id, p.subject.key)].last_ts
+            want = _Need(p.rule, p.subject, db_last, p.times[0])
+            want.reset = self._reset_before(p.rule, p.subject, want.until)
             ev = self._detectors.get(key)
             if ev is not None and ev.rule_version == p.rule.version:
-                if ev.last_ts == db_last:
+                want.interval = ev.interval
+                # learnt from before a deploy it should have re-learnt after: rebuild
+                stale = want.reset is not None and (ev.origin is None or ev.origin < want.reset)
+                if ev.last_ts == db_last and not stale:
                     self._detectors.move_to_end(key)
                     continue
-                if ev.last_ts is not None and db_last is not None and ev.last_ts < db_last:
-                    need[key] = (p.rule, db_last, p.times[0])
+                if (ev.last_ts is not None and db_last is not None and ev.last_ts < db_last
+                        and not stale):
+                    need[key] = want
                     continue
             self._detectors.pop(key, None)
-            need[key] = (p.rule, db_last, p.times[0])
+            need[key] = want
         if not need:
             return
         # 1. detectors behind: replay the gap.
@@ -265,7 +365,7 @@ class Engine:
         if gaps:
             limit = self.settings.analyzer_max_history_points
             fetched = await store.fetch_ranges(
-                conn, [(k[1], ev.last_ts, need[k][1] or 0.0, limit) for k, ev in gaps]
+                conn, [(k[1], ev.last_ts, need[k].db_last or 0.0, limit) for k, ev in gaps]
             )
             async with self.cpu:
                 await asyncio.to_thread(self._replay, gaps, fetched, need)
@@ -275,9 +375,10 @@ class Engine:
             return
         snaps = await store.load_snapshots(conn, missing)
         ranges: list[tuple[int, float | None, float, int]] = []
-        plans: list[tuple[tuple[int, int], store.Snapshot | None]] = []
+        plans: list[tuple[tuple[int, int], store.Snapshot | None, float | None]] = []
         for key in missing:
-            rule, db_last, first = need[key]
+            want = need[key]
+            rule, db_last, until, reset = want.rule, want.db_last, want.until, want.reset
             snap = snaps.get(key)
             usable = (
                 snap is not None
@@ -286,18 +387,24 @@ class Engine:
                 and snap.last_ts is not None
                 and snap.last_ts <= db_last + EPS
                 and detectors.loadable(snap.state)
+                and (reset is None or (snap.origin is not None and snap.origin >= reset))
             )
-            until = db_last if db_last is not None else first - 2 * EPS
             limit = self.settings.analyzer_max_history_points
+            params = rule.spec.params
+            window = params.window if params.kind == "baseline" else params.training_window  # type: ignore[union-attr]
             if usable:
                 assert snap is not None
                 ranges.append((key[1], snap.last_ts, until, limit))
-                plans.append((key, snap))
+                plans.append((key, snap, None))
+            elif reset is not None and reset > until - window:
+                # re-learn from the deploy: only its points (the one at the reset included)
+                if want.interval is None and snap is not None:
+                    want.interval = snap.interval
+                ranges.append((key[1], reset - 1e-3, until, limit))
+                plans.append((key, None, reset))
             else:
-                params = rule.spec.params
-                window = params.window if params.kind == "baseline" else params.training_window  # type: ignore[union-attr]
                 ranges.append((key[1], until - window, until, limit))
-                plans.append((key, None))
+                plans.append((key, None, until - window))
         fetched = await store.fetch_ranges(conn, ranges)
         async with self.cpu:
             await asyncio.to_thread(self._build, plans, fetched, need)
@@ -307,37 +414,47 @@ class Engine:
         self,
         gaps: list[tuple[tuple[int, int], DetectorEvaluator]],
         fetched: list[list[tuple[float, float]]],
-        need: dict[tuple[int, int], tuple[Rule, float | None, float]],
+        need: dict[tuple[int, int], _Need],
     ) -> None:
         warm_many([(ev, points) for (_, ev), points in zip(gaps, fetched, strict=True)])
         for (key, ev), points in zip(gaps, fetched, strict=True):
-            ev.last_ts = need[key][1]
+            ev.last_ts = need[key].db_last
             REPLAYED.inc(len(points))
 
     def _build(
         self,
-        plans: list[tuple[tuple[int, int], store.Snapshot | None]],
+        plans: list[tuple[tuple[int, int], store.Snapshot | None, float | None]],
         fetched: list[list[tuple[float, float]]],
-        need: dict[tuple[int, int], tuple[Rule, float | None, float]],
+        need: dict[tuple[int, int], _Need],
     ) -> None:
+        """Detectors from a snapshot plus the points after it, or from the
+        points since ``origin`` (a warm-up, or re-learning after a deploy)."""
         built: list[tuple[tuple[int, int], DetectorEvaluator, list[tuple[float, float]]]] = []
-        for (key, snap), points in zip(plans, fetched, strict=True):
-            rule = need[key][0]
+        for (key, snap, origin), points in zip(plans, fetched, strict=True):
+            want = need[key]
+            rule = want.rule
             if snap is not None:
                 ev = DetectorEvaluator(
                     rule.id, rule.version, key[1], rule.spec.metric or "value",
                     detectors.load(snap.state, self.banks), snap.interval, snap.last_ts,
-                    snap.points,
+                    snap.points, origin=snap.origin,
                 )
             else:
-                interval = estimate_interval(
-                    [t for t, _ in points], self.settings.analyzer_default_interval
-                )
-                ev = new_detector_evaluator(rule, key[1], interval, self.limits, self.banks)
+                default = self.settings.analyzer_default_interval
+                if want.reset is not None and origin == want.reset:
+                    interval = want.interval or estimate_interval([t for t, _ in points], default)
+                    ev = new_detector_evaluator(
+                        rule, key[1], interval, self.limits, self.banks, origin
+                    )
+                    RELEARNS.inc()
+                else:
+                    interval = estimate_interval([t for t, _ in points], default)
+                    ev = new_detector_evaluator(rule, key[1], interval, self.limits, self.banks)
+                    ev.origin = origin
             built.append((key, ev, points))
         warm_many([(ev, points) for _, ev, points in built])  # batched per bank
         for key, ev, _ in built:
-            ev.last_ts = need[key][1]
+            ev.last_ts = need[key].db_last
             self._remember(key, ev)
 
     def _remember(self, key: tuple[int, int], ev: DetectorEvaluator) -> None:
@@ -367,11 +484,12 @@ class Engine:
     @staticmethod
     def _dump(
         evs: list[DetectorEvaluator],
-    ) -> list[tuple[int, int, int, str, float, float | None, int, bytes]]:
+    ) -> list[tuple[int, int, int, str, float, float | None, int, bytes, float | None]]:
         rows = []
         for ev in evs:
             rows.append((ev.rule_id, ev.series_id, ev.rule_version, ev.detector.name,
-                         ev.interval, ev.last_ts, ev.points, detectors.dump(ev.detector)))
+                         ev.interval, ev.last_ts, ev.points, detectors.dump(ev.detector),
+                         ev.origin))
             ev.dirty = False
         return rows
 
@@ -444,6 +562,9 @@ class Engine:
             start = status.alert_id
             transitions = machine.step(status, absence_observation(rule, now, last_seen, what))
             status.last_ts = last_seen
+            deploys = self.deploys_of(rule, subject)
+            if transitions and deploys is not None:
+                transitions = deploys.annotate(transitions)
             if transitions:
                 events += await store.record_transitions(
                     conn, rule, subject, status, transitions, start
@@ -469,6 +590,9 @@ class Engine:
                 rule = self.rules.rules[rule_id]
                 start = status.alert_id
                 transitions = self.machine(rule).no_data(status, now)
+                deploys = self.deploys_of(rule, info[(rule_id, key)])
+                if transitions and deploys is not None:
+                    transitions = deploys.annotate(transitions)
                 if transitions:
                     events += await store.record_transitions(
                         conn, rule, info[(rule_id, key)], status, transitions, start

@@ -73,7 +73,8 @@ class ThresholdEvaluator:
 @dataclass
 class DetectorEvaluator:
     """A detector bound to one (rule, series); ``last_ts`` is the time of the
-    last point it consumed (its position in the series)."""
+    last point it consumed (its position in the series), ``origin`` the time
+    from which it has learnt (a deploy it re-learnt after; None: unknown)."""
 
     rule_id: int
     rule_version: int
@@ -84,6 +85,7 @@ class DetectorEvaluator:
     last_ts: float | None = None
     points: int = 0
     dirty: bool = False
+    origin: float | None = None
     _prev: float | None = field(default=None, repr=False)
 
     def feed(self, ts: float, value: float) -> DetectionResult:
@@ -299,9 +301,26 @@ def new_detector_evaluator(
     interval: float,
     limits: detectors.Limits,
     pool: detectors.BankPool | None = None,
+    relearn_from: float | None = None,
 ) -> DetectorEvaluator:
+    """A fresh detector for a (rule, series); with ``relearn_from`` one that
+    re-learns from that time on after a deploy (see :mod:`.deploys`)."""
     params = rule.spec.params
     assert params.kind in ("baseline", "anomaly")
-    det = detectors.new_detector(params, interval, limits, pool)  # type: ignore[arg-type]
+    deploys = rule.spec.deploys
+    relearn_for = deploys.hold_for if relearn_from is not None and deploys else None
+    det = detectors.new_detector(
+        params, interval, limits, pool, relearn_for  # type: ignore[arg-type]
+    )
     return DetectorEvaluator(rule.id, rule.version, series_id, rule.spec.metric or "value",
-                             det, interval)
+                             det, interval, origin=relearn_from)
+
+
+def relearn(ev: DetectorEvaluator, rule: Rule, limits: detectors.Limits,
+            pool: detectors.BankPool | None, reset_at: float) -> DetectorEvaluator:
+    """A fresh detector in place of ``ev`` that learns from ``reset_at`` on,
+    at ``ev``'s position (the points before are not learnt)."""
+    fresh = new_detector_evaluator(rule, ev.series_id, ev.interval, limits, pool, reset_at)
+    fresh.last_ts = ev.last_ts
+    fresh.dirty = True
+    return fresh

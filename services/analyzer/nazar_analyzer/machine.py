@@ -64,6 +64,8 @@ class Transition:
     started_at: float
     observation: Observation | None = None
     new_alert: bool = False  # opens a new alert (incident)
+    #: Annotations added by the analyzer (e.g. the deploy the alert started after).
+    annotations: tuple[tuple[str, str], ...] = ()
 
     @property
     def closes(self) -> bool:

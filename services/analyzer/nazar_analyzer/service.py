@@ -14,6 +14,7 @@ from prometheus_client import Counter, Gauge
 from nazar_analyzer.engine import BatchOutcome, Engine
 from nazar_analyzer.settings import AnalyzerSettings
 from nazar_analyzer.store import prune_processed
+from nazar_common.db.events import EVENTS_CHANNEL
 from nazar_common.errors import InvalidInputError, TransientError
 from nazar_common.messaging.outbox import OutboxRelay
 from nazar_common.messaging.topology import ANALYZER_SAMPLES
@@ -63,6 +64,9 @@ class AnalyzerService:
         await rt.retry_database(self._load_config)
         reload = rt.every("reload", s.analyzer_reload_interval, self._load_config)
         rt.listen(reload.wake)  # rule changes apply within moments
+        # events (deploys) too, on a channel of their own; also reloaded with the rules
+        events = rt.every("events", s.analyzer_reload_interval, self.engine.reload_events)
+        rt.listen(events.wake, channel=EVENTS_CHANNEL)
         rt.every("sweep", s.analyzer_sweep_interval, self._sweep)
         rt.every("flush", s.analyzer_state_flush_interval, self.engine.flush_models)
         rt.every("prune", 600.0, self._prune)

@@ -39,6 +39,11 @@ class AnalyzerSettings(CommonSettings):
         description="Absence rules consider hosts / series seen within this many seconds "
         "(older ones are treated as decommissioned unless an alert is already open).",
     )
+    analyzer_events_lookback: float = Field(
+        default=8 * 86400.0, gt=0,
+        description="Events (deploys...) that started within this many seconds are kept in "
+        "memory for rules with `deploys` (they are reloaded on NOTIFY nazar_events).",
+    )
     analyzer_state_flush_interval: float = Field(
         default=60.0, gt=0, description="Seconds between detector state (model) snapshots."
     )

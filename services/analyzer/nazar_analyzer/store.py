@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -15,7 +15,9 @@ import orjson
 from nazar_analyzer import templates
 from nazar_analyzer.machine import Status, Transition
 from nazar_analyzer.rules import Rule, fingerprint, parse_rule
+from nazar_common.db.events import recent_events
 from nazar_common.messaging.topology import ALERTS_EXCHANGE, ALERTS_ROUTING_KEY
+from nazar_common.schemas.events import Event
 from nazar_common.schemas.wire import AlertEventV1, ExpectedBand
 
 #: Namespace of the deterministic AlertEventV1 ids (uuid5 of "alert id:seq").
@@ -62,6 +64,14 @@ async def load_rules(conn: asyncpg.Connection | asyncpg.Pool) -> list[Rule]:
 async def load_hosts(conn: asyncpg.Connection | asyncpg.Pool) -> dict[str, dict[str, str]]:
     rows = await conn.fetch("SELECT host, labels::text AS labels FROM hosts")
     return {r["host"]: orjson.loads(r["labels"]) for r in rows}
+
+
+async def load_events(
+    conn: asyncpg.Connection | asyncpg.Pool, lookback: float, limit: int
+) -> list[Event]:
+    """Events that started within ``lookback`` seconds (the newest ``limit``)."""
+    since = datetime.now(UTC) - timedelta(seconds=lookback)
+    return await recent_events(conn, since, limit)
 
 
 async def lookup_series(
@@ -273,7 +283,9 @@ async def record_transitions(
             "started_at": to_dt(tr.started_at),
             "at": to_dt(tr.at),
         }
-        annotations = templates.render(rule.spec.annotations, context)
+        added = dict(tr.annotations)
+        context["deploy"] = added.get("deploy")
+        annotations = {**templates.render(rule.spec.annotations, context), **added}
         obs_cols = (
             obs.value if obs else None,
             obs.low if obs else None,
@@ -401,6 +413,7 @@ class Snapshot:
     last_ts: float | None
     points: int
     state: bytes
+    origin: float | None = None
 
 
 async def load_snapshots(
@@ -410,7 +423,7 @@ async def load_snapshots(
         return {}
     rows = await conn.fetch(
         "SELECT m.rule_id, m.series_id, rule_version, detector, interval_s, last_ts, points, "
-        "state FROM analyzer_models m JOIN unnest($1::bigint[], $2::bigint[]) AS t(r, s) "
+        "state, origin FROM analyzer_models m JOIN unnest($1::bigint[], $2::bigint[]) AS t(r, s) "
         "ON m.rule_id = t.r AND m.series_id = t.s",
         [k[0] for k in keys],
         [k[1] for k in keys],
@@ -418,7 +431,7 @@ async def load_snapshots(
     return {
         (r["rule_id"], r["series_id"]): Snapshot(
             r["rule_version"], r["detector"], r["interval_s"], r["last_ts"], r["points"],
-            bytes(r["state"]),
+            bytes(r["state"]), r["origin"],
         )
         for r in rows
     }
@@ -426,7 +439,7 @@ async def load_snapshots(
 
 async def save_snapshots(
     pool: asyncpg.Pool,
-    rows: Sequence[tuple[int, int, int, str, float, float | None, int, bytes]],
+    rows: Sequence[tuple[int, int, int, str, float, float | None, int, bytes, float | None]],
 ) -> None:
     """Upsert snapshots; never replaces a snapshot further ahead in the series."""
     if not rows:
@@ -435,11 +448,12 @@ async def save_snapshots(
     async with pool.acquire() as conn:
         await conn.executemany(
             "INSERT INTO analyzer_models (rule_id, series_id, rule_version, detector, "
-            "interval_s, last_ts, points, state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+            "interval_s, last_ts, points, state, origin) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
             "ON CONFLICT (rule_id, series_id) DO UPDATE SET rule_version = EXCLUDED.rule_version, "
             "detector = EXCLUDED.detector, interval_s = EXCLUDED.interval_s, "
             "last_ts = EXCLUDED.last_ts, points = EXCLUDED.points, state = EXCLUDED.state, "
-            "updated_at = now() "
+            "origin = EXCLUDED.origin, updated_at = now() "
             "WHERE analyzer_models.rule_version <> EXCLUDED.rule_version "
             "OR analyzer_models.last_ts IS NULL OR analyzer_models.last_ts <= EXCLUDED.last_ts",
             rows,

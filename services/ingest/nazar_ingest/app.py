@@ -25,12 +25,15 @@ from nazar_ingest.background import (
     deferred_handler,
     outbox_relay,
 )
+from nazar_ingest.budget import SeriesBudget
 from nazar_ingest.deps import AppState
 from nazar_ingest.observability import MetricsMiddleware
 from nazar_ingest.pipeline import Accepter
 from nazar_ingest.routes import (
     alerts,
+    cardinality,
     config,
+    events,
     health,
     ingest,
     keys,
@@ -100,6 +103,8 @@ async def _storage_up(state: AppState, runtime: Runtime) -> None:
         settings.maintenance_interval,
         settings.accept_past,
         settings.accept_future,
+        settings.events_retention,
+        on_series_count=state.accepter.budget.counted if settings.series_limit else None,
     )
     state.extras["maintenance"] = maintenance
     state.extras["relay"].start(runtime.tasks)
@@ -142,6 +147,9 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
             max_size=settings.commit_concurrency,
             reset_on_release=False,
         )
+        # New series are created on connections of their own too: a burst of
+        # new series (a label explosion) never takes the API's connections.
+        series_pool = await create_pool(settings, SERVICE, min_size=0, max_size=2)
         state.accepter = Accepter(
             writer_pool,
             broker,
@@ -153,6 +161,8 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
             dependency_timeout=settings.dependency_timeout,
             on_commit=relay.wake,
             on_hosts=hosts.note,
+            series_pool=series_pool,
+            budget=SeriesBudget(settings.series_limit_per_host, settings.series_limit),
         )
         app.state.nazar = state
         runtime.consume(INGEST_DEFERRED, deferred_handler(state.accepter), prefetch=4)
@@ -169,6 +179,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         finally:
             await runtime.shutdown(drain=drain)
             await writer_pool.close()
+            await series_pool.close()
 
     app = FastAPI(
         title="Nazar API",
@@ -182,7 +193,9 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
     problems.install(app)
     app.add_middleware(MetricsMiddleware)
     app.router.routes.append(ingest.route)
-    for module in (health, protocols, query, config, keys, alerts, notifications):
+    for module in (
+        health, protocols, query, cardinality, config, keys, alerts, notifications, events
+    ):
         app.include_router(module.router)
     openapi.install(app, ingest.openapi_paths())
     dashboard = dashboard_dir(settings)

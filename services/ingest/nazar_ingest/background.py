@@ -14,7 +14,8 @@ from aio_pika.abc import AbstractIncomingMessage
 from prometheus_client import Counter, Gauge
 
 from nazar_common.db.backends import Retention, StorageBackend
-from nazar_common.db.samples import upsert_hosts
+from nazar_common.db.events import prune_events
+from nazar_common.db.samples import count_series, upsert_hosts
 from nazar_common.errors import InvalidInputError, TransientError
 from nazar_common.messaging.broker import Broker
 from nazar_common.messaging.outbox import OutboxRelay
@@ -58,7 +59,7 @@ def deferred_handler(
             raise InvalidInputError(f"undecodable deferred batch: {exc}") from exc
         key = (message.headers or {}).get("x-nazar-idempotency-key")
         normalized = from_message(batch, str(key) if key else None)
-        await retry(
+        result = await retry(
             lambda: accepter.accept(normalized, allow_fallback=False),
             what="database for deferred batches",
             retryable=lambda exc: isinstance(exc, TransientError),
@@ -66,6 +67,12 @@ def deferred_handler(
             budget=hold,
             incident=incident,
         )
+        if result.rejected is not None:
+            log.warning(
+                "deferred batch: samples of new series beyond a cardinality budget dropped",
+                extra={"samples": result.rejected.samples, "series": result.rejected.series,
+                       "limit": result.rejected.limit},
+            )
         DEFERRED_STORED.inc()
 
     return handle
@@ -100,7 +107,8 @@ class HostTracker:
 
 
 class Maintenance:
-    """Partitions, retention, rollups and old idempotency keys, periodically."""
+    """Partitions, retention, rollups, old idempotency keys and old events,
+    and the series count of the global cardinality budget, periodically."""
 
     def __init__(
         self,
@@ -110,6 +118,8 @@ class Maintenance:
         interval: float,
         accept_past: timedelta,
         accept_future: timedelta,
+        events_retention: timedelta,
+        on_series_count: Callable[[int], None] | None = None,
     ) -> None:
         self.pool = pool
         self.backend = backend
@@ -117,6 +127,9 @@ class Maintenance:
         self.interval = interval
         self.accept_past = accept_past
         self.accept_future = accept_future
+        self.events_retention = events_retention
+        #: Told the number of series each run (for the global cardinality budget).
+        self.on_series_count = on_series_count
         self.last_run: float | None = None
 
     async def run_once(self) -> None:
@@ -131,4 +144,7 @@ class Maintenance:
                 "DELETE FROM ingest_requests WHERE received_at < now() - $1::interval",
                 max(self.accept_past, timedelta(days=1)) * 2,
             )
+            await prune_events(conn, self.events_retention)
+            if self.on_series_count is not None:
+                self.on_series_count(await count_series(conn))
         self.last_run = time.time()

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import zlib
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +15,7 @@ from starlette.types import Receive
 
 from nazar_common.auth import Scope
 from nazar_common.db.backends import StorageBackend
+from nazar_common.db.pool import is_connection_error
 from nazar_common.errors import InvalidInputError, PayloadTooLargeError, TransientError
 from nazar_common.messaging.broker import Broker
 from nazar_ingest.security import KeyStore, Principal
@@ -57,6 +59,18 @@ async def get_backend(state: AppState = Depends(get_state)) -> StorageBackend:
     if state.backend is None:
         raise TransientError("storage is not ready yet", retry_after=5)
     return state.backend
+
+
+@contextlib.asynccontextmanager
+async def connection(state: AppState) -> AsyncIterator[asyncpg.Connection]:
+    """A pooled connection; an unreachable database is a 503, not a 500."""
+    try:
+        async with state.pool.acquire(timeout=state.settings.dependency_timeout) as conn:
+            yield conn
+    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+        if isinstance(exc, TimeoutError) or is_connection_error(exc):
+            raise TransientError("the database is not reachable", retry_after=5) from exc
+        raise
 
 
 async def read_raw_body(request: Request, max_bytes: int) -> bytes:

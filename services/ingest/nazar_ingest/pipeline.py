@@ -40,8 +40,12 @@ from nazar_common.db.samples import (
     SeriesKey,
     SeriesResolver,
     canonical_labels,
+    count_series,
+    host_series_keys,
     insert_samples,
     insert_samples_epoch,
+    insert_series,
+    lock_host_series,
     record_request_keys,
     to_datetimes,
     write_samples_with_outbox,
@@ -55,6 +59,7 @@ from nazar_common.messaging.topology import (
     SAMPLES_ROUTING_KEY,
 )
 from nazar_common.schemas.wire import SampleBatchV1, compress
+from nazar_ingest.budget import PER_HOST, Decision, Rejection, SeriesBudget
 from nazar_ingest.samples import NormalizedBatch, SeriesKeyList
 
 log = logging.getLogger(__name__)
@@ -72,6 +77,10 @@ COMMIT_SECONDS = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
 SAMPLES_DURABLE = Counter("nazar_ingest_samples_durable_total", "Samples made durable", ["store"])
+SERIES_CREATED = Counter("nazar_ingest_series_created_total", "Series created")
+SERIES_REFUSED = Counter(
+    "nazar_ingest_series_refused_total", "New series refused by a cardinality budget", ["limit"]
+)
 DUPLICATES = Counter("nazar_ingest_duplicate_batches_total", "Batches dropped as already stored")
 
 
@@ -98,6 +107,8 @@ def _generated_key() -> str:
 class AcceptResult:
     accepted: int
     store: str  # "database", "broker" or "duplicate"
+    #: Samples of new series beyond a cardinality budget, not stored.
+    rejected: Rejection | None = None
 
 
 @dataclass
@@ -235,8 +246,13 @@ class Accepter:
         dependency_timeout: float,
         on_commit: Callable[[], None] = lambda: None,
         on_hosts: Callable[[dict[str, str], float], None] = lambda hosts, t: None,
+        series_pool: asyncpg.Pool | None = None,
+        budget: SeriesBudget | None = None,
     ) -> None:
         self.pool = pool
+        #: New series are created here, off the group commit (see :meth:`_admit`).
+        self.series_pool = series_pool or pool
+        self.budget = budget or SeriesBudget(0, 0)
         self.broker = broker
         self.backend = backend
         self.use_copy = use_copy
@@ -268,12 +284,38 @@ class Accepter:
         """Return once ``batch`` is durable; raise TransientError if it cannot be."""
         if batch.idempotency_key is None:
             batch.idempotency_key = _generated_key()
+        # samples of new series of a full host, set aside while parsing
+        refused: dict[SeriesKey, str] = dict.fromkeys(batch.over_budget, PER_HOST)
+        dropped = sum(batch.over_budget.values())
+        if len(batch) and not self.database_presumed_down and self._has_new_series(batch):
+            try:
+                kept, more = await self._admit(batch)
+            except TransientError:
+                if not allow_fallback or not self.database_presumed_down:
+                    raise
+                kept, more = batch, {}  # the budget applies when the deferred batch is stored
+            refused.update(more)
+            dropped += len(batch) - len(kept)
+            batch = kept
+        rejected = self._rejection(refused, dropped) if refused else None
         if not len(batch):
-            return AcceptResult(0, "database")
+            return AcceptResult(0, "database", rejected)
         if self.database_presumed_down:
             if not allow_fallback:
                 raise TransientError("database unavailable", retry_after=1)
-            return await self._fallback(batch)
+            result = await self._fallback(batch)
+        else:
+            result = await self._enqueue(batch, allow_fallback)
+        result.rejected = rejected
+        return result
+
+    def _rejection(self, refused: dict[SeriesKey, str], samples: int) -> Rejection:
+        rejection = self.budget.refuse(refused, samples, refused)
+        for limit, n in rejection.by_limit.items():
+            SERIES_REFUSED.labels(limit).inc(n)
+        return rejection
+
+    async def _enqueue(self, batch: NormalizedBatch, allow_fallback: bool) -> AcceptResult:
         pending = _Pending(batch)
         self._pending.append(pending)
         self._pending_samples += len(batch)
@@ -286,6 +328,91 @@ class Accepter:
             if not allow_fallback:
                 raise
             return await self._fallback(batch)
+
+    def _has_new_series(self, batch: NormalizedBatch) -> bool:
+        """Whether ``batch`` names a series this process has no id for (the
+        common case, a request like the host's previous one, costs three checks)."""
+        keys = batch.keys
+        if isinstance(keys, SeriesKeyList) and keys.ids is not None and keys.ids[0] == self._token:
+            return False
+        return None in self.resolver.cached_many(keys)
+
+    async def _admit(
+        self, batch: NormalizedBatch
+    ) -> tuple[NormalizedBatch, dict[SeriesKey, str]]:
+        """Resolve the series of ``batch`` that this process does not know,
+        creating new ones within the cardinality budget, before the batch
+        joins a group commit: a request with many new series never delays
+        the requests it would share a transaction with. Returns the batch
+        without the samples of refused series, and the refused series."""
+        ids = self.resolver.cached_many(batch.keys)
+        unknown = list(dict.fromkeys(k for k, i in zip(batch.keys, ids, strict=True) if i is None))
+        budget = self.budget
+        refused: dict[SeriesKey, str] = {}
+        ask = []
+        for key in unknown:
+            limit = budget.known_refused(key)
+            if limit is not None:
+                refused[key] = limit
+                continue
+            final = budget.frozen(key.host)
+            if final is None:
+                ask.append(key)
+            elif key in final:
+                self.resolver.remember(key, final[key])
+            else:
+                refused[key] = PER_HOST
+        if ask:
+            try:
+                async with self.series_pool.acquire(timeout=self.dependency_timeout) as conn:
+                    found = dict(await self.resolver.lookup(conn, ask))
+                    new = [k for k in ask if k not in found]
+                    if new:
+                        refused.update(await self._create(conn, new))
+            except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+                if is_connection_error(exc):
+                    self._db_down_until = time.monotonic() + 1.0
+                    raise TransientError(f"database unavailable: {type(exc).__name__}") from exc
+                if isinstance(exc, TimeoutError):
+                    # busy creating other series (a burst of new series): this
+                    # request waits its turn later; the database is not down
+                    raise TransientError(
+                        "too many new series being created; retry", retry_after=1
+                    ) from exc
+                raise
+        return (batch.without(refused) if refused else batch), refused
+
+    async def _create(self, conn: asyncpg.Connection, new: list[SeriesKey]) -> dict[SeriesKey, str]:
+        """Create the ``new`` series that fit the budget; returns the refused ones."""
+        budget = self.budget
+        if not budget.enabled:
+            created = await insert_series(conn, new)
+            await self.resolver.lookup(conn, new)
+            SERIES_CREATED.inc(created)
+            return {}
+        if budget.total > 0 and budget.total_count is None:
+            budget.counted(await count_series(conn))
+        full = {k: PER_HOST for k in new if budget.full(k.host)}
+        new = [k for k in new if k not in full]
+        if not new:
+            budget.settle(Decision([], full, {}), 0)
+            return full
+        async with conn.transaction():
+            # No WAL flush to wait for: any sample of these series is written
+            # later by a group commit, whose flush covers this transaction too.
+            await conn.execute("SET LOCAL synchronous_commit = off")
+            counts = await lock_host_series(conn, [k.host for k in new]) if (
+                budget.per_host > 0) else {}
+            decision = budget.choose(new, counts)
+            created = await insert_series(conn, decision.admit) if decision.admit else 0
+        decision.refused.update(full)
+        budget.settle(decision, created)
+        if decision.admit:
+            await self.resolver.lookup(conn, decision.admit)
+        for host in budget.to_freeze():
+            budget.freeze(host, await host_series_keys(conn, host))
+        SERIES_CREATED.inc(created)
+        return decision.refused
 
     def _kick(self) -> None:
         """Start group commits for the pending batches.

@@ -8,9 +8,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from nazar_common.errors import NazarError, TransientError
+from nazar_common.errors import InvalidInputError, NazarError, TransientError
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,17 @@ def problem(
     body = {"type": PROBLEM_BASE + code, "title": title, "status": status, "detail": detail}
     body.update(extra)
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+def invalid_input(exc: ValidationError, what: str) -> InvalidInputError:
+    """A pydantic validation failure as a 400 listing each field (``loc``, ``msg``)."""
+    return InvalidInputError(
+        f"invalid {what}",
+        errors=[
+            {"loc": ".".join(map(str, e.get("loc", ()))), "msg": e.get("msg", "")}
+            for e in exc.errors()
+        ],
+    )
 
 
 async def _nazar_error(request: Request, exc: Exception) -> JSONResponse:

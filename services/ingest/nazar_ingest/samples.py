@@ -9,6 +9,7 @@ invalid sample is rejected whole: nothing of it is written.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -85,9 +86,38 @@ class NormalizedBatch:
     #: host -> canonical JSON of its labels, for the hosts table.
     hosts: dict[str, str] = field(default_factory=dict)
     idempotency_key: str | None = None
+    #: Samples already dropped as new series of a host at its series limit
+    #: (series -> samples), see :func:`parse_json`.
+    over_budget: dict[SeriesKey, int] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.values)
+
+    def without(self, refused: Container[SeriesKey]) -> NormalizedBatch:
+        """A copy without the samples of the ``refused`` series."""
+        keys: list[SeriesKey] = []
+        remap: list[int] = []
+        for key in self.keys:
+            if key in refused:
+                remap.append(-1)
+            else:
+                remap.append(len(keys))
+                keys.append(key)
+        index: list[int] = []
+        times: list[float] = []
+        values: list[float] = []
+        for i, t, v in zip(self.series_index, self.times, self.values, strict=True):
+            j = remap[i]
+            if j >= 0:
+                index.append(j)
+                times.append(t)
+                values.append(v)
+        left = {k.host for k in keys}
+        return NormalizedBatch(
+            keys, index, times, values,
+            {h: text for h, text in self.hosts.items() if h in left},
+            self.idempotency_key,
+        )
 
 
 class BatchBuilder:
@@ -344,10 +374,20 @@ class _KnownSeries:
 #: ``_known_size`` counts contexts and series; all is forgotten at the limit.
 _KNOWN: dict[tuple[str, bytes], _KnownSeries] = {}
 _KNOWN_LIMIT = 500_000
+#: Series learnt per context, at most: a sender inventing series (a label
+#: explosion) would otherwise fill the cache, and its clearing would send
+#: every agent through the general path.
+_KNOWN_PER_CONTEXT = 50_000
 _known_size = 0
 
 
-def parse_json(body: bytes, limits: Limits, now: float) -> NormalizedBatch:
+#: The final series of a host at its series limit (see nazar_ingest.budget), if known.
+FinalSeries = Callable[[str], Mapping[SeriesKey, int] | None]
+
+
+def parse_json(
+    body: bytes, limits: Limits, now: float, final_series: FinalSeries | None = None
+) -> NormalizedBatch:
     """The native JSON format, validated with the rules of
     :func:`parse_json_payload`, which reports every problem by field.
 
@@ -357,13 +397,19 @@ def parse_json(body: bytes, limits: Limits, now: float) -> NormalizedBatch:
     checks over whole columns. A request with anything new or unusual
     (a new series, a per-sample host, text or missing timestamps, a value
     out of range) takes the general path instead, and teaches the fast path
-    its series once it is valid."""
+    its series once it is valid.
+
+    Except for a host at its series limit (``final_series`` knows its
+    series): the samples of series it does not have cannot be stored, so
+    they are set aside as ``over_budget`` without the general path's cost,
+    which a sender inventing series (a label explosion) would otherwise
+    impose on every other request."""
     try:
         doc = _DECODER.decode(body)
     except msgspec.DecodeError:
         doc = None
     if doc is not None:
-        batch = _fast(doc, limits)
+        batch = _fast(doc, limits, final_series)
         if batch is not None:
             return batch
     batch = parse_json_payload(body, BatchBuilder(limits), now)
@@ -372,7 +418,9 @@ def parse_json(body: bytes, limits: Limits, now: float) -> NormalizedBatch:
     return batch
 
 
-def _fast(doc: _JsonPayload, limits: Limits) -> NormalizedBatch | None:
+def _fast(
+    doc: _JsonPayload, limits: Limits, final_series: FinalSeries | None = None
+) -> NormalizedBatch | None:
     if doc.host is None:
         return None
     known = _KNOWN.get((doc.host, bytes(doc.labels)))
@@ -390,21 +438,14 @@ def _fast(doc: _JsonPayload, limits: Limits) -> NormalizedBatch | None:
         get = known.keys.get
         found = [get((m, bytes(raw))) for m, raw in zip(metrics, labels, strict=True)]
         if None in found:
-            return None
+            final = final_series(doc.host) if final_series is not None else None
+            return None if final is None else _final(doc, known, found, final, limits)
         keys = SeriesKeyList(found)  # type: ignore[arg-type]
         known.last_metrics, known.last_keys = metrics, keys
         known.last_labels = [raw.copy() for raw in labels]  # not views of this body
     times = [s.timestamp for s in samples]
     values = [s.value for s in samples]
-    try:
-        # A finite sum means finite values; text or missing times raise TypeError.
-        if not (
-            math.isfinite(math.fsum(values))
-            and limits.oldest <= min(times)  # type: ignore[type-var]
-            and max(times) <= limits.newest  # type: ignore[type-var, operator]
-        ):
-            return None
-    except (TypeError, ValueError, OverflowError):
+    if not _in_range(times, values, limits):
         return None
     return NormalizedBatch(
         keys=keys,
@@ -412,6 +453,67 @@ def _fast(doc: _JsonPayload, limits: Limits) -> NormalizedBatch | None:
         times=times,  # type: ignore[arg-type]
         values=values,
         hosts={doc.host: known.host_labels},
+    )
+
+
+def _in_range(times: list[Any], values: list[float], limits: Limits) -> bool:
+    """Finite values and numeric times within the accepted window (whole columns)."""
+    if not values:
+        return True
+    try:
+        # A finite sum means finite values; text or missing times raise TypeError.
+        return (
+            math.isfinite(math.fsum(values))
+            and limits.oldest <= min(times)
+            and max(times) <= limits.newest
+        )
+    except (TypeError, ValueError, OverflowError):
+        return False
+
+
+def _final(
+    doc: _JsonPayload,
+    known: _KnownSeries,
+    found: list[SeriesKey | None],
+    final: Mapping[SeriesKey, int],
+    limits: Limits,
+) -> NormalizedBatch | None:
+    """A request of a host whose series are final: the samples of series it
+    has are kept (checked as on the fast path), the others set aside as
+    over budget. None (the general path) for anything unusual."""
+    host = doc.host
+    assert host is not None
+    base: dict[str, Any] = orjson.loads(known.host_labels)
+    keys: list[SeriesKey] = []
+    times: list[Any] = []
+    values: list[float] = []
+    over: dict[SeriesKey, int] = {}
+    for sample, key in zip(doc.samples, found, strict=True):
+        if key is None:
+            raw = bytes(sample.labels)
+            try:
+                own = orjson.loads(raw) if raw else {}
+            except orjson.JSONDecodeError:
+                return None
+            if not isinstance(own, dict):
+                return None
+            text = canonical_labels({**base, **own}) if own else known.host_labels
+            key = SeriesKey(sample.metric, host, text)
+            if key not in final:
+                over[key] = over.get(key, 0) + 1
+                continue
+        keys.append(key)
+        times.append(sample.timestamp)
+        values.append(sample.value)
+    if not _in_range(times, values, limits):
+        return None
+    return NormalizedBatch(
+        keys=keys,
+        series_index=list(range(len(keys))),
+        times=times,
+        values=values,
+        hosts={host: known.host_labels} if keys else {},
+        over_budget=over,
     )
 
 
@@ -427,6 +529,8 @@ def _learn(doc: _JsonPayload, batch: NormalizedBatch) -> None:
     if known is None:
         known = _KNOWN[(doc.host, bytes(doc.labels))] = _KnownSeries(batch.hosts[doc.host])
         _known_size += 1
+    elif len(known.keys) >= _KNOWN_PER_CONTEXT:
+        return
     keys, index, before = batch.keys, batch.series_index, len(known.keys)
     for i, sample in enumerate(doc.samples):
         key = keys[index[i]]

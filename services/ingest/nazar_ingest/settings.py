@@ -49,11 +49,28 @@ class IngestSettings(CommonSettings):
         "this many samples wait, and at least as many as those being written (fewer, larger "
         "transactions contend less in PostgreSQL).",
     )
+    series_limit_per_host: int = Field(
+        default=20_000,
+        ge=0,
+        description="Cardinality budget: most series one host may have; samples of new series "
+        "beyond it are rejected (0: no limit).",
+    )
+    series_limit: int = Field(
+        default=1_000_000,
+        ge=0,
+        description="Cardinality budget: most series in the store; samples of new series beyond "
+        "it are rejected (0: no limit).",
+    )
     outbox_batch: int = Field(
         default=50, ge=1, description="Outbox relay: rows published per round."
     )
     maintenance_interval: float = Field(
         default=30.0, gt=0, description="Seconds between partition / rollup maintenance runs."
+    )
+    events_retention: timedelta = Field(
+        default=timedelta(days=400),
+        description="How long events (deploys, config changes, incidents) are kept after they "
+        "end.",
     )
     query_max_points: int = Field(
         default=11_000, ge=10, description="Most points per series a query may return."

@@ -16,47 +16,20 @@ import re
 from datetime import UTC, datetime
 
 from nazar_common.errors import InvalidInputError
+from nazar_common.schemas.durations import NUMBER_RE, parse_seconds
 
-#: Seconds per duration unit.
-UNITS: dict[str, float] = {
-    "ms": 0.001,
-    "s": 1.0,
-    "m": 60.0,
-    "h": 3600.0,
-    "d": 86400.0,
-    "w": 7 * 86400.0,
-}
-
-_PART_RE = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
-_NUMBER_RE = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 _RELATIVE_RE = re.compile(r"now\s*(?:([+-])\s*(.+))?")
 
 #: Latest time accepted (9999-12-31); Python datetimes end there.
 MAX_TIME = 253402300799.0
 
+
 def parse_duration(raw: str, name: str = "duration") -> float:
     """Seconds in ``raw`` (``"90"``, ``"60s"``, ``"5m"``, ``"1h30m"``); must be > 0."""
-    text = raw.strip().lower()
-    if not text:
-        raise InvalidInputError(f"{name} is empty; give seconds or a duration like 60s, 5m, 1h")
-    if _NUMBER_RE.fullmatch(text):
-        seconds = float(text)
-    else:
-        pos = 0
-        seconds = 0.0
-        for match in _PART_RE.finditer(text):
-            if match.start() != pos:
-                break
-            seconds += float(match.group(1)) * UNITS[match.group(2)]
-            pos = match.end()
-        if pos != len(text) or pos == 0:
-            raise InvalidInputError(
-                f"{name} {raw!r} is not a duration; give seconds or a duration like "
-                "60s, 5m, 1h, 1d (units ms, s, m, h, d, w)"
-            )
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise InvalidInputError(f"{name} must be a positive duration, not {raw!r}")
-    return seconds
+    try:
+        return parse_seconds(raw)
+    except ValueError as exc:
+        raise InvalidInputError(f"{name} {exc}") from None
 
 
 def parse_time(raw: str, now: float, name: str = "time") -> float:
@@ -64,7 +37,7 @@ def parse_time(raw: str, now: float, name: str = "time") -> float:
     text = raw.strip()
     if not text:
         raise InvalidInputError(f"{name} is empty; give Unix seconds or RFC 3339")
-    if _NUMBER_RE.fullmatch(text):
+    if NUMBER_RE.fullmatch(text):
         value = float(text)
     elif (rel := _RELATIVE_RE.fullmatch(text.lower())) is not None:
         value = now

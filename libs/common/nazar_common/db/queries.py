@@ -653,3 +653,49 @@ def window_out(window: RateWindow) -> dict[str, Any]:
         "end": window.end.isoformat(),
     }
 
+
+
+async def cardinality(
+    conn: asyncpg.Connection, limit: int, host: str | None = None
+) -> dict[str, Any]:
+    """Series counts: in all, and the top hosts, metrics and label names
+    (with their distinct values), of one host or of the whole store."""
+    async with conn.transaction(readonly=True):
+        # a report over every series: bounded, so a huge store cannot hold a connection
+        await conn.execute("SET LOCAL statement_timeout = '20s'")
+        total = await conn.fetchval(
+            "SELECT count(*) FROM series WHERE ($1::text IS NULL OR host = $1)", host
+        )
+        hosts = await conn.fetch(
+            "SELECT host, count(*) AS n FROM series WHERE ($2::text IS NULL OR host = $2) "
+            "GROUP BY host ORDER BY n DESC, host LIMIT $1",
+            limit,
+            host,
+        )
+        metrics = await conn.fetch(
+            "SELECT metric, count(*) AS n, count(DISTINCT host) AS hosts FROM series "
+            "WHERE ($2::text IS NULL OR host = $2) GROUP BY metric ORDER BY n DESC, metric "
+            "LIMIT $1",
+            limit,
+            host,
+        )
+        labels = await conn.fetch(
+            "SELECT e.key, count(*) AS n, count(DISTINCT e.value) AS distinct_values "
+            "FROM series s CROSS JOIN LATERAL jsonb_each_text(s.labels) AS e "
+            "WHERE ($2::text IS NULL OR s.host = $2) GROUP BY e.key "
+            "ORDER BY n DESC, e.key LIMIT $1",
+            limit,
+            host,
+        )
+    return {
+        "series": int(total),
+        "hosts": [{"host": r["host"], "series": int(r["n"])} for r in hosts],
+        "metrics": [
+            {"metric": r["metric"], "series": int(r["n"]), "hosts": int(r["hosts"])}
+            for r in metrics
+        ],
+        "labels": [
+            {"label": r["key"], "series": int(r["n"]), "values": int(r["distinct_values"])}
+            for r in labels
+        ],
+    }

@@ -26,6 +26,11 @@ def canonical_labels(labels: dict[str, str]) -> str:
     return orjson.dumps(labels, option=orjson.OPT_SORT_KEYS).decode()
 
 
+def key_columns(keys: Sequence[SeriesKey]) -> tuple[list[str], list[str], list[str]]:
+    """Metrics, hosts and label texts of ``keys``: three query parameters."""
+    return [k.metric for k in keys], [k.host for k in keys], [k.labels for k in keys]
+
+
 class SeriesResolver:
     """Maps series keys to ids, creating missing series.
 
@@ -44,7 +49,7 @@ class SeriesResolver:
         """The known ids of ``keys``, None where unknown (no database access)."""
         return list(map(self._cache.get, keys))
 
-    def _remember(self, key: SeriesKey, sid: int) -> None:
+    def remember(self, key: SeriesKey, sid: int) -> None:
         if len(self._cache) >= self._max_size:
             self._cache.clear()
         self._cache[key] = sid
@@ -57,25 +62,17 @@ class SeriesResolver:
         if None not in ids:
             return ids  # type: ignore[return-value]
         missing = sorted({k for k, i in zip(keys, ids, strict=True) if i is None})
-        found = dict(await self._lookup(conn, missing))
+        found = dict(await self.lookup(conn, missing))
         unknown = [k for k in missing if k not in found]
         if unknown:
-            # Sorted input: concurrent writers take index locks in one order.
-            await conn.execute(
-                "INSERT INTO series (metric, host, labels) "
-                "SELECT m, h, l::jsonb FROM unnest($1::text[], $2::text[], $3::text[]) "
-                "AS t(m, h, l) ORDER BY m, h, l ON CONFLICT DO NOTHING",
-                [k.metric for k in unknown],
-                [k.host for k in unknown],
-                [k.labels for k in unknown],
-            )
-            found.update(await self._lookup(conn, unknown))
+            await insert_series(conn, unknown)
+            found.update(await self.lookup(conn, unknown))
         if len(found) != len(missing):  # pragma: no cover - would be a bug
             raise RuntimeError("series resolution failed")
         return [i if i is not None else found[k] for k, i in zip(keys, ids, strict=True)]
 
-    async def _lookup(
-        self, conn: asyncpg.Connection, keys: list[SeriesKey]
+    async def lookup(
+        self, conn: asyncpg.Connection, keys: Sequence[SeriesKey]
     ) -> list[tuple[SeriesKey, int]]:
         """The ``(key, id)`` of those ``keys`` that exist (and remember them).
 
@@ -85,20 +82,66 @@ class SeriesResolver:
             "SELECT t.ord, (SELECT s.id FROM series s WHERE s.metric = t.m AND s.host = t.h "
             "AND s.labels = t.l::jsonb) AS id "
             "FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS t(m, h, l, ord)",
-            [k.metric for k in keys],
-            [k.host for k in keys],
-            [k.labels for k in keys],
+            *key_columns(keys),
         )
         found = []
         for row in rows:
             if row["id"] is not None:
                 key = keys[row["ord"] - 1]
-                self._remember(key, row["id"])
+                self.remember(key, row["id"])
                 found.append((key, row["id"]))
         return found
 
     def forget(self) -> None:
         self._cache.clear()
+
+
+async def insert_series(conn: asyncpg.Connection, keys: Sequence[SeriesKey]) -> int:
+    """Create the series ``keys`` that do not exist; returns how many were new."""
+    # Sorted input: concurrent writers take index locks in one order.
+    result = await conn.execute(
+        "INSERT INTO series (metric, host, labels) "
+        "SELECT m, h, l::jsonb FROM unnest($1::text[], $2::text[], $3::text[]) "
+        "AS t(m, h, l) ORDER BY m, h, l ON CONFLICT DO NOTHING",
+        *key_columns(keys),
+    )
+    return int(result.split()[-1])
+
+
+async def host_series_keys(
+    conn: asyncpg.Connection, host: str
+) -> list[tuple[SeriesKey, int]]:
+    """Every series of ``host`` with its id."""
+    rows = await conn.fetch(
+        "SELECT id, metric, labels::text AS labels FROM series WHERE host = $1", host
+    )
+    # jsonb prints its own canonical form; keys compare by canonical_labels
+    return [
+        (SeriesKey(r["metric"], host, canonical_labels(orjson.loads(r["labels"]))), r["id"])
+        for r in rows
+    ]
+
+
+async def lock_host_series(conn: asyncpg.Connection, hosts: Sequence[str]) -> dict[str, int]:
+    """In the caller's transaction: take each host's series-creation lock (a
+    transaction-scoped advisory lock, in one global order, so writers of
+    different hosts never wait for each other) and count its series."""
+    ordered = sorted(set(hosts))
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended('nazar.series:' || h, 0)) "
+        "FROM (SELECT h FROM unnest($1::text[]) AS t(h) ORDER BY h) AS o",
+        ordered,
+    )
+    rows = await conn.fetch(
+        "SELECT t.h, (SELECT count(*) FROM series s WHERE s.host = t.h) AS n "
+        "FROM unnest($1::text[]) AS t(h)",
+        ordered,
+    )
+    return {r["h"]: int(r["n"]) for r in rows}
+
+
+async def count_series(conn: asyncpg.Connection | asyncpg.Pool) -> int:
+    return int(await conn.fetchval("SELECT count(*) FROM series"))
 
 
 def to_datetimes(times: Sequence[float]) -> list[datetime]:

@@ -9,12 +9,27 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
+from nazar_common.schemas.durations import Seconds
+from nazar_common.schemas.events import KIND_PATTERN
 from nazar_common.schemas.names import LABEL_NAME_PATTERN, METRIC_NAME_PATTERN
 from nazar_common.schemas.wire import Severity
 
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+#: Rule kinds that learn from their series, and so may be held after a deploy.
+HOLDABLE_KINDS = ("baseline", "anomaly")
+#: Longest ``deploys.annotate_within`` / ``hold_for`` (seconds): one week.
+MAX_DEPLOY_WINDOW = 7 * 86400.0
 
 
 class _Strict(BaseModel):
@@ -87,6 +102,27 @@ class AbsenceParams(_Strict):
     after: float = Field(default=300.0, gt=0, description="Seconds without data before firing.")
 
 
+class DeployParams(_Strict):
+    """How a rule relates to events (deploys) that touch the hosts of its alerts."""
+
+    annotate_within: Annotated[Seconds, Field(le=MAX_DEPLOY_WINDOW)] | None = Field(
+        default=None,
+        description="An alert that starts within this long after an event touching its host "
+        "says so in its explanation and annotations (seconds or a duration like 15m).",
+    )
+    hold_for: Annotated[Seconds, Field(le=MAX_DEPLOY_WINDOW)] | None = Field(
+        default=None,
+        description="Baseline and anomaly rules only: the series' detector re-learns from the "
+        "event on, and no alert opens for this long after it (seconds or a duration).",
+    )
+    kinds: list[Annotated[str, Field(pattern=KIND_PATTERN)]] = Field(
+        default_factory=lambda: ["deploy"],
+        min_length=1,
+        max_length=16,
+        description="Event kinds that count (default: deploy).",
+    )
+
+
 RuleParams = Annotated[
     ThresholdParams | BaselineParams | AnomalyParams | AbsenceParams, Field(discriminator="kind")
 ]
@@ -112,12 +148,31 @@ class RuleSpec(_Strict):
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
     channels: list[str] = Field(default_factory=list)
+    deploys: DeployParams | None = Field(
+        default=None, description="Annotate alerts after deploys, or hold them while the "
+        "detector re-learns."
+    )
 
     @model_validator(mode="after")
     def _metric_required(self) -> RuleSpec:
         if self.metric is None and self.params.kind != "absence":
             raise ValueError(f"a {self.params.kind} rule needs a metric")
         return self
+
+    @field_validator("deploys")
+    @classmethod
+    def _hold_learning_rules_only(
+        cls, value: DeployParams | None, info: ValidationInfo
+    ) -> DeployParams | None:
+        params = info.data.get("params")
+        if value is not None and value.hold_for is not None and params is not None and (
+            params.kind not in HOLDABLE_KINDS
+        ):
+            raise ValueError(
+                f"hold_for applies to baseline and anomaly rules only: a {params.kind} rule "
+                "does not learn, so it is never held (annotate_within is allowed)"
+            )
+        return value
 
 
 class ChannelMatch(_Strict):

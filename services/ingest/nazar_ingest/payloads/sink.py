@@ -33,6 +33,8 @@ TOO_NEW = "too_new"
 NO_HOST = "no_host"
 BAD_NAME = "invalid_metric_name"
 BAD_LABELS = "invalid_labels"
+#: A new series beyond a cardinality budget (counted after decoding, see routes.protocols).
+SERIES_LIMIT = "series_limit"
 
 
 class SampleSink:

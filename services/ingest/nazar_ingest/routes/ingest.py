@@ -15,6 +15,7 @@ from nazar_common.auth import Scope
 from nazar_common.errors import InvalidInputError, TransientError, UnsupportedMediaTypeError
 from nazar_ingest.deps import AppState, decode_body, receive_body
 from nazar_ingest.openapi import json_body, schema_ref
+from nazar_ingest.pipeline import AcceptResult
 from nazar_ingest.samples import Limits, NormalizedBatch, parse_json
 
 REQUESTS = Counter(
@@ -23,6 +24,36 @@ REQUESTS = Counter(
     ["protocol", "outcome"],
 )
 SAMPLES = Counter("nazar_ingest_samples_total", "Samples accepted", ["protocol", "store"])
+SERIES_LIMIT_SAMPLES = Counter(
+    "nazar_ingest_series_limit_samples_total",
+    "Samples not stored because their new series exceeded a cardinality budget",
+    ["protocol", "limit"],
+)
+
+
+class SeriesLimitError(InvalidInputError):
+    """Some samples were refused by a cardinality budget; the others are durable."""
+
+    status = 422
+    code = "series-limit"
+    title = "Series limit reached"
+
+
+def series_limit_error(state: AppState, result: AcceptResult) -> SeriesLimitError:
+    """The 422 of a request that lost samples to a budget (the rest was stored)."""
+    rejection = result.rejected
+    assert rejection is not None
+    budget = state.accepter.budget
+    return SeriesLimitError(
+        budget.describe(rejection, result.accepted),
+        limit=rejection.limit,
+        limit_value=budget.limit_value(rejection.limit),
+        hosts=rejection.hosts,
+        accepted=result.accepted,
+        rejected=rejection.samples,
+        rejected_series=rejection.series,
+        duplicate=result.store == "duplicate",
+    )
 
 
 class SampleIn(BaseModel):
@@ -62,8 +93,9 @@ STORES = ("database", "broker", "duplicate")
 _REQUESTS_ACCEPTED: dict[str, Any] = {}
 
 
-async def accept(state: AppState, batch: NormalizedBatch, protocol: str) -> tuple[int, bool]:
-    """Make ``batch`` durable; returns (samples accepted, was a duplicate)."""
+async def accept(state: AppState, batch: NormalizedBatch, protocol: str) -> AcceptResult:
+    """Make ``batch`` durable (the samples of series within the cardinality
+    budget); returns what was stored and what was refused."""
     if state.accepter is None:
         raise TransientError("ingest is starting up", retry_after=2)
     try:
@@ -79,7 +111,12 @@ async def accept(state: AppState, batch: NormalizedBatch, protocol: str) -> tupl
         )
     counters[0].inc()
     counters[1][result.store].inc(result.accepted)
-    return result.accepted, result.store == "duplicate"
+    if result.rejected is not None:
+        for limit, n in result.rejected.by_limit.items():
+            # samples per limit, in proportion to the series it refused
+            share = result.rejected.samples * n // result.rejected.series
+            SERIES_LIMIT_SAMPLES.labels(protocol, limit).inc(share)
+    return result
 
 
 MAX_IDEMPOTENCY_KEY = 200
@@ -112,6 +149,12 @@ def openapi_paths() -> dict[str, Any]:
             "403": {"description": "The key lacks the ingest scope"},
             "413": {"description": "Too many samples or bytes"},
             "415": {"description": "Protobuf (remote_write and OTLP have endpoints of their own)"},
+            "422": {
+                "description": "Some samples belong to new series beyond a cardinality budget "
+                "(NAZAR_SERIES_LIMIT_PER_HOST, NAZAR_SERIES_LIMIT) and were not stored; the "
+                "others were stored (durable). problem+json with limit, limit_value, hosts, "
+                "accepted, rejected and rejected_series. Do not retry."
+            },
             "503": {"description": "Storage and broker both unavailable; retry after Retry-After"},
         },
     }
@@ -155,13 +198,19 @@ class IngestEndpoint:
         body = decode_body(await receive_body(receive, length, limit), encoding, limit)
         now = time.time()
         try:
-            batch = parse_json(body, limits_for(state, now), now)
+            final = state.accepter.budget.frozen if state.accepter is not None else None
+            batch = parse_json(body, limits_for(state, now), now, final)
         except InvalidInputError:
             REQUESTS.labels("json", "invalid").inc()
             raise
         batch.idempotency_key = idempotency_key
-        accepted, duplicate = await accept(state, batch, "json")
-        payload = b'{"accepted":%d,"duplicate":%s}' % (accepted, b"true" if duplicate else b"false")
+        result = await accept(state, batch, "json")
+        if result.rejected is not None:
+            raise series_limit_error(state, result)
+        duplicate = result.store == "duplicate"
+        payload = b'{"accepted":%d,"duplicate":%s}' % (
+            result.accepted, b"true" if duplicate else b"false"
+        )
         await send(
             {
                 "type": "http.response.start",

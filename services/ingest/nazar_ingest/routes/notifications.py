@@ -31,6 +31,7 @@ from nazar_common.schemas.config import NAME_PATTERN
 from nazar_common.schemas.silences import MuteWindowSpec, SilenceSpec
 from nazar_ingest.deps import AppState, get_state, require
 from nazar_ingest.openapi import json_body
+from nazar_ingest.problems import invalid_input
 from nazar_ingest.security import Principal
 
 router = APIRouter(tags=["notifications"])
@@ -40,16 +41,6 @@ State = Annotated[AppState, Depends(get_state)]
 Name = Annotated[str, Path(pattern=NAME_PATTERN)]
 
 DeliveryStatus = Literal["sent", "retry", "failed", "short_circuited", "silenced"]
-
-
-def _invalid(exc: ValidationError, what: str) -> InvalidInputError:
-    return InvalidInputError(
-        f"invalid {what}",
-        errors=[
-            {"loc": ".".join(map(str, e.get("loc", ()))), "msg": e.get("msg", "")}
-            for e in exc.errors()
-        ],
-    )
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -123,7 +114,7 @@ async def create_silence(
     try:
         spec = SilenceSpec.model_validate(body)
     except ValidationError as exc:
-        raise _invalid(exc, "silence") from exc
+        raise invalid_input(exc, "silence") from exc
     now = datetime.now(UTC)
     starts_at = spec.starts_at or now
     if spec.ends_at <= starts_at:
@@ -181,7 +172,7 @@ def _parse_window(body: dict[str, Any]) -> MuteWindowSpec:
     try:
         return MuteWindowSpec.model_validate(body)
     except ValidationError as exc:
-        raise _invalid(exc, "mute window") from exc
+        raise invalid_input(exc, "mute window") from exc
 
 
 @router.get("/api/v1/mute-windows", tags=["mute-windows"], summary="List mute windows")

@@ -19,7 +19,10 @@ for Influx problem+json extended with Influx's ``code`` and ``message``.
 Samples that can never be stored (NaN, outside the accepted time window, a
 string field...) are skipped rather than failing the request; their counts by
 reason are in the ``X-Nazar-Skipped`` response header and in the
-``nazar_ingest_skipped_samples_total`` metric.
+``nazar_ingest_skipped_samples_total`` metric. So are, for remote write and
+OTLP, the samples of new series beyond a cardinality budget (reason
+``series_limit``; OTLP also counts them in ``partial_success``); the Influx
+endpoints answer those with a ``422`` like the JSON endpoint.
 """
 
 from __future__ import annotations
@@ -44,9 +47,10 @@ from nazar_ingest.deps import AppState, get_state, read_body, read_raw_body
 from nazar_ingest.payloads import otlp
 from nazar_ingest.payloads.influx import PRECISION_V1, PRECISION_V2, parse_line_protocol
 from nazar_ingest.payloads.remote_write import decompress, parse_remote_write
+from nazar_ingest.payloads.sink import SERIES_LIMIT
 from nazar_ingest.payloads.wire import Status
 from nazar_ingest.problems import MEDIA_TYPE, PROBLEM_BASE
-from nazar_ingest.routes.ingest import REQUESTS, accept, limits_for
+from nazar_ingest.routes.ingest import REQUESTS, accept, limits_for, series_limit_error
 from nazar_ingest.samples import BatchBuilder
 from nazar_ingest.security import Principal
 
@@ -170,7 +174,9 @@ async def prometheus_remote_write(
         REQUESTS.labels("remote_write", "invalid").inc()
         raise
     batch.idempotency_key = _body_key("prw", data)
-    await accept(state, batch, "remote_write")
+    result = await accept(state, batch, "remote_write")
+    if result.rejected is not None:
+        builder.skip(SERIES_LIMIT, result.rejected.samples)
     return Response(status_code=204, headers=_skipped_headers("remote_write", builder.skipped))
 
 
@@ -216,9 +222,16 @@ async def otlp_metrics(
         return _otlp_error(exc, ctype)
     if result.timestamped:
         result.batch.idempotency_key = _body_key("otlp", ctype.encode(), body)
-    await accept(state, result.batch, "otlp")
+    accepted = await accept(state, result.batch, "otlp")
+    rejected, message = result.rejected_points, result.message
+    if accepted.rejected is not None:
+        lost = accepted.rejected
+        rejected += lost.samples
+        result.skipped[SERIES_LIMIT] = result.skipped.get(SERIES_LIMIT, 0) + lost.samples
+        note = state.accepter.budget.describe(lost, accepted.accepted)
+        message = f"{message}; {note}" if message else note
     return Response(
-        otlp.encode_response(result.rejected_points, result.message, ctype),
+        otlp.encode_response(rejected, message, ctype),
         status_code=200,
         media_type=ctype,
         headers=_skipped_headers("otlp", result.skipped),
@@ -229,7 +242,7 @@ async def otlp_metrics(
 
 
 def _influx_error(exc: InvalidInputError) -> JSONResponse:
-    code = "request too large" if exc.status == 413 else "invalid"
+    code = {413: "request too large", 422: "unprocessable entity"}.get(exc.status, "invalid")
     return JSONResponse(
         _problem(exc, code=code, message=_full_message(exc)),
         status_code=exc.status,
@@ -253,8 +266,13 @@ async def _influx_write(
         return _influx_error(exc)
     if timestamped:
         batch.idempotency_key = _body_key("lp", repr((unit, host)).encode(), body)
-    await accept(state, batch, protocol)
-    return Response(status_code=204, headers=_skipped_headers(protocol, builder.skipped))
+    result = await accept(state, batch, protocol)
+    headers = _skipped_headers(protocol, builder.skipped)
+    if result.rejected is not None:
+        response = _influx_error(series_limit_error(state, result))
+        response.headers.update(headers)
+        return response
+    return Response(status_code=204, headers=headers)
 
 
 def _unit(precision: str, table: dict[str, float]) -> float:

@@ -7,14 +7,11 @@ Bad parameters raise InvalidInputError (400 problem+json), never 500.
 
 from __future__ import annotations
 
-import contextlib
 import re
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-import asyncpg
 import orjson
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
@@ -22,11 +19,10 @@ from fastapi.responses import Response
 from nazar_common.auth import Scope
 from nazar_common.db import queries
 from nazar_common.db.backends import StorageBackend
-from nazar_common.db.pool import is_connection_error
-from nazar_common.errors import InvalidInputError, NotFoundError, TransientError
+from nazar_common.errors import InvalidInputError, NotFoundError
 from nazar_common.schemas.names import HOST_PATTERN, HOST_RE, LABEL_NAME_RE, METRIC_NAME_RE
 from nazar_ingest import rates
-from nazar_ingest.deps import AppState, get_backend, get_state, require
+from nazar_ingest.deps import AppState, connection, get_backend, get_state, require
 from nazar_ingest.timeparse import parse_duration, parse_time
 
 router = APIRouter(tags=["query"])
@@ -52,18 +48,6 @@ _AUTH: dict[int | str, dict[str, Any]] = {
 
 def _json(body: Any) -> Response:
     return Response(orjson.dumps(body), media_type="application/json")
-
-
-@contextlib.asynccontextmanager
-async def _connection(state: AppState) -> AsyncIterator[asyncpg.Connection]:
-    """A pooled connection; an unreachable database is a 503, not a 500."""
-    try:
-        async with state.pool.acquire(timeout=state.settings.dependency_timeout) as conn:
-            yield conn
-    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
-        if isinstance(exc, TimeoutError) or is_connection_error(exc):
-            raise TransientError("the database is not reachable", retry_after=5) from exc
-        raise
 
 
 def parse_labels(values: list[str] | None, name: str = "labels") -> dict[str, str]:
@@ -170,12 +154,12 @@ async def query_range(
     host = _check_host(host)
     wanted = parse_labels(labels)
     if plan.agg in queries.COUNTER_AGGREGATES:
-        async with _connection(state) as conn:
+        async with connection(state) as conn:
             found = await queries.counter_series(
                 conn, plan, metric=metric, host=host, labels=wanted, limits=limits
             )
         return _json(_counter_body(plan, found))
-    async with _connection(state) as conn:
+    async with connection(state) as conn:
         body = await queries.query_range(
             conn, backend, plan, metric=metric, host=host, labels=wanted, limits=limits
         )
@@ -216,7 +200,7 @@ async def search_series(
         raise InvalidInputError(f"metric {metric!r} is not a metric name or pattern")
     host = _check_host(host)
     wanted = parse_labels(match, "match")
-    async with _connection(state) as conn:
+    async with connection(state) as conn:
         found, truncated = await queries.search_series(
             conn, metric=metric or None, host=host, labels=wanted, limit=limit
         )
@@ -235,7 +219,7 @@ async def metric_names(
     limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
 ) -> Response:
     host = _check_host(host)
-    async with _connection(state) as conn:
+    async with connection(state) as conn:
         names = await queries.metric_names(conn, host=host, limit=limit)
     return _json({"names": names})
 
@@ -261,7 +245,7 @@ async def list_hosts(
     ] = None,
 ) -> Response:
     threshold = _stale_after(state, stale_after)
-    async with _connection(state) as conn:
+    async with connection(state) as conn:
         hosts, window = await queries.list_hosts(
             conn, backend, now=datetime.now(UTC), stale_after=threshold
         )
@@ -285,7 +269,7 @@ async def get_host(
     ] = None,
 ) -> Response:
     threshold = _stale_after(state, stale_after)
-    async with _connection(state) as conn:
+    async with connection(state) as conn:
         hosts, window = await queries.list_hosts(
             conn, backend, now=datetime.now(UTC), stale_after=threshold, host=host
         )
