@@ -568,12 +568,12 @@ async def search_metric_names(
     p = _Params()
     host_param = p.add(host) if host is not None else None
     terms = [f"strpos(lower(metric), {p.add(w)}) > 0" for w in words]
-    first = f"strpos(lower(metric), {p.add(words[0])}) = 1" if words else "true"
+    order = f"strpos(lower(metric), {p.add(words[0])}) = 1 DESC, metric" if words else "metric"
     scan_limit = p.add(SEARCH_SCAN_LIMIT)
     where = " AND ".join(["metric IS NOT NULL", *terms])
     rows = await conn.fetch(
         f"{_skip_scan(host_param)} SELECT metric FROM (SELECT metric FROM m LIMIT {scan_limit}) "
-        f"x WHERE {where} ORDER BY {first} DESC, metric LIMIT {p.add(limit + 1)}",
+        f"x WHERE {where} ORDER BY {order} LIMIT {p.add(limit + 1)}",
         *p.values,
     )
     names = [r["metric"] for r in rows]
