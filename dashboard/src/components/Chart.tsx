@@ -61,6 +61,11 @@ const MARKER_COLORS: Record<Marker["kind"], string> = {
   alert: "#dc2626",
 };
 
+// Stable defaults: a new [] on each render would rebuild the chart.
+const NO_MARKERS: Marker[] = [];
+const NO_BANDS: Band[] = [];
+const NO_THRESHOLDS: Threshold[] = [];
+
 function cssVar(name: string, fallback: string): string {
   if (typeof window === "undefined") return fallback;
   const v = getComputedStyle(document.documentElement).getPropertyValue(name).trim();
@@ -80,7 +85,10 @@ function useDarkTheme(): boolean {
 }
 
 export function Chart(props: ChartProps) {
-  const { title, series, unit, start, end, tz, height = 240, markers = [], bands = [], thresholds = [] } = props;
+  const { title, series, unit, start, end, tz, height = 240 } = props;
+  const markers = props.markers ?? NO_MARKERS;
+  const bands = props.bands ?? NO_BANDS;
+  const thresholds = props.thresholds ?? NO_THRESHOLDS;
   const box = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
   const tooltip = useRef<HTMLDivElement>(null);

@@ -72,7 +72,10 @@ export default function Explore() {
     if (/^[A-Za-z_][A-Za-z0-9_]*=.+$/.test(pair) && !labels.includes(pair)) view.set({ label: [...labels, pair] });
   };
   const unit = unitOf(metric);
-  const markers = [...alertMarkers(alerts.data ?? [], metric ? [metric] : undefined), ...(events.data ?? [])];
+  const markers = useMemo(
+    () => [...alertMarkers(alerts.data ?? [], metric ? [metric] : undefined), ...(events.data ?? [])],
+    [alerts.data, events.data, metric],
+  );
 
   return (
     <section>

@@ -53,6 +53,10 @@ export default function Host() {
   const events = useEventMarkers(host, range.start, range.end, range.interval);
   const metrics = useMemo(() => [...new Set((info.data?.series ?? []).map((s) => s.metric))].sort(), [info.data]);
   const zoom = (a: number, b: number) => range.set({ from: absolute(a), to: absolute(b) });
+  const markers = useMemo(
+    () => PANELS.map((p) => [...alertMarkers(alerts.data ?? [], p.metrics), ...(events.data ?? [])]),
+    [alerts.data, events.data],
+  );
 
   return (
     <section>
@@ -69,13 +73,13 @@ export default function Host() {
       <TimeRangePicker />
       {alerts.isError && <ErrorBox error={alerts.error} />}
       <div className="panels">
-        {PANELS.map((p) => (
+        {PANELS.map((p, i) => (
           <HostPanel
             key={p.title}
             panel={p}
             host={host}
             available={metrics}
-            markers={[...alertMarkers(alerts.data ?? [], p.metrics), ...(events.data ?? [])]}
+            markers={markers[i]}
             onZoom={zoom}
           />
         ))}
