@@ -48,7 +48,7 @@ export interface ChartProps {
   bands?: Band[];
   thresholds?: Threshold[];
   onZoom?: (start: number, end: number) => void;
-  /** For the benchmark: called once the first frame is drawn. */
+  /** Called once the first frame is drawn (the benchmark times it). */
   onDrawn?: () => void;
 }
 
@@ -100,6 +100,7 @@ export function Chart(props: ChartProps) {
   onDrawn.current = props.onDrawn;
 
   const data = useMemo(() => align(series.map((s) => s.points)), [series]);
+  const range = useMemo(() => extent(data.slice(1) as (number | null | undefined)[][]), [data]);
   const colors = useMemo(
     () => series.map((s, i) => s.color ?? PALETTE[i % PALETTE.length]),
     [series],
@@ -111,7 +112,8 @@ export function Chart(props: ChartProps) {
     const axis = cssVar("--chart-axis", dark ? "#a3acc2" : "#4b5563");
     const grid = cssVar("--chart-grid", dark ? "#273046" : "#e5e7eb");
     let scale: Scale = niceScale(0, 1, unit);
-    const [lo0, hi0] = extent(data.slice(1) as (number | null | undefined)[][]);
+    let drawn = false;
+    const [lo0, hi0] = range;
     const extra = [
       ...thresholds.map((t) => t.value),
       ...bands.flatMap((b) => [b.low, b.high]).filter((v): v is number => v !== null),
@@ -123,7 +125,6 @@ export function Chart(props: ChartProps) {
     const opts: uPlot.Options = {
       width: Math.max(200, el.clientWidth),
       height,
-      pxAlign: 0,
       tzDate: zone ? (ts) => uPlot.tzDate(new Date(ts * 1000), zone) : undefined,
       legend: { show: false },
       cursor: {
@@ -163,7 +164,7 @@ export function Chart(props: ChartProps) {
         ...series.map((s, i) => ({
           label: s.label,
           stroke: colors[i],
-          width: 1.5,
+          width: 1,
           show: !hidden.has(i),
           spanGaps: false,
           value: (_u: uPlot, v: number | null) => fmt(v),
@@ -189,6 +190,10 @@ export function Chart(props: ChartProps) {
         ],
         draw: [
           (u) => {
+            if (!drawn) {
+              drawn = true;
+              onDrawn.current?.();
+            }
             const ctx = u.ctx;
             const { left, top, width, height: h } = u.bbox;
             ctx.save();
@@ -280,7 +285,6 @@ export function Chart(props: ChartProps) {
     };
     const u = new uPlot(opts, data as uPlot.AlignedData, el);
     plot.current = u;
-    onDrawn.current?.();
     const resize = new ResizeObserver(() => {
       const w = Math.max(200, el.clientWidth);
       if (Math.abs(w - u.width) > 1) u.setSize({ width: w, height });
@@ -293,7 +297,7 @@ export function Chart(props: ChartProps) {
     };
     // `hidden` is applied by toggle() without rebuilding the chart.
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [data, colors, unit, start, end, tz, height, markers, bands, thresholds, dark]);
+  }, [data, range, colors, unit, start, end, tz, height, markers, bands, thresholds, dark]);
 
   const toggle = (i: number) => {
     const next = new Set(hidden);
@@ -309,7 +313,10 @@ export function Chart(props: ChartProps) {
     series.forEach((_, j) => plot.current?.setSeries(j + 1, { show: !next.has(j) }));
   };
 
-  const summary = useMemo(() => describe(title, series, unit, start, end, tz), [title, series, unit, start, end, tz]);
+  const summary = useMemo(
+    () => describe(title, series.length, range, unit, start, end, tz),
+    [title, series.length, range, unit, start, end, tz],
+  );
   const last = series.map((s) => {
     for (let i = s.points.length - 1; i >= 0; i--) if (s.points[i][1] !== null) return s.points[i][1];
     return null;
@@ -355,10 +362,9 @@ export function Chart(props: ChartProps) {
   );
 }
 
-function describe(title: string, series: ChartSeries[], unit: Unit, start: number, end: number, tz: string): string {
-  if (!series.length) return `${title}: no data`;
-  const [lo, hi] = extent(series.map((s) => s.points.map((p) => p[1])));
-  return `${title}: ${series.length} series from ${formatTime(start, tz)} to ${formatTime(end, tz)}, values ${formatValue(lo, unit)} to ${formatValue(hi, unit)}`;
+function describe(title: string, count: number, [lo, hi]: [number, number], unit: Unit, start: number, end: number, tz: string): string {
+  if (!count) return `${title}: no data`;
+  return `${title}: ${count} series from ${formatTime(start, tz)} to ${formatTime(end, tz)}, values ${formatValue(lo, unit)} to ${formatValue(hi, unit)}`;
 }
 
 function div(className: string, text?: string): HTMLDivElement {

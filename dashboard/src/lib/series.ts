@@ -39,6 +39,11 @@ export function commonLabels(all: Labels[]): Set<string> {
  */
 export function align(series: Point[][], gapAfter?: number): [number[], ...(number | null | undefined)[][]] {
   const withGaps = series.map((points) => insertGaps(points, gapAfter));
+  const shared = sharedTimes(withGaps);
+  if (shared) {
+    // Every series has the same times (bucketed queries): no union to build.
+    return [shared, ...withGaps.map((points) => points.map((p) => p[1]))];
+  }
   let total = 0;
   for (const p of withGaps) total += p.length;
   const times = new Float64Array(total);
@@ -57,6 +62,18 @@ export function align(series: Point[][], gapAfter?: number): [number[], ...(numb
     return col;
   });
   return [xs, ...columns];
+}
+
+/** The common time axis when every series has exactly the same times. */
+function sharedTimes(series: Point[][]): number[] | null {
+  if (series.length === 0) return [];
+  const first = series[0];
+  for (let s = 1; s < series.length; s++) {
+    const other = series[s];
+    if (other.length !== first.length) return null;
+    for (let i = 0; i < first.length; i++) if (other[i][0] !== first[i][0]) return null;
+  }
+  return first.map((p) => p[0]);
 }
 
 function median(values: number[]): number {
