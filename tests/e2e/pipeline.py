@@ -87,16 +87,18 @@ class Pipeline:
             return ""
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
-    async def start(self, *, configure: bool = True) -> Pipeline:
+    async def start(self, *, configure: bool = True, **ingest: object) -> Pipeline:
         """Start everything; ``configure`` adds the Slack channel and the CPU
         rule the latency measurements use. Ingest forwards backtests and
-        test notifications to these analyzer and notifier processes."""
+        test notifications to these analyzer and notifier processes;
+        ``ingest`` overrides its settings."""
         analyzer_port, notifier_port = free_port(), free_port()
         self.ingest = await start_ingest(
             self.database_url,
             self.amqp_url,
             analyzer_url=f"http://127.0.0.1:{analyzer_port}",
             notifier_url=f"http://127.0.0.1:{notifier_port}",
+            **ingest,
         )
         self.slack = Receiver().start()
         if configure:

@@ -58,33 +58,32 @@ def build_dashboard() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+LABELS = {HOST: {"env": "prod", "role": "web"}, OTHER: {"env": "prod", "role": "db"}}
+
+
 async def seed(client: httpx.AsyncClient) -> None:
     """Two hours of one-minute samples for two hosts; web-1's CPU peaks at
     96 % for five minutes an hour ago (what the backtest should find)."""
     now = time.time()
-    samples: list[dict[str, Any]] = []
-    for i in range(120):
-        t = now - (120 - i) * 60
-        cpu = 96.0 if 55 <= i < 60 else 30.0 + (i % 7)
-        for host, scale in ((HOST, 1.0), (OTHER, 0.5)):
+    for host, scale in ((HOST, 1.0), (OTHER, 0.5)):
+        samples: list[dict[str, Any]] = []
+        for i in range(120):
+            t = now - (120 - i) * 60
+            cpu = 96.0 if 55 <= i < 60 else 30.0 + (i % 7)
             samples += [
-                {"host": host, "metric": "cpu.usage_percent", "value": cpu * scale, "timestamp": t,
+                {"metric": "cpu.usage_percent", "value": cpu * scale, "timestamp": t,
                  "labels": {"cpu": "total"}},
-                {"host": host, "metric": "mem.used_percent", "value": 40 + i % 5, "timestamp": t},
-                {"host": host, "metric": "disk.used_percent", "value": 61.5, "timestamp": t,
+                {"metric": "mem.used_percent", "value": 40 + i % 5, "timestamp": t},
+                {"metric": "disk.used_percent", "value": 61.5, "timestamp": t,
                  "labels": {"mount": "/"}},
-                {"host": host, "metric": "net.rx_bytes_per_sec", "value": 1.5e6 + i * 1e4,
-                 "timestamp": t, "labels": {"interface": "eth0"}},
-                {"host": host, "metric": "net.tx_bytes_per_sec", "value": 4.0e5, "timestamp": t,
+                {"metric": "net.rx_bytes_per_sec", "value": 1.5e6 + i * 1e4, "timestamp": t,
+                 "labels": {"interface": "eth0"}},
+                {"metric": "net.tx_bytes_per_sec", "value": 4.0e5, "timestamp": t,
                  "labels": {"interface": "eth0"}},
             ]
-    body = {"labels": {"env": "prod"}, "samples": samples}
-    r = await client.post("/api/v1/metrics", json=body)
-    assert r.status_code == 202, r.text
-    r = await client.post("/api/v1/metrics", json={
-        "host": HOST, "labels": {"env": "prod", "role": "web"},
-        "samples": [{"metric": "cpu.usage_percent", "value": 31.0, "labels": {"cpu": "total"}}]})
-    assert r.status_code == 202, r.text
+        r = await client.post("/api/v1/metrics",
+                              json={"host": host, "labels": LABELS[host], "samples": samples})
+        assert r.status_code == 202, r.text
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +96,8 @@ async def stack() -> AsyncIterator[Pipeline]:
     amqp_url = create_vhost(f"nazar-test-ui-{token}")
     pipeline = Pipeline(database_url, amqp_url)
     try:
-        await pipeline.start(configure=False)
+        # Rollups (the fleet's sparklines) refreshed every second.
+        await pipeline.start(configure=False, maintenance_interval=1.0)
         yield pipeline
     finally:
         await pipeline.stop()
@@ -189,6 +189,15 @@ async def test_a_person_runs_nazar_from_the_dashboard(stack: Pipeline) -> None:
             assert "q=web" in page.url
             await page.get_by_label("Search hosts").fill("")
             await expect(page.get_by_role("link", name=OTHER, exact=True)).to_be_visible()
+            # sparklines come from the 1-minute rollup, refreshed every second here
+
+            async def rolled_up() -> bool:
+                body = (await admin.get("/api/v1/overview", params={"q": HOST})).json()
+                return bool(body["hosts"][0]["spark"]["cpu"])
+
+            await wait_until(rolled_up, "the 1-minute rollup")
+            await page.reload()
+            await expect(page.locator("svg.spark path").first).to_be_attached()
             await ui.shot("fleet")
 
             # --- a threshold rule: validation, backtest preview, save
@@ -210,6 +219,7 @@ async def test_a_person_runs_nazar_from_the_dashboard(stack: Pipeline) -> None:
             await expect(summary).to_contain_text("would have fired 1 time")
             await expect(page.locator(".backtest .uplot")).to_have_count(1)
             await expect(page.locator(".backtest tbody tr").first).to_contain_text(HOST)
+            await page.locator(".backtest").scroll_into_view_if_needed()
             await ui.shot("rule-editor")
             await page.get_by_role("button", name="Create rule").click()
             await expect(page.get_by_role("link", name=RULE)).to_be_visible()
@@ -224,8 +234,9 @@ async def test_a_person_runs_nazar_from_the_dashboard(stack: Pipeline) -> None:
 
             async def breach() -> bool:
                 r = await agent.post("/api/v1/metrics", json={
-                    "host": HOST, "samples": [{"metric": "cpu.usage_percent", "value": 97.5,
-                                               "labels": {"cpu": "total"}}]},
+                    "host": HOST, "labels": LABELS[HOST],
+                    "samples": [{"metric": "cpu.usage_percent", "value": 97.5,
+                                 "labels": {"cpu": "total"}}]},
                     headers={"Idempotency-Key": uuid.uuid4().hex})
                 assert r.status_code == 202, r.text
                 found = (await admin.get("/api/v1/alerts", params={"state": "firing"})).json()
@@ -340,6 +351,7 @@ async def test_a_person_runs_nazar_from_the_dashboard(stack: Pipeline) -> None:
             await page.get_by_role("button", name="Forget key").click()
             await page.get_by_label("API key").fill(server.read_key)
             await page.get_by_role("button", name="Sign in").click()
+            await expect(page.get_by_role("heading", name="Fleet")).to_be_visible()
             await ui.goto("/alerts")
             row = page.locator("tr", has=page.get_by_role("link", name=RULE))
             silence = row.get_by_role("button", name=re.compile("^Silence alert"))

@@ -31,6 +31,13 @@ export interface Band {
   label: string;
 }
 
+/** A stretch of time to shade (e.g. while an alert fired). */
+export interface Region {
+  from: number;
+  to: number;
+  label: string;
+}
+
 export interface Threshold {
   value: number;
   label: string;
@@ -47,6 +54,7 @@ export interface ChartProps {
   markers?: Marker[];
   bands?: Band[];
   thresholds?: Threshold[];
+  regions?: Region[];
   onZoom?: (start: number, end: number) => void;
   /** Called once the first frame is drawn (the benchmark times it). */
   onDrawn?: () => void;
@@ -61,10 +69,22 @@ const MARKER_COLORS: Record<Marker["kind"], string> = {
   alert: "#dc2626",
 };
 
+// Time axis labels, 24-hour clock and ISO dates: [tick step, format,
+// and the context line added when the year / month / day / hour changes].
+const X_VALUES: uPlot.Axis.Values = [
+  [3600 * 24 * 365, "{YYYY}", null, null, null, null, null, null, 1],
+  [3600 * 24 * 28, "{YYYY}-{MM}", "\n{YYYY}", null, null, null, null, null, 1],
+  [3600 * 24, "{MM}-{DD}", "\n{YYYY}", null, null, null, null, null, 1],
+  [3600, "{HH}:{mm}", "\n{YYYY}-{MM}-{DD}", null, "\n{MM}-{DD}", null, null, null, 1],
+  [60, "{HH}:{mm}", "\n{YYYY}-{MM}-{DD}", null, "\n{MM}-{DD}", null, null, null, 1],
+  [1, ":{ss}", "\n{YYYY}-{MM}-{DD} {HH}:{mm}", null, "\n{MM}-{DD} {HH}:{mm}", null, "\n{HH}:{mm}", null, 1],
+];
+
 // Stable defaults: a new [] on each render would rebuild the chart.
 const NO_MARKERS: Marker[] = [];
 const NO_BANDS: Band[] = [];
 const NO_THRESHOLDS: Threshold[] = [];
+const NO_REGIONS: Region[] = [];
 
 function cssVar(name: string, fallback: string): string {
   if (typeof window === "undefined") return fallback;
@@ -89,6 +109,7 @@ export function Chart(props: ChartProps) {
   const markers = props.markers ?? NO_MARKERS;
   const bands = props.bands ?? NO_BANDS;
   const thresholds = props.thresholds ?? NO_THRESHOLDS;
+  const regions = props.regions ?? NO_REGIONS;
   const box = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
   const tooltip = useRef<HTMLDivElement>(null);
@@ -146,7 +167,7 @@ export function Chart(props: ChartProps) {
         },
       },
       axes: [
-        { stroke: axis, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid } },
+        { stroke: axis, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid }, values: X_VALUES },
         {
           stroke: axis,
           grid: { stroke: grid, width: 1 },
@@ -155,7 +176,7 @@ export function Chart(props: ChartProps) {
           values: (_u, splits) => tickLabels(splits, scale.step, unit),
           size: (_u, values) => {
             const longest = Math.max(3, ...(values ?? []).map((v) => String(v).length));
-            return Math.ceil(longest * 7.2 + 18);
+            return Math.ceil(longest * 7.5 + 26);
           },
         },
       ],
@@ -168,7 +189,6 @@ export function Chart(props: ChartProps) {
           show: !hidden.has(i),
           spanGaps: false,
           value: (_u: uPlot, v: number | null) => fmt(v),
-          points: { show: false },
         })),
       ],
       hooks: {
@@ -176,6 +196,12 @@ export function Chart(props: ChartProps) {
           (u) => {
             const ctx = u.ctx;
             ctx.save();
+            ctx.fillStyle = dark ? "rgba(248,113,113,0.14)" : "rgba(220,38,38,0.09)";
+            for (const r of regions) {
+              const x0 = u.valToPos(Math.max(r.from, start), "x", true);
+              const x1 = u.valToPos(Math.min(r.to, end), "x", true);
+              if (x1 > x0) ctx.fillRect(x0, u.bbox.top, Math.max(1, x1 - x0), u.bbox.height);
+            }
             for (const b of bands) {
               if (b.low === null || b.high === null) continue;
               const x0 = u.valToPos(Math.max(b.from, start), "x", true);
@@ -297,7 +323,7 @@ export function Chart(props: ChartProps) {
     };
     // `hidden` is applied by toggle() without rebuilding the chart.
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [data, range, colors, unit, start, end, tz, height, markers, bands, thresholds, dark]);
+  }, [data, range, colors, unit, start, end, tz, height, markers, bands, thresholds, regions, dark]);
 
   const toggle = (i: number) => {
     const next = new Set(hidden);

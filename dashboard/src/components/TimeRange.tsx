@@ -95,22 +95,22 @@ export function ViewOptions() {
   const zones = COMMON_ZONES.includes(tz) ? COMMON_ZONES : [...COMMON_ZONES, tz];
   return (
     <div className="view-options">
-      <label>
-        <span>Time zone</span>
+      <label title="Time zone">
+        <span className="visually-hidden">Time zone</span>
         <select value={tz} onChange={(e) => view.set({ tz: e.target.value === "local" ? null : e.target.value })}>
           {zones.map((z) => (
             <option key={z} value={z}>
-              {z === "local" ? `Browser (${Intl.DateTimeFormat().resolvedOptions().timeZone})` : z}
+              {z === "local" ? `Local time (${Intl.DateTimeFormat().resolvedOptions().timeZone})` : z}
             </option>
           ))}
         </select>
       </label>
-      <label>
-        <span>Auto-refresh</span>
+      <label title="Auto-refresh">
+        <span className="visually-hidden">Auto-refresh</span>
         <select value={refresh} onChange={(e) => view.set({ refresh: e.target.value === "30s" ? null : e.target.value })}>
           {REFRESH_CHOICES.map((r) => (
             <option key={r} value={r}>
-              {r === "off" ? "Off" : `Every ${r}`}
+              {r === "off" ? "Refresh off" : `Refresh ${r}`}
             </option>
           ))}
         </select>

@@ -45,7 +45,7 @@ export function useAlertMarkers(host: string | null, start: number, interval: nu
     queryKey: ["alert-markers", host, since],
     queryFn: ({ signal }) => api<AlertList>(`/api/v1/alerts${qs({ host, since, limit: 500 })}`, { signal }),
     refetchInterval: interval,
-    select: (data) => data.items,
+    select: alertItems,
   });
 }
 
@@ -77,11 +77,20 @@ export function useEventMarkers(host: string | null, start: number, end: number,
     },
     refetchInterval: interval,
     staleTime: 60_000,
-    select: (events): Marker[] =>
-      (Array.isArray(events) ? events : []).map((e) => ({
-        t: Date.parse(e.start) / 1000,
-        kind: e.kind === "deploy" ? "deploy" : "event",
-        label: `${e.kind}: ${e.title}${e.version ? ` ${e.version}` : ""}${e.service ? ` (${e.service})` : ""}`,
-      })),
+    select: eventMarkers,
   });
+}
+
+// Module-level, so the markers keep their identity between renders (a new
+// array would rebuild the charts).
+function eventMarkers(events: NazarEvent[]): Marker[] {
+  return (Array.isArray(events) ? events : []).map((e) => ({
+    t: Date.parse(e.start) / 1000,
+    kind: e.kind === "deploy" ? "deploy" : "event",
+    label: `${e.kind}: ${e.title}${e.version ? ` ${e.version}` : ""}${e.service ? ` (${e.service})` : ""}`,
+  }));
+}
+
+function alertItems(data: AlertList): Alert[] {
+  return data.items;
 }

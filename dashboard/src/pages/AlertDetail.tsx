@@ -11,8 +11,8 @@ import { useAuth } from "../lib/auth";
 import { useEventMarkers, useSeries } from "../lib/data";
 import { commonLabels, seriesLabel } from "../lib/series";
 import { absolute, formatIso } from "../lib/time";
-import type { AlertDetail as AlertDetailT, RuleSpec, Stored } from "../lib/types";
-import { formatValue, unitOf } from "../lib/units";
+import type { AlertDetail as AlertDetailT, Expected, RuleSpec, Stored } from "../lib/types";
+import { formatValue, unitOf, type Unit } from "../lib/units";
 import { useRefresh, useView } from "../lib/view";
 import { silenceLink, useAck } from "./Alerts";
 
@@ -69,6 +69,7 @@ export default function AlertDetail() {
     a.expected.low !== null && a.expected.high !== null
       ? [{ from: started, to: ended, low: a.expected.low, high: a.expected.high, label: "expected" }]
       : [];
+  const regions = a.fired_at ? [{ from: Date.parse(a.fired_at) / 1000, to: ended, label: "firing" }] : [];
   const params = rule.data?.spec.params;
   const thresholds: Threshold[] = [];
   if (params?.kind === "threshold" && typeof params.value === "number") {
@@ -104,11 +105,7 @@ export default function AlertDetail() {
         <dd>{formatValue(a.value, unit)}</dd>
         <dt>Expected</dt>
         <dd>
-          {a.expected.low !== null || a.expected.high !== null
-            ? `${formatValue(a.expected.low, unit)} – ${formatValue(a.expected.high, unit)} (centre ${formatValue(a.expected.centre, unit)})`
-            : thresholds.length
-              ? thresholds[0].label
-              : "–"}
+          {expectedText(a.expected, unit) ?? (thresholds.length ? thresholds[0].label : "–")}
         </dd>
         {a.score !== null && (
           <>
@@ -186,6 +183,7 @@ export default function AlertDetail() {
               markers={markers}
               bands={bands}
               thresholds={thresholds}
+              regions={regions}
               onZoom={(x, y) => view.set({ from: absolute(x), to: absolute(y) })}
             />
           )}
@@ -213,7 +211,7 @@ export default function AlertDetail() {
                   <Badge kind={t.to} />
                 </td>
                 <td className="num">{formatValue(t.value, unit)}</td>
-                <td>{t.expected.low !== null ? `${formatValue(t.expected.low, unit)} – ${formatValue(t.expected.high, unit)}` : "–"}</td>
+                <td>{expectedText(t.expected, unit) ?? "–"}</td>
                 <td>{t.explanation}</td>
               </tr>
             ))}
@@ -222,4 +220,16 @@ export default function AlertDetail() {
       </div>
     </section>
   );
+}
+
+/** "10% – 60% (centre 35%)", "at most 90%", "at least 5%", or null when nothing is expected. */
+export function expectedText(e: Expected, unit: Unit): string | null {
+  const { low, high, centre } = e;
+  if (low !== null && high !== null) {
+    const mid = centre !== null ? ` (centre ${formatValue(centre, unit)})` : "";
+    return `${formatValue(low, unit)} – ${formatValue(high, unit)}${mid}`;
+  }
+  if (high !== null) return `at most ${formatValue(high, unit)}`;
+  if (low !== null) return `at least ${formatValue(low, unit)}`;
+  return null;
 }

@@ -4,7 +4,7 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useMemo, useState } from "react";
 import { Link, useNavigate, useParams } from "react-router";
-import { Chart, type Marker, type Threshold } from "../components/Chart";
+import { Chart, type Marker, type Region, type Threshold } from "../components/Chart";
 import { Combobox } from "../components/Combobox";
 import { Badge, ErrorBox, Field, Loading, Notice } from "../components/ui";
 import { api, ApiError } from "../lib/api";
@@ -280,6 +280,7 @@ function BacktestView({ result, spec }: { result: BacktestResult; spec: RuleSpec
   const markers: Marker[] = result.transitions
     .filter((t) => t.to === "firing" || t.to === "resolved")
     .map((t) => ({ t: Date.parse(t.at) / 1000, kind: t.to === "firing" ? "firing" : "resolved", label: `${t.host}: ${t.from} → ${t.to}` }));
+  const regions = useMemo(() => firingRegions(result), [result]);
   const p = spec.params as Record<string, unknown>;
   const thresholds: Threshold[] = spec.params.kind === "threshold" && typeof p.value === "number" ? [{ value: p.value, label: "threshold" }] : [];
   return (
@@ -291,7 +292,7 @@ function BacktestView({ result, spec }: { result: BacktestResult; spec: RuleSpec
         {result.counts.resolved ? `, resolved ${result.counts.resolved}` : ""}.{result.truncated ? " (Only the first series were evaluated.)" : ""}
       </p>
       {spec.metric && series.length > 0 && data.data && (
-        <Chart title={`Backtest of ${spec.name || "the rule"}`} series={series} unit={unit} start={data.data.start} end={data.data.end} tz={tz} markers={markers} thresholds={thresholds} height={240} />
+        <Chart title={`Backtest of ${spec.name || "the rule"}`} series={series} unit={unit} start={data.data.start} end={data.data.end} tz={tz} markers={markers} thresholds={thresholds} regions={regions} height={240} />
       )}
       {result.transitions.length > 0 && (
         <div className="table-wrap">
@@ -323,4 +324,22 @@ function BacktestView({ result, spec }: { result: BacktestResult; spec: RuleSpec
       )}
     </section>
   );
+}
+
+/** Where the rule would have been firing, per series, as shaded regions. */
+export function firingRegions(result: BacktestResult): Region[] {
+  const open = new Map<string, number>();
+  const out: Region[] = [];
+  for (const t of result.transitions) {
+    const key = `${t.host} ${JSON.stringify(t.labels)}`;
+    const at = Date.parse(t.at) / 1000;
+    if (t.to === "firing") open.set(key, at);
+    else if (open.has(key) && t.from === "firing") {
+      out.push({ from: open.get(key)!, to: at, label: `${t.host} firing` });
+      open.delete(key);
+    }
+  }
+  const end = Date.parse(result.end) / 1000;
+  for (const [key, from] of open) out.push({ from, to: end, label: `${key.split(" ")[0]} firing` });
+  return out;
 }

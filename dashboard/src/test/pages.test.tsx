@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { App } from "../App";
 import Alerts from "../pages/Alerts";
 import { Fleet } from "../pages/Fleet";
-import RuleEditor from "../pages/RuleEditor";
+import RuleEditor, { firingRegions } from "../pages/RuleEditor";
 import Silences from "../pages/Silences";
 import type { Alert, Overview } from "../lib/types";
 import { ADMIN, currentLocation, problem, READER, renderPage, stubFetch } from "./render";
@@ -200,5 +200,24 @@ describe("silences", () => {
     ]);
     expect(body.comment).toBe("from alert");
     expect(await screen.findByText(/Silence created/)).toBeInTheDocument();
+  });
+});
+
+describe("backtest", () => {
+  it("shades where the rule would have fired", () => {
+    const t = (at: string, from: string, to: string, host = "web-1") => ({ at, host, metric: "m", labels: {}, from, to, value: 1, expected: null, explanation: null });
+    const regions = firingRegions({
+      rule: "r", kind: "threshold", start: "2026-01-01T00:00:00Z", end: "2026-01-01T03:00:00Z", resolution: "raw",
+      series: 2, truncated: false, points: 10, counts: { firing: 2, resolved: 1 },
+      transitions: [
+        t("2026-01-01T00:10:00Z", "normal", "firing"),
+        t("2026-01-01T00:20:00Z", "firing", "resolved"),
+        t("2026-01-01T02:00:00Z", "normal", "firing", "web-2"),
+      ],
+    });
+    expect(regions.map((r) => [r.from, r.to])).toEqual([
+      [Date.parse("2026-01-01T00:10:00Z") / 1000, Date.parse("2026-01-01T00:20:00Z") / 1000],
+      [Date.parse("2026-01-01T02:00:00Z") / 1000, Date.parse("2026-01-01T03:00:00Z") / 1000],
+    ]);
   });
 });
