@@ -139,6 +139,7 @@ class Page:
             await self.page.wait_for_timeout(250)
             await self.page.screenshot(path=str(out / f"{name}-{scheme}.png"))
         await self.page.emulate_media(color_scheme="light")
+        await self.page.wait_for_timeout(400)  # charts are redrawn for the theme
 
 
 async def wait_until(check: Any, what: str, timeout: float = 45.0) -> Any:
