@@ -1,6 +1,7 @@
 // Small shared pieces: states of a request, badges, labels, paging, sparklines.
 
-import { useId, type ReactNode } from "react";
+import type { UseQueryResult } from "@tanstack/react-query";
+import { useId, useState, type ReactNode } from "react";
 import { describeError } from "../lib/api";
 import type { Labels } from "../lib/types";
 
@@ -156,4 +157,123 @@ export function Field({
 /** A button that needs a scope: disabled with the reason when the key lacks it. */
 export function needs(allowed: boolean, scope = "admin"): { disabled?: boolean; title?: string } {
   return allowed ? {} : { disabled: true, title: `Needs a key with the ${scope} scope` };
+}
+
+/** A table in its scrolling frame, with column headers. */
+export function Table({ head, className, caption, children }: { head: ReactNode[]; className?: string; caption?: string; children: ReactNode }) {
+  return (
+    <div className="table-wrap">
+      <table className={className}>
+        {caption && <caption className="visually-hidden">{caption}</caption>}
+        <thead>
+          <tr>
+            {head.map((h, i) => (
+              <th key={i} scope="col">
+                {h}
+              </th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>{children}</tbody>
+      </table>
+    </div>
+  );
+}
+
+/**
+ * A query's states in one place: loading, error (with Retry), empty, or
+ * its data. While refreshing, the previous data stay on screen.
+ */
+export function Async<T>({
+  query,
+  loading,
+  empty,
+  isEmpty,
+  children,
+}: {
+  query: UseQueryResult<T>;
+  loading?: string;
+  empty?: ReactNode;
+  isEmpty?: (data: T) => boolean;
+  children: (data: T) => ReactNode;
+}) {
+  if (query.isPending) return <Loading what={loading} />;
+  if (query.isError && query.data === undefined) return <ErrorBox error={query.error} retry={() => query.refetch()} />;
+  const data = query.data as T;
+  const blank = isEmpty ? isEmpty(data) : Array.isArray(data) && data.length === 0;
+  return (
+    <>
+      {query.isError && <ErrorBox error={query.error} />}
+      {blank && empty !== undefined ? <Empty>{empty}</Empty> : children(data)}
+    </>
+  );
+}
+
+/** Active filters as chips; pressing one removes it. */
+export function FilterChips({ values, label, onChange }: { values: string[]; label: string; onChange: (values: string[]) => void }) {
+  if (!values.length) return null;
+  return (
+    <ul className="chips" aria-label={label}>
+      {values.map((v) => (
+        <li key={v}>
+          <button type="button" className="chip chip-remove" onClick={() => onChange(values.filter((x) => x !== v))} aria-label={`Remove ${v}`}>
+            {v} ×
+          </button>
+        </li>
+      ))}
+    </ul>
+  );
+}
+
+const PAIR = /^[A-Za-z_][A-Za-z0-9_]*=.+$/;
+
+/** A ``name=value`` input that adds a label filter on Enter. */
+export function LabelFilterInput({
+  values,
+  onChange,
+  label = "Label filter",
+  placeholder = "name=value",
+  suggestions,
+}: {
+  values: string[];
+  onChange: (values: string[]) => void;
+  label?: string;
+  placeholder?: string;
+  suggestions?: string[];
+}) {
+  const id = useId();
+  const [text, setText] = useState("");
+  const add = () => {
+    const pair = text.trim().replace(/\s*=\s*/, "=");
+    if (!PAIR.test(pair)) return;
+    if (!values.includes(pair)) onChange([...values, pair]);
+    setText("");
+  };
+  return (
+    <div className="multi">
+      <label htmlFor={id}>{label}</label>
+      <input
+        id={id}
+        value={text}
+        placeholder={placeholder}
+        list={suggestions ? `${id}-options` : undefined}
+        aria-invalid={text !== "" && !PAIR.test(text.trim()) ? true : undefined}
+        onChange={(e) => setText(e.target.value)}
+        onKeyDown={(e) => {
+          if (e.key === "Enter") {
+            e.preventDefault();
+            add();
+          }
+        }}
+      />
+      {suggestions && (
+        <datalist id={`${id}-options`}>
+          {suggestions.map((s) => (
+            <option key={s} value={s} />
+          ))}
+        </datalist>
+      )}
+      <FilterChips values={values} label={`${label}s`} onChange={onChange} />
+    </div>
+  );
 }

@@ -5,7 +5,7 @@ import { useQuery } from "@tanstack/react-query";
 import { useMemo, useState } from "react";
 import { Link, useNavigate, useParams } from "react-router";
 import { Chart, type Band, type Marker, type Threshold } from "../components/Chart";
-import { Badge, ErrorBox, LabelChips, Loading, needs } from "../components/ui";
+import { Badge, ErrorBox, LabelChips, Loading, needs, Table } from "../components/ui";
 import { api } from "../lib/api";
 import { useAuth } from "../lib/auth";
 import { useEventMarkers, useSeries } from "../lib/data";
@@ -190,19 +190,7 @@ export default function AlertDetail() {
         </div>
       )}
       <h2>Transitions</h2>
-      <div className="table-wrap">
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">At</th>
-              <th scope="col">From</th>
-              <th scope="col">To</th>
-              <th scope="col">Value</th>
-              <th scope="col">Expected</th>
-              <th scope="col">Explanation</th>
-            </tr>
-          </thead>
-          <tbody>
+      <Table head={["At", "From", "To", "Value", "Expected", "Explanation"]}>
             {a.transitions.map((t) => (
               <tr key={t.seq}>
                 <td>{formatIso(t.at, tz)}</td>
@@ -215,9 +203,7 @@ export default function AlertDetail() {
                 <td>{t.explanation}</td>
               </tr>
             ))}
-          </tbody>
-        </table>
-      </div>
+          </Table>
     </section>
   );
 }

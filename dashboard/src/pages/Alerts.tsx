@@ -4,7 +4,7 @@
 import { keepPreviousData, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { Link, useNavigate } from "react-router";
-import { Badge, Empty, ErrorBox, LabelChips, Loading, needs } from "../components/ui";
+import { Async, Badge, ErrorBox, LabelChips, LabelFilterInput, needs, Table } from "../components/ui";
 import { api, qs } from "../lib/api";
 import { useAuth } from "../lib/auth";
 import { ago, formatIso } from "../lib/time";
@@ -49,7 +49,6 @@ export default function Alerts() {
   const labels = view.getAll("label");
   const before = view.get("before");
   const [hostText, setHostText] = useState(host);
-  const [labelText, setLabelText] = useState("");
   const rules = useQuery({
     queryKey: ["rules"],
     queryFn: ({ signal }) => api<Stored<RuleSpec>[]>("/api/v1/rules", { signal }),
@@ -122,57 +121,19 @@ export default function Alerts() {
             <input value={hostText} onChange={(e) => setHostText(e.target.value)} onBlur={() => view.set({ host: hostText.trim() || null, before: null })} placeholder="any" />
           </label>
         </form>
-        <form
-          onSubmit={(e) => {
-            e.preventDefault();
-            if (/^[A-Za-z_][A-Za-z0-9_]*=.+$/.test(labelText.trim()) && !labels.includes(labelText.trim())) {
-              view.set({ label: [...labels, labelText.trim()], before: null });
-              setLabelText("");
-            }
-          }}
-        >
-          <label>
-            <span>Label</span>
-            <input value={labelText} onChange={(e) => setLabelText(e.target.value)} placeholder="name=value" />
-          </label>
-        </form>
-        {labels.length > 0 && (
-          <ul className="chips" aria-label="Label filters">
-            {labels.map((l) => (
-              <li key={l}>
-                <button type="button" className="chip chip-remove" onClick={() => view.set({ label: labels.filter((x) => x !== l) })} aria-label={`Remove filter ${l}`}>
-                  {l} ×
-                </button>
-              </li>
-            ))}
-          </ul>
-        )}
+        <LabelFilterInput label="Label" values={labels} onChange={(l) => view.set({ label: l, before: null })} />
       </div>
       {ack.isError && <ErrorBox error={ack.error} />}
-      {alerts.isPending ? (
-        <Loading what="Loading alerts" />
-      ) : alerts.isError && !alerts.data ? (
-        <ErrorBox error={alerts.error} retry={() => alerts.refetch()} />
-      ) : !alerts.data?.items.length ? (
-        <Empty>{state === "open" ? "No open alerts. All quiet." : "No alerts match these filters."}</Empty>
-      ) : (
-        <>
-          <div className="table-wrap">
-            <table className="alerts">
-              <thead>
-                <tr>
-                  <th scope="col">State</th>
-                  <th scope="col">Severity</th>
-                  <th scope="col">Rule</th>
-                  <th scope="col">Host</th>
-                  <th scope="col">Metric and labels</th>
-                  <th scope="col">Started</th>
-                  <th scope="col">Value</th>
-                  <th scope="col">Actions</th>
-                </tr>
-              </thead>
-              <tbody>
-                {alerts.data.items.map((a) => (
+      <Async
+        query={alerts}
+        loading="Loading alerts"
+        isEmpty={(data) => data.items.length === 0}
+        empty={state === "open" ? "No open alerts. All quiet." : "No alerts match these filters."}
+      >
+        {(data) => (
+          <>
+            <Table className="alerts" head={["State", "Severity", "Rule", "Host", "Metric and labels", "Started", "Value", "Actions"]}>
+                {data.items.map((a) => (
                   <tr key={a.id} className={`row-${a.state}`}>
                     <td>
                       <Badge kind={a.state} />
@@ -211,19 +172,18 @@ export default function Alerts() {
                     </td>
                   </tr>
                 ))}
-              </tbody>
-            </table>
-          </div>
+            </Table>
           <nav className="pager" aria-label="pages">
             <button type="button" disabled={!before} onClick={() => view.set({ before: null })}>
               Newest
             </button>
-            <button type="button" disabled={!alerts.data.next_before_id} onClick={() => view.set({ before: String(alerts.data!.next_before_id) })}>
+            <button type="button" disabled={!data.next_before_id} onClick={() => view.set({ before: String(data.next_before_id) })}>
               Older ›
             </button>
           </nav>
-        </>
-      )}
+          </>
+        )}
+      </Async>
     </section>
   );
 }

@@ -2,7 +2,7 @@
 
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
-import { Badge, Empty, ErrorBox, Field, Loading, Notice, needs } from "../components/ui";
+import { Async, Badge, ErrorBox, Field, Notice, Table, needs } from "../components/ui";
 import { api, ApiError, describeError } from "../lib/api";
 import { useAuth } from "../lib/auth";
 import { NAME_RE, pairsText, parsePairs } from "../lib/ruleForm";
@@ -288,26 +288,10 @@ export default function Channels() {
         </form>
       )}
       {remove.isError && <ErrorBox error={remove.error} />}
-      {channels.isPending ? (
-        <Loading what="Loading channels" />
-      ) : channels.isError ? (
-        <ErrorBox error={channels.error} retry={() => channels.refetch()} />
-      ) : !channels.data.length ? (
-        <Empty>No channels yet: alerts are recorded but nobody is told.</Empty>
-      ) : (
-        <div className="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Type</th>
-                <th scope="col">Destination</th>
-                <th scope="col">Grouping</th>
-                <th scope="col">Actions</th>
-              </tr>
-            </thead>
-            <tbody>
-              {channels.data.map((c) => {
+      <Async query={channels} loading="Loading channels" empty="No channels yet: alerts are recorded but nobody is told.">
+        {(data) => (
+        <Table head={["Name", "Type", "Destination", "Grouping", "Actions"]}>
+              {data.map((c) => {
                 const cfg = c.spec.config as Record<string, unknown>;
                 return (
                   <tr key={c.name}>
@@ -349,10 +333,9 @@ export default function Channels() {
                   </tr>
                 );
               })}
-            </tbody>
-          </table>
-        </div>
-      )}
+            </Table>
+        )}
+      </Async>
       {!admin && <Notice>Creating, changing and testing channels needs a key with the admin scope.</Notice>}
     </section>
   );

@@ -1,7 +1,7 @@
 // Delivery attempts, failed notifications (dead letters) and their replay.
 
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { Badge, Empty, ErrorBox, Loading, needs } from "../components/ui";
+import { Async, Badge, ErrorBox, Table, needs } from "../components/ui";
 import { api, qs } from "../lib/api";
 import { useAuth } from "../lib/auth";
 import { formatIso } from "../lib/time";
@@ -41,13 +41,10 @@ export default function Deliveries() {
     <section>
       <h1>Deliveries</h1>
       <h2>Dead-letter queues</h2>
-      {queues.isError ? (
-        <ErrorBox error={queues.error} retry={() => queues.refetch()} />
-      ) : queues.isPending ? (
-        <Loading />
-      ) : (
+      <Async query={queues}>
+        {(data) => (
         <ul className="queues">
-          {queues.data.map((q) => (
+          {data.map((q) => (
             <li key={q.queue}>
               <code>{q.queue}</code>: {q.messages ?? "not declared"} message{q.messages === 1 ? "" : "s"}{" "}
               <button type="button" {...needs(admin)} disabled={!admin || !q.messages || replay.isPending} onClick={() => replay.mutate(q.queue)}>
@@ -56,7 +53,8 @@ export default function Deliveries() {
             </li>
           ))}
         </ul>
-      )}
+        )}
+      </Async>
       {replay.isError && <ErrorBox error={replay.error} />}
       {replay.data && (
         <p role="status" className="notice notice-ok">
@@ -64,27 +62,10 @@ export default function Deliveries() {
         </p>
       )}
       <h2>Failed notifications</h2>
-      {dlq.isError ? (
-        <ErrorBox error={dlq.error} />
-      ) : dlq.isPending ? (
-        <Loading />
-      ) : !dlq.data.items.length ? (
-        <Empty>No failed notifications.</Empty>
-      ) : (
-        <div className="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Failed at</th>
-                <th scope="col">Channel</th>
-                <th scope="col">Kind</th>
-                <th scope="col">Alerts</th>
-                <th scope="col">Attempts</th>
-                <th scope="col">Error</th>
-              </tr>
-            </thead>
-            <tbody>
-              {dlq.data.items.map((n) => (
+      <Async query={dlq} isEmpty={(data) => !data.items.length} empty="No failed notifications.">
+        {(data) => (
+        <Table head={["Failed at", "Channel", "Kind", "Alerts", "Attempts", "Error"]}>
+              {data.items.map((n) => (
                 <tr key={n.notification_id}>
                   <td>{formatIso(n.failed_at, tz)}</td>
                   <td>{n.channel}</td>
@@ -94,10 +75,9 @@ export default function Deliveries() {
                   <td>{n.error}</td>
                 </tr>
               ))}
-            </tbody>
-          </table>
-        </div>
-      )}
+            </Table>
+        )}
+      </Async>
       <h2>Delivery attempts</h2>
       <div className="toolbar" role="search">
         <label>
@@ -115,29 +95,10 @@ export default function Deliveries() {
           </select>
         </label>
       </div>
-      {deliveries.isError ? (
-        <ErrorBox error={deliveries.error} retry={() => deliveries.refetch()} />
-      ) : deliveries.isPending ? (
-        <Loading />
-      ) : !deliveries.data.length ? (
-        <Empty>No delivery attempts recorded.</Empty>
-      ) : (
-        <div className="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">At</th>
-                <th scope="col">Channel</th>
-                <th scope="col">Kind</th>
-                <th scope="col">Status</th>
-                <th scope="col">Attempt</th>
-                <th scope="col">Endpoint</th>
-                <th scope="col">HTTP</th>
-                <th scope="col">Error</th>
-              </tr>
-            </thead>
-            <tbody>
-              {deliveries.data.map((d) => (
+      <Async query={deliveries} empty="No delivery attempts recorded.">
+        {(data) => (
+        <Table head={["At", "Channel", "Kind", "Status", "Attempt", "Endpoint", "HTTP", "Error"]}>
+              {data.map((d) => (
                 <tr key={d.id}>
                   <td>{formatIso(d.at, tz)}</td>
                   <td>{d.channel}</td>
@@ -153,10 +114,9 @@ export default function Deliveries() {
                   <td>{d.error}</td>
                 </tr>
               ))}
-            </tbody>
-          </table>
-        </div>
-      )}
+            </Table>
+        )}
+      </Async>
     </section>
   );
 }

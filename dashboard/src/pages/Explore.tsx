@@ -6,7 +6,7 @@ import { useMemo, useState } from "react";
 import { Chart, type ChartSeries } from "../components/Chart";
 import { Combobox } from "../components/Combobox";
 import { TimeRangePicker } from "../components/TimeRange";
-import { Empty, ErrorBox, Loading } from "../components/ui";
+import { Empty, ErrorBox, FilterChips, LabelFilterInput, Loading } from "../components/ui";
 import { api, qs } from "../lib/api";
 import { alertMarkers, queryUrl, useAlertMarkers, useEventMarkers, useSeries } from "../lib/data";
 import { commonLabels, seriesLabel } from "../lib/series";
@@ -37,7 +37,6 @@ export default function Explore() {
   const step = view.get("step");
   const [metricText, setMetricText] = useState(metric);
   const [hostText, setHostText] = useState("");
-  const [labelText, setLabelText] = useState("");
   const [copied, setCopied] = useState("");
 
   const labelChoices = useQuery({
@@ -67,9 +66,6 @@ export default function Explore() {
     } catch {
       setCopied("");
     }
-  };
-  const addLabel = (pair: string) => {
-    if (/^[A-Za-z_][A-Za-z0-9_]*=.+$/.test(pair) && !labels.includes(pair)) view.set({ label: [...labels, pair] });
   };
   const unit = unitOf(metric);
   const markers = useMemo(
@@ -103,45 +99,13 @@ export default function Explore() {
             }}
             suggest={searchHosts}
           />
-          <ul className="chips" aria-label="Selected hosts">
-            {hosts.map((h) => (
-              <li key={h}>
-                <button type="button" className="chip chip-remove" onClick={() => view.set({ host: hosts.filter((x) => x !== h) })} aria-label={`Remove host ${h}`}>
-                  {h} ×
-                </button>
-              </li>
-            ))}
-          </ul>
+          <FilterChips values={hosts} label="Selected hosts" onChange={(h) => view.set({ host: h })} />
         </div>
-        <div className="multi">
-          <label htmlFor="label-filter">Label filter</label>
-          <input
-            id="label-filter"
-            list="label-options"
-            value={labelText}
-            placeholder="name=value"
-            onChange={(e) => setLabelText(e.target.value)}
-            onKeyDown={(e) => {
-              if (e.key === "Enter") {
-                e.preventDefault();
-                addLabel(labelText.trim());
-                setLabelText("");
-              }
-            }}
-          />
-          <datalist id="label-options">
-            {Object.entries(labelChoices.data?.labels ?? {}).flatMap(([k, vs]) => vs.map((v) => <option key={`${k}=${v}`} value={`${k}=${v}`} />))}
-          </datalist>
-          <ul className="chips" aria-label="Label filters">
-            {labels.map((l) => (
-              <li key={l}>
-                <button type="button" className="chip chip-remove" onClick={() => view.set({ label: labels.filter((x) => x !== l) })} aria-label={`Remove filter ${l}`}>
-                  {l} ×
-                </button>
-              </li>
-            ))}
-          </ul>
-        </div>
+        <LabelFilterInput
+          values={labels}
+          onChange={(l) => view.set({ label: l })}
+          suggestions={Object.entries(labelChoices.data?.labels ?? {}).flatMap(([k, vs]) => vs.map((v) => `${k}=${v}`))}
+        />
         <label>
           <span>Aggregation</span>
           <select value={agg} onChange={(e) => view.set({ agg: e.target.value === "avg" ? null : e.target.value })}>

@@ -4,7 +4,7 @@
 import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { useEffect, useState } from "react";
 import { Link } from "react-router";
-import { Badge, Empty, ErrorBox, LabelChips, Loading, Pager, Sparkline } from "../components/ui";
+import { Badge, Empty, ErrorBox, LabelChips, LabelFilterInput, Loading, Pager, Sparkline } from "../components/ui";
 import { api, qs } from "../lib/api";
 import { ago } from "../lib/time";
 import type { Overview } from "../lib/types";
@@ -32,7 +32,6 @@ export function Fleet() {
   const sort = view.get("sort", "host");
   const offset = Number(view.get("offset", "0")) || 0;
   const [search, setSearch] = useState(q);
-  const [labelText, setLabelText] = useState("");
   useEffect(() => setSearch(q), [q]);
   useEffect(() => {
     const timer = setTimeout(() => {
@@ -89,32 +88,7 @@ export function Fleet() {
             </button>
           ))}
         </div>
-        <form
-          onSubmit={(e) => {
-            e.preventDefault();
-            const [k, ...rest] = labelText.split("=");
-            if (k && rest.length) {
-              addLabel(k.trim(), rest.join("=").trim());
-              setLabelText("");
-            }
-          }}
-        >
-          <label>
-            <span>Label filter</span>
-            <input value={labelText} onChange={(e) => setLabelText(e.target.value)} placeholder="role=web" pattern="[A-Za-z_][A-Za-z0-9_]*=.*" />
-          </label>
-        </form>
-        {labels.length > 0 && (
-          <ul className="chips" aria-label="Label filters">
-            {labels.map((l) => (
-              <li key={l}>
-                <button type="button" className="chip chip-remove" onClick={() => view.set({ label: labels.filter((x) => x !== l), offset: null })} aria-label={`Remove filter ${l}`}>
-                  {l} ×
-                </button>
-              </li>
-            ))}
-          </ul>
-        )}
+        <LabelFilterInput values={labels} placeholder="role=web" onChange={(l) => view.set({ label: l, offset: null })} />
       </div>
       {overview.isPending ? (
         <Loading what="Loading hosts" />

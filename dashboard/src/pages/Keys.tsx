@@ -2,7 +2,7 @@
 
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
-import { Empty, ErrorBox, Loading } from "../components/ui";
+import { Async, ErrorBox, Table } from "../components/ui";
 import { api } from "../lib/api";
 import { useAuth } from "../lib/auth";
 import { ago, formatIso } from "../lib/time";
@@ -69,27 +69,10 @@ export default function Keys() {
         )}
       </form>
       {revoke.isError && <ErrorBox error={revoke.error} />}
-      {keys.isPending ? (
-        <Loading />
-      ) : keys.isError ? (
-        <ErrorBox error={keys.error} retry={() => keys.refetch()} />
-      ) : !keys.data.length ? (
-        <Empty>No keys.</Empty>
-      ) : (
-        <div className="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Key id</th>
-                <th scope="col">Name</th>
-                <th scope="col">Scopes</th>
-                <th scope="col">Created</th>
-                <th scope="col">Last used</th>
-                <th scope="col">Actions</th>
-              </tr>
-            </thead>
-            <tbody>
-              {keys.data.map((k) => (
+      <Async query={keys} empty="No keys.">
+        {(data) => (
+        <Table head={["Key id", "Name", "Scopes", "Created", "Last used", "Actions"]}>
+              {data.map((k) => (
                 <tr key={k.key_id} className={k.revoked_at ? "muted" : undefined}>
                   <th scope="row">
                     <code>{k.key_id}</code>
@@ -115,10 +98,9 @@ export default function Keys() {
                   </td>
                 </tr>
               ))}
-            </tbody>
-          </table>
-        </div>
-      )}
+            </Table>
+        )}
+      </Async>
     </section>
   );
 }

@@ -6,7 +6,7 @@ import { useEffect, useMemo, useState } from "react";
 import { Link, useNavigate, useParams } from "react-router";
 import { Chart, type Marker, type Region, type Threshold } from "../components/Chart";
 import { Combobox } from "../components/Combobox";
-import { Badge, ErrorBox, Field, Loading, Notice } from "../components/ui";
+import { Badge, ErrorBox, Field, Loading, Notice, Table } from "../components/ui";
 import { api, ApiError } from "../lib/api";
 import { useAuth } from "../lib/auth";
 import { useSeries } from "../lib/data";
@@ -295,18 +295,7 @@ function BacktestView({ result, spec }: { result: BacktestResult; spec: RuleSpec
         <Chart title={`Backtest of ${spec.name || "the rule"}`} series={series} unit={unit} start={data.data.start} end={data.data.end} tz={tz} markers={markers} thresholds={thresholds} regions={regions} height={240} />
       )}
       {result.transitions.length > 0 && (
-        <div className="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">At</th>
-                <th scope="col">Host</th>
-                <th scope="col">Transition</th>
-                <th scope="col">Value</th>
-                <th scope="col">Explanation</th>
-              </tr>
-            </thead>
-            <tbody>
+        <Table head={["At", "Host", "Transition", "Value", "Explanation"]}>
               {result.transitions.slice(0, 200).map((t, i) => (
                 <tr key={i}>
                   <td>{formatIso(t.at, tz)}</td>
@@ -318,9 +307,7 @@ function BacktestView({ result, spec }: { result: BacktestResult; spec: RuleSpec
                   <td>{t.explanation}</td>
                 </tr>
               ))}
-            </tbody>
-          </table>
-        </div>
+            </Table>
       )}
     </section>
   );

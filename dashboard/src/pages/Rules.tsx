@@ -3,7 +3,7 @@
 
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { Link } from "react-router";
-import { Badge, Empty, ErrorBox, Loading, needs } from "../components/ui";
+import { Async, Badge, ErrorBox, Table, needs } from "../components/ui";
 import { api } from "../lib/api";
 import { useAuth } from "../lib/auth";
 import { managedBy } from "../lib/ruleForm";
@@ -53,28 +53,10 @@ export default function Rules() {
         )}
       </div>
       {(update.isError || remove.isError) && <ErrorBox error={update.error ?? remove.error} />}
-      {rules.isPending ? (
-        <Loading what="Loading rules" />
-      ) : rules.isError ? (
-        <ErrorBox error={rules.error} retry={() => rules.refetch()} />
-      ) : !rules.data.length ? (
-        <Empty>No rules yet.{admin ? " Create one with New rule." : ""}</Empty>
-      ) : (
-        <div className="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Kind</th>
-                <th scope="col">Condition</th>
-                <th scope="col">Severity</th>
-                <th scope="col">Enabled</th>
-                <th scope="col">Managed by</th>
-                <th scope="col">Actions</th>
-              </tr>
-            </thead>
-            <tbody>
-              {rules.data.map((r) => {
+      <Async query={rules} loading="Loading rules" empty={<>No rules yet.{admin ? " Create one with New rule." : ""}</>}>
+        {(data) => (
+        <Table head={["Name", "Kind", "Condition", "Severity", "Enabled", "Managed by", "Actions"]}>
+              {data.map((r) => {
                 const managed = managedBy(r);
                 const editable = admin && !managed;
                 const reason = managed ? `Managed by ${managed}: change it there` : "Needs a key with the admin scope";
@@ -120,10 +102,9 @@ export default function Rules() {
                   </tr>
                 );
               })}
-            </tbody>
-          </table>
-        </div>
-      )}
+            </Table>
+        )}
+      </Async>
     </section>
   );
 }

@@ -3,7 +3,7 @@
 
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
-import { Badge, Empty, ErrorBox, Field, Loading, needs } from "../components/ui";
+import { Async, Badge, ErrorBox, Field, Table, needs } from "../components/ui";
 import { api, ApiError } from "../lib/api";
 import { useAuth } from "../lib/auth";
 import { LABEL_RE, NAME_RE } from "../lib/ruleForm";
@@ -149,27 +149,10 @@ export default function Silences() {
         <input type="checkbox" checked={showAll} onChange={(e) => view.set({ all: e.target.checked ? "1" : null })} /> Show expired silences too
       </label>
       {expire.isError && <ErrorBox error={expire.error} />}
-      {silences.isPending ? (
-        <Loading what="Loading silences" />
-      ) : silences.isError ? (
-        <ErrorBox error={silences.error} retry={() => silences.refetch()} />
-      ) : !silences.data.length ? (
-        <Empty>No {showAll ? "" : "active "}silences.</Empty>
-      ) : (
-        <div className="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">State</th>
-                <th scope="col">Matchers</th>
-                <th scope="col">Until</th>
-                <th scope="col">By</th>
-                <th scope="col">Comment</th>
-                <th scope="col">Actions</th>
-              </tr>
-            </thead>
-            <tbody>
-              {silences.data.map((s) => (
+      <Async query={silences} loading="Loading silences" empty={<>No {showAll ? "" : "active "}silences.</>}>
+        {(data) => (
+        <Table head={["State", "Matchers", "Until", "By", "Comment", "Actions"]}>
+              {data.map((s) => (
                 <tr key={s.id}>
                   <td>
                     <Badge kind={s.state} />
@@ -189,10 +172,9 @@ export default function Silences() {
                   </td>
                 </tr>
               ))}
-            </tbody>
-          </table>
-        </div>
-      )}
+            </Table>
+        )}
+      </Async>
       <MuteWindows />
     </section>
   );
@@ -293,26 +275,10 @@ function MuteWindows() {
         </form>
       )}
       {remove.isError && <ErrorBox error={remove.error} />}
-      {windows.isPending ? (
-        <Loading />
-      ) : windows.isError ? (
-        <ErrorBox error={windows.error} />
-      ) : !windows.data.length ? (
-        <Empty>No mute windows.</Empty>
-      ) : (
-        <div className="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">When</th>
-                <th scope="col">Matchers</th>
-                <th scope="col">Now</th>
-                <th scope="col">Actions</th>
-              </tr>
-            </thead>
-            <tbody>
-              {windows.data.map((w) => (
+      <Async query={windows} empty="No mute windows.">
+        {(data) => (
+        <Table head={["Name", "When", "Matchers", "Now", "Actions"]}>
+              {data.map((w) => (
                 <tr key={w.name}>
                   <th scope="row">{w.name}</th>
                   <td>
@@ -340,10 +306,9 @@ function MuteWindows() {
                   </td>
                 </tr>
               ))}
-            </tbody>
-          </table>
-        </div>
-      )}
+            </Table>
+        )}
+      </Async>
     </section>
   );
 }

@@ -18,6 +18,7 @@ import asyncpg
 import orjson
 
 from nazar_common.db.backends import StorageBackend
+from nazar_common.db.queries import Params
 
 HostStatus = Literal["up", "stale", "down"]
 STATUSES: tuple[HostStatus, ...] = ("up", "stale", "down")
@@ -69,16 +70,7 @@ class OverviewQuery:
     offset: int = 0
 
 
-class _Params:
-    def __init__(self) -> None:
-        self.values: list[Any] = []
-
-    def add(self, value: Any) -> str:
-        self.values.append(value)
-        return f"${len(self.values)}"
-
-
-def _filtered_hosts(q: OverviewQuery, p: _Params) -> str:
+def _filtered_hosts(q: OverviewQuery, p: Params) -> str:
     """``h``: the hosts matching search and labels, with their status."""
     now = p.add(q.now)
     terms = ["true"]
@@ -102,7 +94,7 @@ async def overview_page(
     """One page of hosts (``host``, ``labels``, times, ``status``,
     ``open_alerts``, ``firing_alerts``), the number of hosts matching all
     filters, and the number per status matching search and labels."""
-    p = _Params()
+    p = Params()
     hosts_cte = _filtered_hosts(q, p)
     statuses = p.add(list(q.statuses) if q.statuses else None)
     ctes = [
@@ -139,7 +131,7 @@ async def overview_page(
     )
     total = int(rows[0]["total"]) if rows else 0
     if not rows and q.offset:
-        p2 = _Params()
+        p2 = Params()
         cte = _filtered_hosts(q, p2)
         statuses2 = p2.add(list(q.statuses) if q.statuses else None)
         total = int(
@@ -149,7 +141,7 @@ async def overview_page(
                 *p2.values,
             )
         )
-    p3 = _Params()
+    p3 = Params()
     counts_rows = await conn.fetch(
         f"WITH {_filtered_hosts(q, p3)} SELECT status, count(*) AS n FROM h GROUP BY status",
         *p3.values,

@@ -214,7 +214,7 @@ _ROLLUP_AGG: dict[str, str] = {
 }
 
 
-class _Params:
+class Params:
     """Collects positional parameters: ``p.add(value)`` returns ``$n``."""
 
     def __init__(self) -> None:
@@ -232,7 +232,7 @@ def like_pattern(glob: str) -> str:
 
 
 def series_conditions(
-    p: _Params,
+    p: Params,
     *,
     metric: str | None = None,
     host: HostFilter = None,
@@ -271,7 +271,7 @@ def build_points_sql(
     series, where ``points`` is JSON text ``[[t, v], ...]`` ordered by time
     and ``n`` the number of points. At most ``max_series + 1`` rows; when
     there are more than ``max_series``, no points are read."""
-    p = _Params()
+    p = Params()
     start = p.add(datetime.fromtimestamp(plan.start, UTC))
     end = p.add(datetime.fromtimestamp(plan.end, UTC))
     sel, gate = _selection(p, metric=metric, host=host, labels=labels, max_series=max_series)
@@ -315,7 +315,7 @@ def build_points_sql(
 
 
 def _selection(
-    p: _Params,
+    p: Params,
     *,
     metric: str,
     host: HostFilter,
@@ -352,7 +352,7 @@ def build_counter_sql(
     values ordered by time, at most ``max_rows + 1`` of them per series."""
     if plan.step is None:
         raise ValueError("a counter aggregation needs a step")
-    p = _Params()
+    p = Params()
     start = p.add(datetime.fromtimestamp(plan.start - plan.step, UTC))
     end = p.add(datetime.fromtimestamp(plan.end, UTC))
     sel, gate = _selection(p, metric=metric, host=host, labels=labels, max_series=max_series)
@@ -517,7 +517,7 @@ async def search_series(
 ) -> tuple[list[dict[str, Any]], bool]:
     """Series matching the filters (``metric`` may be a glob), and whether
     more than ``limit`` matched."""
-    p = _Params()
+    p = Params()
     where = " AND ".join(series_conditions(p, metric=metric, host=host, labels=labels))
     rows = await conn.fetch(
         "SELECT id, host, metric, labels::text AS labels, created_at FROM series "
@@ -531,7 +531,7 @@ async def metric_names(
     conn: asyncpg.Connection | asyncpg.Pool, *, host: str | None, limit: int
 ) -> list[str]:
     """Distinct metric names (of one host), by a skip scan of the series indexes."""
-    p = _Params()
+    p = Params()
     host_param = p.add(host) if host is not None else None
     rows = await conn.fetch(
         f"{_skip_scan(host_param)} SELECT metric FROM m WHERE metric IS NOT NULL "
@@ -565,7 +565,7 @@ async def search_metric_names(
     names starting with the first word first, then by name; and whether more
     than ``limit`` matched."""
     words = [w for w in query.lower().split() if w]
-    p = _Params()
+    p = Params()
     host_param = p.add(host) if host is not None else None
     terms = [f"strpos(lower(metric), {p.add(w)}) > 0" for w in words]
     order = f"strpos(lower(metric), {p.add(words[0])}) = 1 DESC, metric" if words else "metric"
@@ -590,7 +590,7 @@ async def label_values(
 ) -> dict[str, list[str]]:
     """The label names of the matching series with their distinct values
     (at most ``LABEL_VALUES_LIMIT`` each, sorted)."""
-    p = _Params()
+    p = Params()
     where = " AND ".join(series_conditions(p, metric=metric, host=host))
     rows = await conn.fetch(
         "SELECT l.key, (array_agg(DISTINCT l.value ORDER BY l.value))"

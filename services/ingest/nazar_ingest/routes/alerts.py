@@ -21,7 +21,7 @@ from nazar_common.auth import Scope
 from nazar_common.errors import NotFoundError, TransientError
 from nazar_ingest import problems, store
 from nazar_ingest.deps import AppState, get_state, require
-from nazar_ingest.routes.query import parse_labels
+from nazar_ingest.routes.query import LabelFilter, parse_labels
 
 router = APIRouter(tags=["alerts"])
 Reader = Annotated[object, Depends(require(Scope.READ))]
@@ -61,11 +61,7 @@ async def list_alerts(
     kind: Annotated[
         str | None, Query(description="Rule kind: threshold, baseline, anomaly, absence.")
     ] = None,
-    label: Annotated[
-        list[str] | None,
-        Query(description="The alert's labels must contain these: k=v,k2=v2 (repeatable) "
-              "or a JSON object."),
-    ] = None,
+    label: LabelFilter = None,
     acked: Annotated[
         bool | None, Query(description="true: acknowledged only; false: unacknowledged only.")
     ] = None,

@@ -20,6 +20,7 @@ from nazar_ingest.routes.query import (
     _AUTH,
     _BAD_PARAMS,
     Backend,
+    LabelFilter,
     Reader,
     State,
     _check_host,
@@ -67,11 +68,7 @@ async def overview(
     q: Annotated[
         str | None, Query(max_length=253, description="Hosts whose name contains this.")
     ] = None,
-    label: Annotated[
-        list[str] | None,
-        Query(description="Host labels must contain these: k=v,k2=v2 (repeatable) or a JSON "
-              "object."),
-    ] = None,
+    label: LabelFilter = None,
     status: Annotated[
         list[store.HostStatus] | None, Query(description="up, stale or down; repeatable.")
     ] = None,

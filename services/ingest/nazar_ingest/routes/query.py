@@ -46,6 +46,14 @@ _AUTH: dict[int | str, dict[str, Any]] = {
 }
 
 
+#: A repeatable ``label`` filter: ``k=v,k2=v2`` or a JSON object (:func:`parse_labels`).
+LabelFilter = Annotated[
+    list[str] | None,
+    Query(description="Labels that must be present with these values: k=v,k2=v2 "
+          "(repeatable) or a JSON object."),
+]
+
+
 def _json(body: Any) -> Response:
     return Response(orjson.dumps(body), media_type="application/json")
 
