@@ -19,6 +19,7 @@ docs/screenshots).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import secrets
@@ -362,6 +363,14 @@ async def test_a_person_runs_nazar_from_the_dashboard(stack: Pipeline) -> None:
             await expect(page.get_by_role("link", name="New rule")).to_have_count(0)
             await expect(page.get_by_role("checkbox", name=f"{RULE} enabled")).to_be_disabled()
             assert not ui.errors, ui.errors
+        except BaseException:
+            # What a person would have seen, and what the services said.
+            print(f"page: {page.url}\nbrowser errors: {ui.errors}")
+            with contextlib.suppress(Exception):
+                print((await page.locator("main").inner_text())[:2000])
+            for name in ("analyzer", "notifier"):
+                print(f"--- {name}\n{stack.tail(name)}")
+            raise
         finally:
             await browser.close()
             await admin.aclose()
