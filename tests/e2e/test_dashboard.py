@@ -306,6 +306,7 @@ async def test_a_person_runs_nazar_from_the_dashboard(stack: Pipeline) -> None:
             network = page.get_by_role("article", name="Network")
             await expect(network.locator(".uplot")).to_have_count(1)
             await ui.shot("host")
+            await page.wait_for_load_state("networkidle")  # markers and host details loaded
             over = cpu.locator(".u-over")
             box = await over.bounding_box()
             assert box is not None
@@ -338,6 +339,18 @@ async def test_a_person_runs_nazar_from_the_dashboard(stack: Pipeline) -> None:
             await expect(page.get_by_label("API URL")).to_have_value(
                 re.compile(r"/api/v1/query\?metric=net\.rx_bytes_per_sec"))
             await ui.shot("explore")
+
+            # --- a phone: the navigation folds into a menu
+            await page.set_viewport_size({"width": 390, "height": 844})
+            await ui.goto("/")
+            menu = page.get_by_role("button", name="Menu")
+            await expect(menu).to_be_visible()
+            await expect(page.get_by_role("link", name="Alerts", exact=True)).to_be_hidden()
+            await menu.click()
+            await expect(page.get_by_role("link", name="Alerts", exact=True)).to_be_visible()
+            await menu.click()
+            await ui.shot("phone")
+            await page.set_viewport_size({"width": 1280, "height": 860})
 
             # --- the other pages render
             await ui.goto("/deliveries")

@@ -25,6 +25,7 @@ vi.mock("uplot", () => {
       return 1000 + px;
     }
     setSelect() {}
+    redraw() {}
     setSize() {}
   }
   return { default: FakePlot };
@@ -69,5 +70,12 @@ describe("Chart", () => {
     opts.hooks.setSelect[0](made[0]);
     expect(zoom).toHaveBeenCalledWith(1100, 1300);
     expect(screen.getByRole("img", { name: /Network: 2 series/ })).toBeInTheDocument();
+  });
+
+  it("redraws new markers without rebuilding the chart", () => {
+    const { rerender } = render(<Chart title="Network" series={series} unit="bytes/s" start={0} end={60} tz="UTC" />);
+    rerender(<Chart title="Network" series={series} unit="bytes/s" start={0} end={60} tz="UTC" markers={[{ t: 30, kind: "deploy", label: "deploy v2" }]} />);
+    expect(made).toHaveLength(1);
+    expect(screen.getByText(/deploy v2/)).toBeInTheDocument();
   });
 });

@@ -119,6 +119,9 @@ export function Chart(props: ChartProps) {
   onZoom.current = props.onZoom;
   const onDrawn = useRef(props.onDrawn);
   onDrawn.current = props.onDrawn;
+  // Markers arrive with their own queries: redrawn, not rebuilt, when they change.
+  const markerRef = useRef(markers);
+  markerRef.current = markers;
 
   const data = useMemo(() => align(series.map((s) => s.points)), [series]);
   const range = useMemo(() => extent(data.slice(1) as (number | null | undefined)[][]), [data]);
@@ -132,15 +135,14 @@ export function Chart(props: ChartProps) {
     if (!el) return;
     const axis = cssVar("--chart-axis", dark ? "#a3acc2" : "#4b5563");
     const grid = cssVar("--chart-grid", dark ? "#273046" : "#e5e7eb");
-    let scale: Scale = niceScale(0, 1, unit);
     let drawn = false;
     const [lo0, hi0] = range;
     const extra = [
       ...thresholds.map((t) => t.value),
       ...bands.flatMap((b) => [b.low, b.high]).filter((v): v is number => v !== null),
     ];
-    const lo = Math.min(lo0, ...extra);
-    const hi = Math.max(hi0, ...extra);
+    // The y scale is fixed here (uPlot need not scan the data for it).
+    const scale: Scale = niceScale(Math.min(lo0, ...extra), Math.max(hi0, ...extra), unit);
     const fmt = (v: number | null | undefined) => formatValue(v ?? null, unit);
     const zone = zoneOf(tz);
     const opts: uPlot.Options = {
@@ -157,14 +159,7 @@ export function Chart(props: ChartProps) {
       select: { show: true, left: 0, top: 0, width: 0, height: 0 },
       scales: {
         x: { time: true, range: () => [start, end] },
-        y: {
-          range: (_u, dmin, dmax) => {
-            const a = Number.isFinite(lo) ? lo : dmin;
-            const b = Number.isFinite(hi) ? hi : dmax;
-            scale = niceScale(a, b, unit);
-            return [scale.min, scale.max];
-          },
-        },
+        y: { auto: false, range: () => [scale.min, scale.max] },
       },
       axes: [
         { stroke: axis, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid }, values: X_VALUES },
@@ -233,7 +228,7 @@ export function Chart(props: ChartProps) {
               ctx.lineTo(left + width, y);
               ctx.stroke();
             }
-            for (const m of markers) {
+            for (const m of markerRef.current) {
               if (m.t < start || m.t > end) continue;
               const x = u.valToPos(m.t, "x", true);
               ctx.strokeStyle = MARKER_COLORS[m.kind];
@@ -295,7 +290,7 @@ export function Chart(props: ChartProps) {
               shown++;
             }
             if (more) nodes.push(div("", `… ${more} more`));
-            for (const m of markers) {
+            for (const m of markerRef.current) {
               if (Math.abs(u.valToPos(m.t, "x") - left) < 6) nodes.push(div("tip-marker", m.label));
             }
             tip.replaceChildren(...nodes);
@@ -323,7 +318,14 @@ export function Chart(props: ChartProps) {
     };
     // `hidden` is applied by toggle() without rebuilding the chart.
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [data, range, colors, unit, start, end, tz, height, markers, bands, thresholds, regions, dark]);
+  }, [data, range, colors, unit, start, end, tz, height, bands, thresholds, regions, dark]);
+
+  const drawnMarkers = useRef(markers);
+  useEffect(() => {
+    if (drawnMarkers.current === markers) return;
+    drawnMarkers.current = markers;
+    plot.current?.redraw(false, false);
+  }, [markers]);
 
   const toggle = (i: number) => {
     const next = new Set(hidden);
