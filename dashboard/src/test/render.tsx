@@ -63,6 +63,7 @@ export function renderPage(element: ReactElement, { route = "/", path = "*", key
           <Where />
           <Routes>
             <Route path={path} element={element} />
+            {path !== "*" && <Route path="*" element={null} />}
           </Routes>
         </AuthProvider>
       </MemoryRouter>
