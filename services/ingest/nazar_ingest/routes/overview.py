@@ -16,6 +16,7 @@ from nazar_common.db import queries
 from nazar_common.errors import InvalidInputError
 from nazar_common.schemas.names import METRIC_NAME_RE
 from nazar_ingest import store
+from nazar_ingest.deps import connection
 from nazar_ingest.routes.query import (
     _AUTH,
     _BAD_PARAMS,
@@ -24,7 +25,6 @@ from nazar_ingest.routes.query import (
     Reader,
     State,
     _check_host,
-    _connection,
     _json,
     _stale_after,
     parse_labels,
@@ -120,7 +120,7 @@ async def overview(
     )
     step = spark_step(spark_range)
     start = datetime.fromtimestamp(queries.align(now.timestamp() - spark_range, step), UTC)
-    async with _connection(state) as conn:
+    async with connection(state) as conn:
         page, total, counts = await store.overview_page(conn, request)
         latest, sparks = await store.overview_series(
             conn, backend, [h["host"] for h in page], start=start,
@@ -158,7 +158,7 @@ async def search_metrics(
     by name. ``truncated`` says whether more names matched."""
     host = _check_host(host)
     started = time.perf_counter()
-    async with _connection(state) as conn:
+    async with connection(state) as conn:
         names, truncated = await queries.search_metric_names(
             conn, query=q, host=host, limit=limit
         )
@@ -187,6 +187,6 @@ async def labels(
     host = _check_host(host)
     if metric is None and host is None:
         raise InvalidInputError("give a metric, a host or both")
-    async with _connection(state) as conn:
+    async with connection(state) as conn:
         found = await queries.label_values(conn, metric=metric, host=host)
     return _json({"labels": found})
