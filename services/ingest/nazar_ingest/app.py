@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.staticfiles import StaticFiles
 
 from nazar_common.auth import hash_secret, split_key
 from nazar_common.db.backends import Retention, backend_for
@@ -31,6 +30,7 @@ from nazar_ingest.observability import MetricsMiddleware
 from nazar_ingest.pipeline import Accepter
 from nazar_ingest.routes import (
     alerts,
+    auth,
     cardinality,
     config,
     events,
@@ -38,8 +38,10 @@ from nazar_ingest.routes import (
     ingest,
     keys,
     notifications,
+    overview,
     protocols,
     query,
+    web,
 )
 from nazar_ingest.security import KeyStore
 from nazar_ingest.settings import IngestSettings
@@ -49,15 +51,12 @@ log = logging.getLogger(__name__)
 SERVICE = "nazar-ingest"
 
 
-def dashboard_dir(settings: IngestSettings) -> Path | None:
-    """The dashboard's static files: the configured folder, or the
-    repository's ``dashboard/`` when running from a checkout."""
-    candidates = [Path(settings.dashboard_dir)] if settings.dashboard_dir else []
-    candidates.append(Path(__file__).resolve().parents[3] / "dashboard")
-    for path in candidates:
-        if (path / "index.html").is_file():
-            return path
-    return None
+def dashboard_dir(settings: IngestSettings) -> Path:
+    """The built web app: the configured folder, or ``dashboard/dist`` of the
+    source checkout (``scripts/ensure-dashboard.sh`` builds it there)."""
+    if settings.dashboard_dir:
+        return Path(settings.dashboard_dir)
+    return Path(__file__).resolve().parents[3] / "dashboard" / "dist"
 
 
 def retention_of(settings: IngestSettings) -> Retention:
@@ -182,6 +181,10 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
             await series_pool.close()
 
     app = FastAPI(
+        # /docs and /redoc are served from a bundled copy of their assets
+        # (nazar_ingest.routes.web), never from a CDN.
+        docs_url=None,
+        redoc_url=None,
         title="Nazar API",
         version="1",
         description="Ingest, query and configuration API of Nazar.",
@@ -194,11 +197,11 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
     app.add_middleware(MetricsMiddleware)
     app.router.routes.append(ingest.route)
     for module in (
-        health, protocols, query, cardinality, config, keys, alerts, notifications, events
+        health, protocols, query, overview, cardinality, config, keys, auth, alerts,
+        notifications, events,
     ):
         app.include_router(module.router)
     openapi.install(app, ingest.openapi_paths())
-    dashboard = dashboard_dir(settings)
-    if dashboard is not None:
-        app.mount("/", StaticFiles(directory=dashboard, html=True), name="dashboard")
+    # Last: its catch-all route serves the web app for every other path.
+    web.install(app, dashboard_dir(settings))
     return app

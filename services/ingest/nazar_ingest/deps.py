@@ -39,15 +39,15 @@ async def get_state(request: Request) -> AppState:
     return state
 
 
-def require(scope: Scope) -> Callable[..., Awaitable[Principal]]:
-    """Dependency: the caller's key must grant ``scope``."""
+def require(scope: Scope | None) -> Callable[..., Awaitable[Principal]]:
+    """Dependency: the caller's key must grant ``scope`` (None: any valid key)."""
 
     async def dependency(request: Request, state: AppState = Depends(get_state)) -> Principal:
         principal = await state.keys.authenticate(request.headers.get("authorization"), scope)
         request.state.principal = principal
         return principal
 
-    dependency.__name__ = f"require_{scope.value}"
+    dependency.__name__ = f"require_{scope.value if scope else 'key'}"
     return dependency
 
 

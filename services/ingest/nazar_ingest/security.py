@@ -81,7 +81,8 @@ class KeyStore:
             self._cache[key_id] = fresh
             return fresh
 
-    async def authenticate(self, authorization: str | None, needed: Scope) -> Principal:
+    async def authenticate(self, authorization: str | None, needed: Scope | None) -> Principal:
+        """The key's principal; ``needed`` None accepts a valid key of any scope."""
         if not authorization:
             raise AuthenticationError("send 'Authorization: Bearer <API key>'")
         scheme, _, token = authorization.partition(" ")
@@ -94,7 +95,7 @@ class KeyStore:
         entry = await self._entry(key_id)
         if entry.secret_hash is None or not verify_secret(secret, entry.secret_hash):
             raise AuthenticationError("unknown or revoked API key")
-        if not grants(entry.scopes, needed):
+        if needed is not None and not grants(entry.scopes, needed):
             raise PermissionDeniedError(
                 f"this key has scope(s) {', '.join(sorted(entry.scopes))}; "
                 f"this endpoint needs {needed.value}"

@@ -81,6 +81,11 @@ class IngestSettings(CommonSettings):
     host_stale_after: float = Field(
         default=60.0, gt=0, description="A host is 'stale' when its last sample is older (s)."
     )
+    host_down_after: float = Field(
+        default=600.0,
+        gt=0,
+        description="A host is 'down' in the fleet overview when its last sample is older (s).",
+    )
     dependency_timeout: float = Field(
         default=5.0, gt=0, description="Seconds to wait for the database or broker per request."
     )
@@ -90,7 +95,9 @@ class IngestSettings(CommonSettings):
         "Telegraf gauges (docs/ingestion.md).",
     )
     dashboard_dir: str = Field(
-        default="", description="Folder of the web dashboard's files (default: the bundled one)."
+        default="",
+        description="Folder of the built web dashboard (index.html and assets/); default: "
+        "dashboard/dist of the source checkout.",
     )
     analyzer_url: str = Field(
         default="http://127.0.0.1:8081",

@@ -34,6 +34,8 @@ from nazar_common.db.backends import BUCKET_ORIGIN, StorageBackend
 from nazar_common.errors import InvalidInputError
 
 Source = Literal["raw", "1m", "1h"]
+#: A host name, several (any of them), or None for every host.
+HostFilter = str | list[str] | None
 Aggregate = Literal["avg", "min", "max", "count", "last", "sum", "rate", "increase"]
 #: Aggregations of cumulative counters, derived from consecutive values.
 COUNTER_AGGREGATES: tuple[str, ...] = ("rate", "increase")
@@ -212,7 +214,7 @@ _ROLLUP_AGG: dict[str, str] = {
 }
 
 
-class _Params:
+class Params:
     """Collects positional parameters: ``p.add(value)`` returns ``$n``."""
 
     def __init__(self) -> None:
@@ -230,14 +232,15 @@ def like_pattern(glob: str) -> str:
 
 
 def series_conditions(
-    p: _Params,
+    p: Params,
     *,
     metric: str | None = None,
-    host: str | None = None,
+    host: HostFilter = None,
     labels: dict[str, str] | None = None,
     alias: str = "",
 ) -> list[str]:
-    """WHERE terms selecting series; ``metric`` may be a glob with ``*``."""
+    """WHERE terms selecting series; ``metric`` may be a glob with ``*``,
+    ``host`` one name or a list of names (any of them)."""
     col = f"{alias}." if alias else ""
     terms: list[str] = []
     if metric is not None and metric != "*":
@@ -245,7 +248,9 @@ def series_conditions(
             terms.append(f"{col}metric LIKE {p.add(like_pattern(metric))}")
         else:
             terms.append(f"{col}metric = {p.add(metric)}")
-    if host is not None:
+    if isinstance(host, list):
+        terms.append(f"{col}host = ANY({p.add(host)}::text[])")
+    elif host is not None:
         terms.append(f"{col}host = {p.add(host)}")
     if labels:
         terms.append(f"{col}labels @> {p.add(orjson.dumps(labels).decode())}::jsonb")
@@ -257,7 +262,7 @@ def build_points_sql(
     plan: QueryPlan,
     *,
     metric: str,
-    host: str | None,
+    host: HostFilter,
     labels: dict[str, str] | None,
     max_series: int,
     max_points: int,
@@ -266,7 +271,7 @@ def build_points_sql(
     series, where ``points`` is JSON text ``[[t, v], ...]`` ordered by time
     and ``n`` the number of points. At most ``max_series + 1`` rows; when
     there are more than ``max_series``, no points are read."""
-    p = _Params()
+    p = Params()
     start = p.add(datetime.fromtimestamp(plan.start, UTC))
     end = p.add(datetime.fromtimestamp(plan.end, UTC))
     sel, gate = _selection(p, metric=metric, host=host, labels=labels, max_series=max_series)
@@ -310,10 +315,10 @@ def build_points_sql(
 
 
 def _selection(
-    p: _Params,
+    p: Params,
     *,
     metric: str,
-    host: str | None,
+    host: HostFilter,
     labels: dict[str, str] | None,
     max_series: int,
 ) -> tuple[str, str]:
@@ -335,7 +340,7 @@ def build_counter_sql(
     plan: QueryPlan,
     *,
     metric: str,
-    host: str | None,
+    host: HostFilter,
     labels: dict[str, str] | None,
     max_series: int,
     max_rows: int,
@@ -347,7 +352,7 @@ def build_counter_sql(
     values ordered by time, at most ``max_rows + 1`` of them per series."""
     if plan.step is None:
         raise ValueError("a counter aggregation needs a step")
-    p = _Params()
+    p = Params()
     start = p.add(datetime.fromtimestamp(plan.start - plan.step, UTC))
     end = p.add(datetime.fromtimestamp(plan.end, UTC))
     sel, gate = _selection(p, metric=metric, host=host, labels=labels, max_series=max_series)
@@ -382,7 +387,7 @@ async def query_range(
     plan: QueryPlan,
     *,
     metric: str,
-    host: str | None,
+    host: HostFilter,
     labels: dict[str, str] | None,
     limits: QueryLimits,
 ) -> dict[str, Any]:
@@ -464,7 +469,7 @@ async def counter_series(
     plan: QueryPlan,
     *,
     metric: str,
-    host: str | None,
+    host: HostFilter,
     labels: dict[str, str] | None,
     limits: QueryLimits,
 ) -> list[CounterSeries]:
@@ -506,13 +511,13 @@ async def search_series(
     conn: asyncpg.Connection | asyncpg.Pool,
     *,
     metric: str | None,
-    host: str | None,
+    host: HostFilter,
     labels: dict[str, str] | None,
     limit: int,
 ) -> tuple[list[dict[str, Any]], bool]:
     """Series matching the filters (``metric`` may be a glob), and whether
     more than ``limit`` matched."""
-    p = _Params()
+    p = Params()
     where = " AND ".join(series_conditions(p, metric=metric, host=host, labels=labels))
     rows = await conn.fetch(
         "SELECT id, host, metric, labels::text AS labels, created_at FROM series "
@@ -526,25 +531,75 @@ async def metric_names(
     conn: asyncpg.Connection | asyncpg.Pool, *, host: str | None, limit: int
 ) -> list[str]:
     """Distinct metric names (of one host), by a skip scan of the series indexes."""
-    if host is None:
-        sql = (
-            "WITH RECURSIVE m AS ("
-            "(SELECT metric FROM series ORDER BY metric LIMIT 1) UNION ALL "
-            "SELECT (SELECT s.metric FROM series s WHERE s.metric > m.metric "
-            "ORDER BY s.metric LIMIT 1) FROM m WHERE m.metric IS NOT NULL) "
-            "SELECT metric FROM m WHERE metric IS NOT NULL LIMIT $1"
-        )
-        rows = await conn.fetch(sql, limit)
-    else:
-        sql = (
-            "WITH RECURSIVE m AS ("
-            "(SELECT metric FROM series WHERE host = $1 ORDER BY metric LIMIT 1) UNION ALL "
-            "SELECT (SELECT s.metric FROM series s WHERE s.host = $1 AND s.metric > m.metric "
-            "ORDER BY s.metric LIMIT 1) FROM m WHERE m.metric IS NOT NULL) "
-            "SELECT metric FROM m WHERE metric IS NOT NULL LIMIT $2"
-        )
-        rows = await conn.fetch(sql, host, limit)
+    p = Params()
+    host_param = p.add(host) if host is not None else None
+    rows = await conn.fetch(
+        f"{_skip_scan(host_param)} SELECT metric FROM m WHERE metric IS NOT NULL "
+        f"LIMIT {p.add(limit)}",
+        *p.values,
+    )
     return [r["metric"] for r in rows]
+
+
+def _skip_scan(host_param: str | None) -> str:
+    """A recursive CTE ``m(metric)`` visiting each distinct metric name (of
+    the host in ``host_param``) once, by a skip scan of the series indexes."""
+    first = f"WHERE host = {host_param} " if host_param else ""
+    same_host = f"s.host = {host_param} AND " if host_param else ""
+    return (
+        "WITH RECURSIVE m AS ("
+        f"(SELECT metric FROM series {first}ORDER BY metric LIMIT 1) UNION ALL "
+        f"SELECT (SELECT s.metric FROM series s WHERE {same_host}s.metric > m.metric "
+        "ORDER BY s.metric LIMIT 1) FROM m WHERE m.metric IS NOT NULL)"
+    )
+
+
+#: Most distinct metric names a search looks through.
+SEARCH_SCAN_LIMIT = 200_000
+
+
+async def search_metric_names(
+    conn: asyncpg.Connection | asyncpg.Pool, *, query: str, host: str | None, limit: int
+) -> tuple[list[str], bool]:
+    """Metric names containing every word of ``query`` (case-insensitive),
+    names starting with the first word first, then by name; and whether more
+    than ``limit`` matched."""
+    words = [w for w in query.lower().split() if w]
+    p = Params()
+    host_param = p.add(host) if host is not None else None
+    terms = [f"strpos(lower(metric), {p.add(w)}) > 0" for w in words]
+    order = f"strpos(lower(metric), {p.add(words[0])}) = 1 DESC, metric" if words else "metric"
+    scan_limit = p.add(SEARCH_SCAN_LIMIT)
+    where = " AND ".join(["metric IS NOT NULL", *terms])
+    rows = await conn.fetch(
+        f"{_skip_scan(host_param)} SELECT metric FROM (SELECT metric FROM m LIMIT {scan_limit}) "
+        f"x WHERE {where} ORDER BY {order} LIMIT {p.add(limit + 1)}",
+        *p.values,
+    )
+    names = [r["metric"] for r in rows]
+    return names[:limit], len(names) > limit
+
+
+#: Most series a label listing looks through, and values listed per label.
+LABEL_SCAN_LIMIT = 50_000
+LABEL_VALUES_LIMIT = 200
+
+
+async def label_values(
+    conn: asyncpg.Connection | asyncpg.Pool, *, metric: str | None, host: str | None
+) -> dict[str, list[str]]:
+    """The label names of the matching series with their distinct values
+    (at most ``LABEL_VALUES_LIMIT`` each, sorted)."""
+    p = Params()
+    where = " AND ".join(series_conditions(p, metric=metric, host=host))
+    rows = await conn.fetch(
+        "SELECT l.key, (array_agg(DISTINCT l.value ORDER BY l.value))"
+        f"[1:{LABEL_VALUES_LIMIT}] AS vals FROM (SELECT labels FROM series WHERE {where} "
+        f"LIMIT {p.add(LABEL_SCAN_LIMIT)}) s CROSS JOIN LATERAL jsonb_each_text(s.labels) l "
+        "GROUP BY l.key ORDER BY l.key",
+        *p.values,
+    )
+    return {r["key"]: list(r["vals"]) for r in rows}
 
 
 # --------------------------------------------------------------------------- hosts

@@ -19,8 +19,9 @@ from pydantic import BaseModel, Field
 
 from nazar_common.auth import Scope
 from nazar_common.errors import NotFoundError, TransientError
-from nazar_ingest import problems
+from nazar_ingest import problems, store
 from nazar_ingest.deps import AppState, get_state, require
+from nazar_ingest.routes.query import LabelFilter, parse_labels
 
 router = APIRouter(tags=["alerts"])
 Reader = Annotated[object, Depends(require(Scope.READ))]
@@ -28,14 +29,6 @@ Admin = Annotated[object, Depends(require(Scope.ADMIN))]
 State = Annotated[AppState, Depends(get_state)]
 
 AlertStateName = Literal["pending", "firing", "nodata", "resolved", "normal", "open"]
-
-_COLUMNS = (
-    "id, fingerprint, rule_id, rule_name, kind, host, series_id, metric, labels::text AS labels, "
-    "annotations::text AS annotations, channels, severity, state, seq, started_at, fired_at, "
-    "resolved_at, value, expected_low, expected_high, expected_centre, score, explanation, "
-    "contributors, acked_at, acked_by, ack_comment, updated_at"
-)
-
 
 def _alert(row: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
@@ -64,7 +57,14 @@ async def list_alerts(
     ] = None,
     host: Annotated[str | None, Query()] = None,
     rule: Annotated[str | None, Query(description="Rule name.")] = None,
-    severity: Annotated[str | None, Query()] = None,
+    severity: Annotated[list[str] | None, Query(description="Repeatable (any of).")] = None,
+    kind: Annotated[
+        str | None, Query(description="Rule kind: threshold, baseline, anomaly, absence.")
+    ] = None,
+    label: LabelFilter = None,
+    acked: Annotated[
+        bool | None, Query(description="true: acknowledged only; false: unacknowledged only.")
+    ] = None,
     since: Annotated[datetime | None, Query(description="Alerts active at or after this.")] = None,
     until: Annotated[datetime | None, Query(description="Alerts started before this.")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -76,15 +76,21 @@ async def list_alerts(
             {s for x in alert_state for s in (("pending", "firing", "nodata") if x == "open"
                                                else (x,))}
         )
-    rows = await state.pool.fetch(
-        f"SELECT {_COLUMNS} FROM alerts WHERE ($1::text[] IS NULL OR state = ANY($1)) "
-        "AND ($2::text IS NULL OR host = $2) AND ($3::text IS NULL OR rule_name = $3) "
-        "AND ($4::text IS NULL OR severity = $4) "
-        "AND ($5::timestamptz IS NULL OR resolved_at IS NULL OR resolved_at >= $5) "
-        "AND ($6::timestamptz IS NULL OR started_at < $6) "
-        "AND ($7::bigint IS NULL OR id < $7) "
-        "ORDER BY id DESC LIMIT $8",
-        states, host, rule, severity, since, until, before_id, limit,
+    rows = await store.list_alerts(
+        state.pool,
+        store.AlertFilter(
+            states=states,
+            host=host or None,
+            rule=rule or None,
+            severity=[s for s in severity or [] if s] or None,
+            kind=kind or None,
+            labels=parse_labels(label, "label") or None,
+            acked=acked,
+            since=since,
+            until=until,
+            before_id=before_id,
+            limit=limit,
+        ),
     )
     items = [_alert(r) for r in rows]
     return {
@@ -95,7 +101,9 @@ async def list_alerts(
 
 @router.get("/api/v1/alerts/{alert_id}", summary="One alert with its transitions")
 async def get_alert(alert_id: Annotated[int, Path(ge=1)], state: State, _: Reader) -> Any:
-    row = await state.pool.fetchrow(f"SELECT {_COLUMNS} FROM alerts WHERE id = $1", alert_id)
+    row = await state.pool.fetchrow(
+        f"SELECT {store.ALERT_COLUMNS} FROM alerts WHERE id = $1", alert_id
+    )
     if row is None:
         raise NotFoundError(f"no alert {alert_id}")
     out = _alert(row)
@@ -141,7 +149,7 @@ async def ack_alert(
         "UPDATE alerts SET acked_at = coalesce(acked_at, now()), "
         "acked_by = coalesce(acked_by, $2), "
         "ack_comment = coalesce(nullif($3, ''), ack_comment) WHERE id = $1 "
-        f"RETURNING {_COLUMNS}",
+        f"RETURNING {store.ALERT_COLUMNS}",
         alert_id,
         who,
         (body or AckIn()).comment,

@@ -9,16 +9,19 @@ exercises the same code, network path and secrets as real alerts.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Awaitable
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
+import aio_pika
 import asyncpg
 import httpx
 import orjson
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from nazar_common.auth import Scope
 from nazar_common.errors import (
@@ -27,6 +30,7 @@ from nazar_common.errors import (
     NotFoundError,
     TransientError,
 )
+from nazar_common.messaging import deadletters
 from nazar_common.schemas.config import NAME_PATTERN
 from nazar_common.schemas.silences import MuteWindowSpec, SilenceSpec
 from nazar_ingest.deps import AppState, get_state, require
@@ -40,6 +44,7 @@ Admin = Annotated[Principal, Depends(require(Scope.ADMIN))]
 State = Annotated[AppState, Depends(get_state)]
 Name = Annotated[str, Path(pattern=NAME_PATTERN)]
 
+T = TypeVar("T")
 DeliveryStatus = Literal["sent", "retry", "failed", "short_circuited", "silenced"]
 
 
@@ -345,6 +350,57 @@ async def list_failed(
             }
         )
     return {"queue": "nazar.notifier.alerts.dlq", "failed_total": total, "items": items}
+
+
+class ReplayIn(BaseModel):
+    queue: str = Field(default=deadletters.DEFAULT_QUEUE, description="Dead-letter queue.")
+    limit: int = Field(default=1000, ge=1, le=100_000, description="Most messages to move.")
+
+
+async def _broker_call(state: AppState, call: Awaitable[T]) -> T:
+    """A call on ingest's broker connection; an unreachable broker is a 503."""
+    try:
+        return await asyncio.wait_for(call, timeout=max(30.0, state.settings.dependency_timeout))
+    except (TimeoutError, OSError, aio_pika.exceptions.AMQPError) as exc:
+        raise TransientError(
+            f"the broker is not reachable ({type(exc).__name__})", retry_after=10
+        ) from None
+
+
+@router.get(
+    "/api/v1/dlq/queues", tags=["deliveries"], summary="Messages waiting in each dead-letter queue"
+)
+async def dead_letter_queues(state: State, _: Reader) -> list[dict[str, Any]]:
+    found = await _broker_call(
+        state, deadletters.depths(state.broker, deadletters.DEAD_LETTER_QUEUES)
+    )
+    return [{"queue": name, "messages": count} for name, count in found.items()]
+
+
+@router.post(
+    "/api/v1/dlq/replay",
+    tags=["deliveries"],
+    summary="Publish dead-lettered messages back to where they came from (admin scope)",
+)
+async def replay_dead_letters(
+    state: State, _: Admin, body: Annotated[ReplayIn | None, Body()] = None
+) -> dict[str, Any]:
+    """What ``nazar dlq replay`` does: each message of the queue goes back to
+    the exchange it was dead-lettered from (for failed notifications: to the
+    channel that failed, and delivered only if still undelivered)."""
+    wanted = body or ReplayIn()
+    if wanted.queue not in deadletters.DEAD_LETTER_QUEUES:
+        raise InvalidInputError(
+            f"queue must be one of {', '.join(deadletters.DEAD_LETTER_QUEUES)}"
+        )
+    try:
+        moved = await _broker_call(
+            state, deadletters.replay(state.broker, wanted.queue, wanted.limit)
+        )
+    except ValueError as exc:
+        raise ConflictError(f"a message in {wanted.queue} cannot be replayed: {exc}") from None
+    left = await _broker_call(state, deadletters.depths(state.broker, (wanted.queue,)))
+    return {"queue": wanted.queue, "replayed": moved, "remaining": left[wanted.queue]}
 
 
 # ---------------------------------------------------------------- test notification

@@ -46,6 +46,14 @@ _AUTH: dict[int | str, dict[str, Any]] = {
 }
 
 
+#: A repeatable ``label`` filter: ``k=v,k2=v2`` or a JSON object (:func:`parse_labels`).
+LabelFilter = Annotated[
+    list[str] | None,
+    Query(description="Labels that must be present with these values: k=v,k2=v2 "
+          "(repeatable) or a JSON object."),
+]
+
+
 def _json(body: Any) -> Response:
     return Response(orjson.dumps(body), media_type="application/json")
 
@@ -98,6 +106,16 @@ def _check_host(host: str | None) -> str | None:
     return host
 
 
+def _check_hosts(hosts: list[str] | None) -> queries.HostFilter:
+    """One host name, several (any of them), or None for all."""
+    names = list(dict.fromkeys(h for h in hosts or [] if h))
+    for name in names:
+        _check_host(name)
+    if not names:
+        return None
+    return names[0] if len(names) == 1 else names
+
+
 def _limits(state: AppState) -> queries.QueryLimits:
     s = state.settings
     return queries.QueryLimits(
@@ -118,7 +136,10 @@ async def query_range(
     backend: Backend,
     _: Reader,
     metric: Annotated[str | None, Query(description="Metric name (required).")] = None,
-    host: Annotated[str | None, Query(description="Only this host; default all.")] = None,
+    host: Annotated[
+        list[str] | None,
+        Query(description="Only this host; repeatable (any of them); default all."),
+    ] = None,
     labels: Annotated[
         list[str] | None,
         Query(description="Series labels must contain these: k=v,k2=v2 (repeatable) "
@@ -151,17 +172,17 @@ async def query_range(
     step_s = parse_duration(step, "step") if step is not None else None
     limits = _limits(state)
     plan = queries.plan_query(t_start, t_end, step_s, agg.strip().lower(), now, limits)
-    host = _check_host(host)
+    hosts = _check_hosts(host)
     wanted = parse_labels(labels)
     if plan.agg in queries.COUNTER_AGGREGATES:
         async with connection(state) as conn:
             found = await queries.counter_series(
-                conn, plan, metric=metric, host=host, labels=wanted, limits=limits
+                conn, plan, metric=metric, host=hosts, labels=wanted, limits=limits
             )
         return _json(_counter_body(plan, found))
     async with connection(state) as conn:
         body = await queries.query_range(
-            conn, backend, plan, metric=metric, host=host, labels=wanted, limits=limits
+            conn, backend, plan, metric=metric, host=hosts, labels=wanted, limits=limits
         )
     return _json(body)
 

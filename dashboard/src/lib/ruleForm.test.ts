@@ -1,0 +1,47 @@
+import { describe, expect, it } from "vitest";
+import { emptyForm, fromSpec, managedBy, serverErrors, toSpec } from "./ruleForm";
+import type { RuleSpec } from "./types";
+
+describe("rule form", () => {
+  it("validates as the API does", () => {
+    const f = { ...emptyForm(), name: "CPU High", metric: "cpu usage", value: "" };
+    const { errors } = toSpec(f);
+    expect(Object.keys(errors).sort()).toEqual(["metric", "name", "value"]);
+    expect(toSpec({ ...emptyForm(), kind: "absence", name: "gone" }).errors).toEqual({});
+    const anomaly = toSpec({ ...emptyForm(), name: "a", metric: "m", kind: "anomaly", scoreThreshold: "1.5", recentPoints: "2.5" });
+    expect(Object.keys(anomaly.errors).sort()).toEqual(["recentPoints", "scoreThreshold"]);
+    expect(toSpec({ ...emptyForm(), name: "b", metric: "m", kind: "baseline", band: "0" }).errors.band).toBe("must be greater than 0");
+    expect(toSpec({ ...emptyForm(), name: "t", metric: "m", value: "1", hostLabels: "bad-name=x" }).errors.hostLabels).toContain("not a valid label name");
+  });
+
+  it("builds the spec and reads it back", () => {
+    const spec: RuleSpec = {
+      name: "disk-full",
+      description: "disk",
+      enabled: false,
+      metric: "disk.used_percent",
+      match_series_labels: { mount: "/" },
+      selector: { match_labels: { role: "db" }, hosts: ["db-1", "db-2"] },
+      params: { kind: "threshold", comparator: ">=", value: 90, recovery_value: 80 },
+      for: 60,
+      keep_firing_for: 0,
+      severity: "critical",
+      labels: { team: "ops" },
+      annotations: { summary: "{{ host }} full" },
+      channels: ["ops"],
+    };
+    const back = toSpec(fromSpec(spec));
+    expect(back.errors).toEqual({});
+    expect(back.spec).toEqual(spec);
+  });
+
+  it("maps API errors to fields", () => {
+    expect(serverErrors([{ loc: "body.params.threshold.value", msg: "bad" }, { loc: "name", msg: "taken" }])).toEqual({ value: "bad", name: "taken" });
+  });
+
+  it("shows who manages a rule", () => {
+    const spec = { name: "x", params: { kind: "absence" as const }, annotations: { source: "kubernetes:prod/disk" } };
+    expect(managedBy({ source: "kubernetes", spec })).toBe("Kubernetes AlertRule prod/disk");
+    expect(managedBy({ source: "api", spec })).toBeNull();
+  });
+});
