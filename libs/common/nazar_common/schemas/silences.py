@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from nazar_common.schemas.config import NAME_PATTERN
 from nazar_common.schemas.names import LABEL_NAME_PATTERN
+from nazar_common.schemas.storable import Text
 
 MatchOp = Literal["=", "!=", "=~", "!~"]
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -29,7 +30,7 @@ class Matcher(BaseModel):
 
     name: Annotated[str, Field(pattern=LABEL_NAME_PATTERN)]
     op: MatchOp = "="
-    value: str
+    value: Text
 
     @model_validator(mode="after")
     def _valid_regex(self) -> Matcher:
@@ -80,10 +81,10 @@ class SilenceSpec(BaseModel):
     matchers: list[Matcher] = Field(min_length=1)
     starts_at: datetime | None = Field(default=None, description="Default: now.")
     ends_at: datetime
-    created_by: str = Field(
+    created_by: Text = Field(
         default="", max_length=200, description="Default: the API key's name."
     )
-    comment: str = Field(default="", max_length=2000)
+    comment: Text = Field(default="", max_length=2000)
 
     @field_validator("starts_at", "ends_at")
     @classmethod
@@ -144,8 +145,8 @@ class MuteWindowSpec(BaseModel):
     )
     start: time = Field(description="Local start time, HH:MM.")
     end: time = Field(description="Local end time, HH:MM (before start: next day).")
-    timezone: str = "UTC"
-    comment: str = Field(default="", max_length=2000)
+    timezone: Text = "UTC"
+    comment: Text = Field(default="", max_length=2000)
 
     @field_validator("days", mode="before")
     @classmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from typing import Any
 
@@ -12,8 +13,8 @@ from starlette.types import Receive, Send
 from starlette.types import Scope as AsgiScope
 
 from nazar_common.auth import Scope
-from nazar_common.errors import InvalidInputError, TransientError, UnsupportedMediaTypeError
-from nazar_ingest.deps import AppState, decode_body, receive_body
+from nazar_common.errors import InvalidInputError, TransientError
+from nazar_ingest.deps import AppState, decode_body, receive_body, require_json_media
 from nazar_ingest.openapi import json_body, schema_ref
 from nazar_ingest.pipeline import AcceptResult
 from nazar_ingest.samples import Limits, NormalizedBatch, parse_json
@@ -75,8 +76,20 @@ class MetricsIn(BaseModel):
 
 
 class Accepted(BaseModel):
-    accepted: int
-    duplicate: bool = False
+    accepted: int = Field(description="Samples stored (after merging).")
+    duplicate: bool = Field(
+        default=False, description="The Idempotency-Key's request was stored before."
+    )
+    merged: int = Field(
+        default=0,
+        description="Samples dropped because a later sample of the request had the same "
+        "series and timestamp (the last one is stored).",
+    )
+
+
+def body_digest(body: bytes) -> bytes:
+    """The digest stored with a client's Idempotency-Key (of the decoded body)."""
+    return hashlib.blake2b(body, digest_size=16).digest()
 
 
 def limits_for(state: AppState, now: float) -> Limits:
@@ -145,12 +158,13 @@ def openapi_paths() -> dict[str, Any]:
                 "content": {"application/json": {"schema": schema_ref(Accepted)}},
             },
             "400": {"description": "Invalid payload (problem+json, lists the fields)"},
-            "401": {"description": "Missing or invalid API key"},
-            "403": {"description": "The key lacks the ingest scope"},
             "413": {"description": "Too many samples or bytes"},
-            "415": {"description": "Protobuf (remote_write and OTLP have endpoints of their own)"},
+            "415": {"description": "Not JSON (remote_write, OTLP and Influx have endpoints "
+                    "of their own)"},
             "422": {
-                "description": "Some samples belong to new series beyond a cardinality budget "
+                "description": "Either the Idempotency-Key was used before for a different body "
+                "(type .../idempotency-key-reused; nothing was stored; send a new key), or some "
+                "samples belong to new series beyond a cardinality budget "
                 "(NAZAR_SERIES_LIMIT_PER_HOST, NAZAR_SERIES_LIMIT) and were not stored; the "
                 "others were stored (durable). problem+json with limit, limit_value, hosts, "
                 "accepted, rejected and rejected_series. Do not retry."
@@ -189,11 +203,7 @@ class IngestEndpoint:
             raise InvalidInputError(
                 f"Idempotency-Key longer than {MAX_IDEMPOTENCY_KEY} characters"
             )
-        media = (ctype or "application/json").split(";")[0].strip().lower()
-        if "protobuf" in media:
-            raise UnsupportedMediaTypeError(
-                f"Content-Type {media!r} is not supported here; this endpoint takes JSON"
-            )
+        require_json_media(ctype)
         limit = state.settings.max_request_bytes
         body = decode_body(await receive_body(receive, length, limit), encoding, limit)
         now = time.time()
@@ -203,13 +213,17 @@ class IngestEndpoint:
         except InvalidInputError:
             REQUESTS.labels("json", "invalid").inc()
             raise
-        batch.idempotency_key = idempotency_key
+        if idempotency_key is not None:
+            batch.idempotency_key = idempotency_key
+            batch.body_hash = body_digest(body)
         result = await accept(state, batch, "json")
         if result.rejected is not None:
             raise series_limit_error(state, result)
         duplicate = result.store == "duplicate"
-        payload = b'{"accepted":%d,"duplicate":%s}' % (
-            result.accepted, b"true" if duplicate else b"false"
+        payload = b'{"accepted":%d,"duplicate":%s,"merged":%d}' % (
+            result.accepted,
+            b"true" if duplicate else b"false",
+            batch.merged,
         )
         await send(
             {
