@@ -23,6 +23,11 @@ SECRET_NAME_RE = re.compile(
 #: A URL inside free text (a log message, an error from an HTTP library).
 URL_IN_TEXT_RE = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s\"'<>`]+")
 
+#: ``user:password@`` (or ``token@``) after a scheme, for URLs that do not parse.
+_USERINFO_RE = re.compile(r"(?<=://)([^:/@\s]*)(:?)[^/@\s]*@")
+#: ``name=value`` after ``?``, ``&`` or ``#``.
+_PARAM_RE = re.compile(r"([?&#;])([^=&#\s]+)=[^&#\s]*")
+
 _SECRET_PATTERNS = [
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"),
     re.compile(r"nzr_[A-Za-z0-9]+_[A-Za-z0-9_-]+"),
@@ -46,8 +51,10 @@ def mask_url(url: str) -> str:
     its secret-looking query and fragment parameters masked."""
     try:
         parts = urllib.parse.urlsplit(url)
-    except ValueError:
-        return MASK
+    except ValueError:  # e.g. an unbalanced "[": mask what looks secret, by pattern
+        url = _USERINFO_RE.sub(lambda m: f"{m[1]}{m[2]}{MASK}@" if m[2] else f"{MASK}@", url)
+        return _PARAM_RE.sub(lambda m: m[0] if not SECRET_NAME_RE.search(m[2]) else
+                             f"{m[1]}{m[2]}={MASK}", url)
     netloc = parts.netloc
     if "@" in netloc:
         userinfo, _, hostport = netloc.rpartition("@")
