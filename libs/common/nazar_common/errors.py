@@ -80,8 +80,8 @@ class IdempotencyKeyReusedError(InvalidInputError):
     title = "Idempotency key reused"
 
 
-class RequestTimeoutError(InvalidInputError):
-    """The client did not send its whole request in time."""
+class RequestTimeoutError(NazarError):
+    """The client did not send its whole request in time (it may try again)."""
 
     status = 408
     code = "request-timeout"

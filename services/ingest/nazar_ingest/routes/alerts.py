@@ -181,7 +181,7 @@ async def ack_alert(
         }
     },
 )
-async def backtest(body: JsonObject, state: State, _: Reader) -> Any:
+async def backtest(state: State, _: Reader, body: JsonObject) -> Any:
     """Body: ``{"rule": <rule spec>, "start": ..., "end": ..., "resolution": "auto"}``.
     Answers the transitions the rule would have produced."""
     url = state.settings.analyzer_url.rstrip("/") + "/backtest"

@@ -187,7 +187,7 @@ def _routes(resource: _Resource[Any], path: str, model: type[BaseModel]) -> None
         openapi_extra={"requestBody": json_body(model)},
     )
     async def create_(
-        body: JsonObject, state: Annotated[AppState, Depends(get_state)], _: Admin
+        state: Annotated[AppState, Depends(get_state)], _: Admin, body: JsonObject
     ) -> Any:
         return await resource.create(state.pool, body)
 
@@ -199,9 +199,9 @@ def _routes(resource: _Resource[Any], path: str, model: type[BaseModel]) -> None
     )
     async def put_(
         name: Name,
-        body: JsonObject,
         state: Annotated[AppState, Depends(get_state)],
         _: Admin,
+        body: JsonObject,
         source: Annotated[
             str,
             Query(

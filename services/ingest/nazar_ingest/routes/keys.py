@@ -55,7 +55,7 @@ async def list_keys(state: Annotated[AppState, Depends(get_state)], _: Admin) ->
     openapi_extra={"requestBody": json_body(KeyCreate)},
 )
 async def create_key(
-    raw: JsonObject, state: Annotated[AppState, Depends(get_state)], _: Admin
+    state: Annotated[AppState, Depends(get_state)], _: Admin, raw: JsonObject
 ) -> KeyCreated:
     body = validated(KeyCreate, raw, "key")
     new = generate_key()

@@ -113,7 +113,7 @@ async def get_silence(silence_id: uuid.UUID, state: State, _: Reader) -> dict[st
     openapi_extra={"requestBody": json_body(SilenceSpec)},
 )
 async def create_silence(
-    body: JsonObject, state: State, principal: Admin
+    state: State, principal: Admin, body: JsonObject
 ) -> dict[str, Any]:
     spec = validated(SilenceSpec, body, "silence")
     now = datetime.now(UTC)
@@ -196,7 +196,7 @@ async def get_window(name: Name, state: State, _: Reader) -> dict[str, Any]:
     summary="Create a mute window",
     openapi_extra={"requestBody": json_body(MuteWindowSpec)},
 )
-async def create_window(body: JsonObject, state: State, principal: Admin) -> dict[str, Any]:
+async def create_window(state: State, principal: Admin, body: JsonObject) -> dict[str, Any]:
     spec = _parse_window(body)
     row = await state.pool.fetchrow(
         f"INSERT INTO mute_windows (name, spec, created_by) VALUES ($1, $2::jsonb, $3) "
@@ -216,7 +216,7 @@ async def create_window(body: JsonObject, state: State, principal: Admin) -> dic
     summary="Create or replace a mute window",
     openapi_extra={"requestBody": json_body(MuteWindowSpec)},
 )
-async def put_window(name: Name, body: JsonObject, state: State, principal: Admin) -> JSONResponse:
+async def put_window(name: Name, state: State, principal: Admin, body: JsonObject) -> JSONResponse:
     body = {**body, "name": body.get("name", name)}
     if body["name"] != name:
         raise InvalidInputError(f"the body names {body['name']!r} but the URL {name!r}")
