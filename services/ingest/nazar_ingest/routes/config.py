@@ -185,6 +185,7 @@ def _routes(resource: _Resource[Any], path: str, model: type[BaseModel]) -> None
         status_code=201,
         summary=f"Create one of {path}",
         openapi_extra={"requestBody": json_body(model)},
+        responses={409: {"description": "The name exists; use PUT to replace"}},
     )
     async def create_(
         state: Annotated[AppState, Depends(get_state)], _: Admin, body: JsonObject

@@ -20,7 +20,11 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz",
+    responses={503: {"description": "Neither the database nor the broker is available",
+                     "content": {"application/json": {}}}},
+)
 async def readyz(state: Annotated[AppState, Depends(get_state)]) -> JSONResponse:
     """Readiness: database migrated and reachable, broker connected, the
     deferred-queue consumer attached.

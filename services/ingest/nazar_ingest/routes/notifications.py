@@ -195,6 +195,7 @@ async def get_window(name: Name, state: State, _: Reader) -> dict[str, Any]:
     status_code=201,
     summary="Create a mute window",
     openapi_extra={"requestBody": json_body(MuteWindowSpec)},
+    responses={409: {"description": "The name exists; use PUT to replace"}},
 )
 async def create_window(state: State, principal: Admin, body: JsonObject) -> dict[str, Any]:
     spec = _parse_window(body)
