@@ -20,6 +20,8 @@ from tests.conftest import (
 
 #: Seconds a client has to send a body, on ``default_server``.
 BODY_TIMEOUT = 2.0
+#: Port 1 of the loopback: nothing listens there.
+UNREACHABLE = "http://127.0.0.1:1"
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +56,10 @@ async def default_server(
         log_level="INFO",
         log_format="json",
         body_timeout=BODY_TIMEOUT,
+        # No analyzer or notifier here (nor anyone else's on this machine):
+        # backtests and channel tests answer 503.
+        analyzer_url=UNREACHABLE,
+        notifier_url=UNREACHABLE,
     )
     yield server
     server.thread.stop()

@@ -117,11 +117,13 @@ class Silence(BaseModel):
         return self.active_at(when) and matches_all(self.matchers, labels)
 
 
-def _parse_day(value: int | str) -> int:
-    if isinstance(value, int):
+def _parse_day(value: object) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
         if not 0 <= value <= 6:
             raise ValueError("day numbers are 0 (Monday) to 6 (Sunday)")
         return value
+    if not isinstance(value, str):
+        raise ValueError("a day is a number, 0 (Monday) to 6 (Sunday), or a name (mon..sun)")
     key = value.strip().lower()[:3]
     if key not in DAY_NAMES:
         raise ValueError(f"unknown day {value!r}")

@@ -226,7 +226,17 @@ def _otlp_error(exc: InvalidInputError, ctype: str) -> Response:
 
 @router.post(
     "/v1/metrics",
-    responses={**_ERRORS, **_OTLP_ERRORS},
+    responses={
+        200: {
+            "description": "An ExportMetricsServiceResponse, in the request's encoding",
+            "content": {
+                "application/x-protobuf": _BINARY,
+                "application/json": {"schema": {"type": "object"}},
+            },
+        },
+        **_ERRORS,
+        **_OTLP_ERRORS,
+    },
     openapi_extra=_body(
         {"application/x-protobuf": _BINARY, "application/json": {"schema": {"type": "object"}}}
     ),
