@@ -11,20 +11,14 @@ from typing import Any
 import cramjam
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nazar_ingest.payloads.wire import WriteRequest
 from tests.conftest import IngestServer
 from tests.unit.ingest import test_parsers_property as parsers
 
-HTTP_FUZZ = settings(
-    max_examples=40,
-    derandomize=True,
-    database=None,
-    deadline=None,
-    suppress_health_check=list(HealthCheck),
-)
+HTTP_FUZZ = settings(parsers.FUZZ, max_examples=40)
 
 
 @pytest.fixture(scope="module")

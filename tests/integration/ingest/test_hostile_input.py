@@ -14,7 +14,6 @@ import time
 from collections import Counter
 from typing import Any
 
-import asyncpg
 import cramjam
 import httpx
 import orjson
@@ -26,21 +25,13 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 
 from nazar_ingest.payloads.wire import WriteRequest
 from tests.conftest import IngestServer
-from tests.integration.protocols.helpers import stored
+from tests.integration.protocols.helpers import host_samples, stored
 
 NUL = "\u0000"
 
 
 def _host(prefix: str) -> str:
     return f"{prefix}-{secrets.token_hex(3)}"
-
-
-async def _count(database_url: str, sql: str, *args: object) -> int:
-    conn = await asyncpg.connect(database_url)
-    try:
-        return int(await conn.fetchval(sql, *args))
-    finally:
-        await conn.close()
 
 
 def _batch(host: str, i: int, bad: bool) -> bytes:
@@ -91,12 +82,7 @@ async def test_nul_requests_among_valid_ones_fail_alone(default_server: IngestSe
     outcome = await _send_together(default_server, bodies, "NUL character")
     print(f"\nNUL among valid requests, sent together: {dict(outcome)}")
     assert outcome == Counter({(False, 202): 400, (True, 400): 80})
-    stored_samples = await _count(
-        default_server.database_url,
-        "SELECT count(*) FROM samples s JOIN series x ON x.id = s.series_id WHERE x.host = $1",
-        host,
-    )
-    assert stored_samples == 400
+    assert await host_samples(default_server.database_url, host) == 400
 
 
 async def test_a_request_the_database_refuses_fails_alone(
@@ -115,11 +101,7 @@ async def test_a_request_the_database_refuses_fails_alone(
     outcome = await _send_together(default_server, bodies, "the database refused")
     print(f"\nNUL past validation, sent together: {dict(outcome)}")
     assert outcome == Counter({(False, 202): 200, (True, 400): 40})
-    assert await _count(
-        default_server.database_url,
-        "SELECT count(*) FROM samples s JOIN series x ON x.id = s.series_id WHERE x.host = $1",
-        host,
-    ) == 200
+    assert await host_samples(default_server.database_url, host) == 200
     async with default_server.client() as client:
         metrics = (await client.get("/metrics")).text
     assert 'nazar_ingest_commits_total{outcome="refused"}' in metrics
@@ -288,5 +270,9 @@ async def test_nul_in_parameters_is_refused(default_server: IngestServer) -> Non
         assert "'host'" in r.json()["detail"] and "NUL" in r.json()["detail"]
         r = await client.get("/api/v1/alerts", params={"rule": NUL})
         assert r.status_code == 400
+        for path, param in (("/api/v1/query", "labels"), ("/api/v1/series", "match")):
+            r = await client.get(path, params={"metric": "m.a", param: '{"env": "\\u0000"}'})
+            assert r.status_code == 400, r.text
+            assert "NUL" in r.json()["detail"]
         r = await client.delete("/api/v1/keys/a%00b")
         assert r.status_code == 400 and "path" in r.json()["detail"]
