@@ -197,6 +197,7 @@ def _routes(resource: _Resource[Any], path: str, model: type[BaseModel]) -> None
         tags=tag,
         summary=f"Create or replace one of {path}",
         openapi_extra={"requestBody": json_body(model)},
+        responses={201: {"description": "Created", "content": {"application/json": {}}}},
     )
     async def put_(
         name: Name,

@@ -216,6 +216,7 @@ async def create_window(state: State, principal: Admin, body: JsonObject) -> dic
     tags=["mute-windows"],
     summary="Create or replace a mute window",
     openapi_extra={"requestBody": json_body(MuteWindowSpec)},
+    responses={201: {"description": "Created", "content": {"application/json": {}}}},
 )
 async def put_window(name: Name, state: State, principal: Admin, body: JsonObject) -> JSONResponse:
     body = {**body, "name": body.get("name", name)}
