@@ -22,7 +22,7 @@ async def healthz() -> dict[str, str]:
 
 @router.get(
     "/readyz",
-    responses={503: {"description": "Neither the database nor the broker is available",
+    responses={503: {"description": "Not ready: `checks` says what is missing",
                      "content": {"application/json": {}}}},
 )
 async def readyz(state: Annotated[AppState, Depends(get_state)]) -> JSONResponse:
