@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import hashlib
 import time
-from typing import Any
+from typing import Annotated, Any
 
 from prometheus_client import Counter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.routing import Route
 from starlette.types import Receive, Send
 from starlette.types import Scope as AsgiScope
 
 from nazar_common.auth import Scope
 from nazar_common.errors import InvalidInputError, TransientError
+from nazar_common.schemas.names import (
+    HOST_PATTERN,
+    LABEL_NAME_PATTERN,
+    MAX_LABEL_VALUE_LENGTH,
+    MAX_LABELS,
+    METRIC_NAME_PATTERN,
+)
+from nazar_common.schemas.storable import Text
 from nazar_ingest.deps import AppState, decode_body, receive_body, require_json_media
 from nazar_ingest.openapi import json_body, schema_ref
 from nazar_ingest.pipeline import AcceptResult
@@ -57,21 +65,46 @@ def series_limit_error(state: AppState, result: AcceptResult) -> SeriesLimitErro
     )
 
 
+#: Labels as the JSON endpoint takes them (see ``nazar_common.schemas.names``).
+Labels = Annotated[
+    dict[
+        Annotated[str, Field(pattern=LABEL_NAME_PATTERN)],
+        Annotated[Text, Field(max_length=MAX_LABEL_VALUE_LENGTH)],
+    ],
+    Field(max_length=MAX_LABELS),
+]
+Host = Annotated[str, Field(pattern=HOST_PATTERN)]
+
+
 class SampleIn(BaseModel):
-    metric: str = Field(examples=["cpu.usage_percent"])
-    value: float
+    model_config = ConfigDict(extra="forbid")
+
+    metric: str = Field(pattern=METRIC_NAME_PATTERN, examples=["cpu.usage_percent"])
+    value: float = Field(description="A finite number.")
     timestamp: float | str | None = Field(
-        default=None, description="RFC 3339 with a zone, or Unix seconds; default now."
+        default=None,
+        description="RFC 3339 with a zone, or Unix seconds; default (or null): now. Within "
+        "NAZAR_ACCEPT_PAST before and NAZAR_ACCEPT_FUTURE after the server's clock.",
     )
-    labels: dict[str, str] = Field(default_factory=dict)
-    host: str | None = Field(default=None, description="Overrides the batch's host.")
+    labels: Labels | None = Field(
+        default=None, description="Added to (and overriding) the batch's labels."
+    )
+    host: Host | None = Field(
+        default=None, description="Overrides the batch's host; null: the batch's host."
+    )
 
 
 class MetricsIn(BaseModel):
     """Documents the body; parsing uses a faster path with the same rules."""
 
-    host: str | None = Field(default=None, examples=["web-1"])
-    labels: dict[str, str] = Field(default_factory=dict, examples=[{"env": "prod"}])
+    model_config = ConfigDict(extra="forbid")
+
+    host: Host | None = Field(
+        default=None, examples=["web-1"], description="Host of the samples that name none."
+    )
+    labels: Labels | None = Field(
+        default=None, examples=[{"env": "prod"}], description="Labels of the host and samples."
+    )
     samples: list[SampleIn]
 
 
