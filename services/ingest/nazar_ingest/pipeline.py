@@ -237,7 +237,7 @@ def from_message(
     )
 
 
-def refused(exc: Exception) -> Exception:
+def refusal(exc: Exception) -> Exception:
     """The error for a single request whose write failed with ``exc`` (not
     an outage): the database refusing its data is the request's fault
     (``400``); anything else is a bug, logged, and costs this request only."""
@@ -407,7 +407,7 @@ class Accepter:
                         "too many new series being created; retry", retry_after=1
                     ) from exc
                 if isinstance(exc, asyncpg.DataError | UnicodeError):
-                    raise refused(exc) from exc  # this request's data: a 400
+                    raise refusal(exc) from exc  # this request's data: a 400
                 raise
         return (batch.without(refused) if refused else batch), refused
 
@@ -504,7 +504,7 @@ class Accepter:
                 await self._commit(group[half:])
                 return
             else:
-                err = refused(exc)
+                err = refusal(exc)
                 COMMITS.labels("refused" if isinstance(err, InvalidInputError) else "error").inc()
             for p in group:
                 if not p.future.done():

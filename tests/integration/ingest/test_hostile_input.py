@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from typing import Any
 
+import asyncpg
 import cramjam
 import httpx
 import orjson
@@ -85,12 +86,11 @@ async def test_nul_requests_among_valid_ones_fail_alone(default_server: IngestSe
     assert await host_samples(default_server.database_url, host) == 400
 
 
-async def test_a_request_the_database_refuses_fails_alone(
+async def test_a_string_past_validation_fails_alone(
     default_server: IngestServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Should a string get past validation, the group commit retries its
-    members apart: the database's refusal costs only the request at fault,
-    with a 400, never the others of its group."""
+    """Should a string get past validation, the database's refusal (here of
+    the new series it names) costs only the request at fault, with a 400."""
     import nazar_common.schemas.names as names
 
     monkeypatch.setattr(names, "text_problem", lambda value: None)  # a validation gap
@@ -102,6 +102,54 @@ async def test_a_request_the_database_refuses_fails_alone(
     print(f"\nNUL past validation, sent together: {dict(outcome)}")
     assert outcome == Counter({(False, 202): 200, (True, 400): 40})
     assert await host_samples(default_server.database_url, host) == 200
+
+
+REFUSED_VALUE = -7777.0
+
+
+async def test_a_request_the_group_commit_refuses_fails_alone(
+    default_server: IngestServer,
+) -> None:
+    """The group commit's statement refused for one request's data (a
+    trigger makes the database refuse a sample value, SQLSTATE 22023): the
+    group is written again without that request, which alone gets a 400."""
+    conn = await asyncpg.connect(default_server.database_url)
+    try:
+        await conn.execute(f"""
+            CREATE FUNCTION test_refuse_value() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF NEW.value = {REFUSED_VALUE} THEN
+                    RAISE EXCEPTION 'value refused' USING ERRCODE = '22023';
+                END IF;
+                RETURN NEW;
+            END $$;
+            CREATE TRIGGER test_refuse_value BEFORE INSERT ON samples
+                FOR EACH ROW EXECUTE FUNCTION test_refuse_value();
+        """)
+        host = _host("refused")
+
+        def body(i: int, bad: bool) -> bytes:
+            value = REFUSED_VALUE if bad else i
+            return orjson.dumps({"host": host, "samples": [
+                {"metric": "refused.x", "value": value, "timestamp": time.time()}]})
+
+        async with default_server.client(default_server.ingest_key) as client:
+            # The series exists first: the refusal comes from the group's statement.
+            assert (await client.post("/api/v1/metrics", content=body(0, False))).status_code \
+                == 202
+        bodies = [(False, body(i, False)) for i in range(1, 201)]
+        bodies += [(True, body(i, True)) for i in range(40)]
+        random.Random(12).shuffle(bodies)
+        outcome = await _send_together(default_server, bodies, "the database refused")
+        print(f"\nrefused by the group's statement, sent together: {dict(outcome)}")
+        assert outcome == Counter({(False, 202): 200, (True, 400): 40})
+        assert await host_samples(default_server.database_url, host) == 201
+    finally:
+        await conn.execute(
+            "DROP TRIGGER IF EXISTS test_refuse_value ON samples; "
+            "DROP FUNCTION IF EXISTS test_refuse_value()"
+        )
+        await conn.close()
     async with default_server.client() as client:
         metrics = (await client.get("/metrics")).text
     assert 'nazar_ingest_commits_total{outcome="refused"}' in metrics
