@@ -19,7 +19,7 @@ import aio_pika
 import asyncpg
 import httpx
 import orjson
-from fastapi import APIRouter, Body, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
@@ -377,14 +377,13 @@ async def dead_letter_queues(state: State, _: Reader) -> list[dict[str, Any]]:
     "/api/v1/dlq/replay",
     tags=["deliveries"],
     summary="Publish dead-lettered messages back to where they came from (admin scope)",
+    openapi_extra={"requestBody": json_body(ReplayIn, required=False)},
 )
-async def replay_dead_letters(
-    state: State, _: Admin, body: Annotated[ReplayIn | None, Body()] = None
-) -> dict[str, Any]:
+async def replay_dead_letters(state: State, _: Admin, body: JsonObject) -> dict[str, Any]:
     """What ``nazar dlq replay`` does: each message of the queue goes back to
     the exchange it was dead-lettered from (for failed notifications: to the
     channel that failed, and delivered only if still undelivered)."""
-    wanted = body or ReplayIn()
+    wanted = validated(ReplayIn, body, "replay request")
     if wanted.queue not in deadletters.DEAD_LETTER_QUEUES:
         raise InvalidInputError(
             f"queue must be one of {', '.join(deadletters.DEAD_LETTER_QUEUES)}"
