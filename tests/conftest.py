@@ -213,9 +213,7 @@ async def start_ingest(database_url: str, amqp_url: str, **overrides: object) ->
     settings = IngestSettings(
         database_url=database_url,
         amqp_url=amqp_url,
-        log_format="text",
-        log_level="WARNING",
-        **overrides,
+        **{"log_format": "text", "log_level": "WARNING", **overrides},  # type: ignore[arg-type]
     )
     thread = ServerThread(create_app(settings))
     thread.start()

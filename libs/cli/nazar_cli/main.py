@@ -10,6 +10,7 @@ import typer
 from nazar_cli import dlq, events, rules, silences
 from nazar_cli.settings import CliSettings
 from nazar_common.auth import Scope, generate_key
+from nazar_common.db import keys
 from nazar_common.db.backends import Retention, backend_for
 from nazar_common.db.migrate import migrate as run_migrations
 from nazar_common.db.pool import connect
@@ -104,20 +105,19 @@ def keys_list() -> None:
 def keys_revoke(key_id: str) -> None:
     """Revoke a key by its id (the part after ``nzr_``)."""
 
-    async def run() -> bool:
+    async def run() -> keys.Revocation:
         conn = await connect(_settings(), "nazar-cli")
         try:
-            done = await conn.fetchval(
-                "UPDATE api_keys SET revoked_at = now() WHERE key_id = $1 AND revoked_at IS NULL "
-                "RETURNING key_id",
-                key_id,
-            )
+            return await keys.revoke_key(conn, key_id)
         finally:
             await conn.close()
-        return done is not None
 
-    if not asyncio.run(run()):
+    outcome = asyncio.run(run())
+    if outcome == "unknown":
         typer.echo(f"no active key {key_id}", err=True)
+        raise typer.Exit(1)
+    if outcome == "last_admin":
+        typer.echo(f"not revoked: {keys.LAST_ADMIN_KEY}", err=True)
         raise typer.Exit(1)
     typer.echo(f"revoked {key_id}")
 

@@ -72,6 +72,22 @@ class ConflictError(InvalidInputError):
     title = "Conflict"
 
 
+class IdempotencyKeyReusedError(InvalidInputError):
+    """A request's idempotency key was used before for a different request."""
+
+    status = 422
+    code = "idempotency-key-reused"
+    title = "Idempotency key reused"
+
+
+class RequestTimeoutError(NazarError):
+    """The client did not send its whole request in time (it may try again)."""
+
+    status = 408
+    code = "request-timeout"
+    title = "Request timeout"
+
+
 class UnsupportedMediaTypeError(InvalidInputError):
     status = 415
     code = "unsupported-media-type"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import socket
 import sys
 from collections.abc import Mapping, MutableMapping
@@ -15,30 +14,18 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 from pythonjsonlogger.json import JsonFormatter
 
+from nazar_common.redaction import redact as redact  # re-exported
 from nazar_common.settings import CommonSettings
 
-_SECRET_PATTERNS = [
-    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"),
-    re.compile(r"nzr_[A-Za-z0-9]+_[A-Za-z0-9_-]+"),
-    re.compile(r"(?i)(://[^:/@\s]+:)[^@\s]+(@)"),
-    re.compile(r"(?i)((?:password|secret|token|api_key)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]+"),
-]
-
-
-def redact(text: str) -> str:
-    """Mask API keys, bearer tokens and URL passwords in ``text``."""
-    for pattern in _SECRET_PATTERNS:
-        if pattern.groups == 2:
-            text = pattern.sub(r"\1***\2", text)
-        elif pattern.groups == 1:
-            text = pattern.sub(r"\1***", text)
-        else:
-            text = pattern.sub("***", text)
-    return text
+#: Attributes every LogRecord has; the others came as ``extra``.
+_RECORD_ATTRIBUTES = frozenset(
+    logging.LogRecord("", 0, "", 0, "", None, None).__dict__
+) | {"message", "asctime", "trace_id", "span_id"}
 
 
 class RedactingFilter(logging.Filter):
-    """Scrub secrets from every record before it is formatted."""
+    """Scrub secrets from every record before it is formatted: its message,
+    arguments, ``extra`` fields and exception text."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.msg, str):
@@ -50,7 +37,20 @@ class RedactingFilter(logging.Filter):
                 }
             else:
                 record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        for name, value in record.__dict__.items():
+            if name not in _RECORD_ATTRIBUTES and isinstance(value, str):
+                record.__dict__[name] = redact(value)
+        if record.exc_info and record.exc_info[1] is not None:
+            # Formatted here, redacted, and kept as text: an exception's
+            # message may quote a URL with its credentials.
+            record.exc_text = redact(_FORMATTER.formatException(record.exc_info))
+            record.exc_info = None
+        elif record.exc_text:
+            record.exc_text = redact(record.exc_text)
         return True
+
+
+_FORMATTER = logging.Formatter()
 
 
 class _TraceContextFilter(logging.Filter):

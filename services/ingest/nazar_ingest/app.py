@@ -26,6 +26,7 @@ from nazar_ingest.background import (
 )
 from nazar_ingest.budget import SeriesBudget
 from nazar_ingest.deps import AppState
+from nazar_ingest.edge import EdgeMiddleware
 from nazar_ingest.observability import MetricsMiddleware
 from nazar_ingest.pipeline import Accepter
 from nazar_ingest.routes import (
@@ -195,6 +196,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
     )
     problems.install(app)
     app.add_middleware(MetricsMiddleware)
+    app.add_middleware(EdgeMiddleware, body_timeout=settings.body_timeout)  # outermost
     app.router.routes.append(ingest.route)
     for module in (
         health, protocols, query, overview, cardinality, config, keys, auth, alerts,

@@ -21,7 +21,12 @@ from nazar_common.messaging.broker import Broker
 from nazar_common.messaging.outbox import OutboxRelay
 from nazar_common.runtime.backoff import Backoff, Incident, retry
 from nazar_common.schemas.wire import SampleBatchV1
-from nazar_ingest.pipeline import Accepter, from_message
+from nazar_ingest.pipeline import (
+    BODY_HASH_HEADER,
+    IDEMPOTENCY_KEY_HEADER,
+    Accepter,
+    from_message,
+)
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +62,13 @@ def deferred_handler(
             batch = SampleBatchV1.from_bytes(message.body)
         except ValueError as exc:
             raise InvalidInputError(f"undecodable deferred batch: {exc}") from exc
-        key = (message.headers or {}).get("x-nazar-idempotency-key")
-        normalized = from_message(batch, str(key) if key else None)
+        headers = message.headers or {}
+        key = headers.get(IDEMPOTENCY_KEY_HEADER)
+        try:
+            digest = bytes.fromhex(str(headers.get(BODY_HASH_HEADER) or ""))
+        except ValueError:
+            digest = b""
+        normalized = from_message(batch, str(key) if key else None, digest or None)
         result = await retry(
             lambda: accepter.accept(normalized, allow_fallback=False),
             what="database for deferred batches",

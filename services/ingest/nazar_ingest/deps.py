@@ -6,18 +6,26 @@ import contextlib
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any, TypeVar
 
 import asyncpg
 from fastapi import Depends, Request
+from pydantic import BaseModel, ValidationError
 from starlette.requests import ClientDisconnect
 from starlette.types import Receive
 
 from nazar_common.auth import Scope
 from nazar_common.db.backends import StorageBackend
 from nazar_common.db.pool import is_connection_error
-from nazar_common.errors import InvalidInputError, PayloadTooLargeError, TransientError
+from nazar_common.errors import (
+    InvalidInputError,
+    PayloadTooLargeError,
+    TransientError,
+    UnsupportedMediaTypeError,
+)
 from nazar_common.messaging.broker import Broker
+from nazar_ingest.jsonbody import load_json
+from nazar_ingest.problems import invalid_input
 from nazar_ingest.security import KeyStore, Principal
 from nazar_ingest.settings import IngestSettings
 
@@ -126,3 +134,54 @@ def decode_body(body: bytes, content_encoding: str | None, max_bytes: int) -> by
     if not decomp.eof:
         raise InvalidInputError(f"truncated {encoding} body")
     return out
+
+
+def is_json_media(content_type: str | None) -> bool:
+    """Whether a ``Content-Type`` names JSON (``application/json`` or
+    ``application/*+json``); an absent one counts as JSON."""
+    if not content_type:
+        return True
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
+def require_json_media(content_type: str | None) -> None:
+    """415 unless ``content_type`` names JSON."""
+    if not is_json_media(content_type):
+        media = (content_type or "").split(";", 1)[0].strip()[:100]
+        raise UnsupportedMediaTypeError(
+            f"Content-Type {media!r} is not supported here; send JSON "
+            "(Content-Type: application/json)"
+        )
+
+
+async def json_object(
+    request: Request, state: Annotated[AppState, Depends(get_state)]
+) -> dict[str, Any]:
+    """Dependency: the request's JSON object body (an empty body is ``{}``):
+    415 unless it is JSON, 413 beyond ``max_request_bytes``, 400 if it is
+    not an object or nests deeper than :data:`MAX_JSON_DEPTH`."""
+    require_json_media(request.headers.get("content-type"))
+    body = await read_body(request, state.settings.max_request_bytes)
+    if not body.strip():
+        return {}
+    doc = load_json(body)
+    if not isinstance(doc, dict):
+        raise InvalidInputError("the body must be a JSON object")
+    return doc
+
+
+#: A JSON object body; declare its schema with ``openapi.json_body``.
+JsonObject = Annotated[dict[str, Any], Depends(json_object)]
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def validated(model: type[ModelT], raw: Any, what: str) -> ModelT:
+    """``raw`` validated as ``model``; 400 listing the invalid fields."""
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise invalid_input(exc, what) from None

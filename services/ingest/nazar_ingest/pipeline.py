@@ -47,10 +47,11 @@ from nazar_common.db.samples import (
     insert_series,
     lock_host_series,
     record_request_keys,
+    stored_body_hashes,
     to_datetimes,
     write_samples_with_outbox,
 )
-from nazar_common.errors import TransientError
+from nazar_common.errors import IdempotencyKeyReusedError, InvalidInputError, TransientError
 from nazar_common.messaging.broker import Broker
 from nazar_common.messaging.topology import (
     DEFERRED_EXCHANGE,
@@ -212,7 +213,16 @@ def columns_message(columns: Columns, series: dict[int, bytes], message_id: uuid
     )
 
 
-def from_message(message: SampleBatchV1, idempotency_key: str | None = None) -> NormalizedBatch:
+#: Headers of a deferred message: the request's idempotency key and body digest (hex).
+IDEMPOTENCY_KEY_HEADER = "x-nazar-idempotency-key"
+BODY_HASH_HEADER = "x-nazar-body-hash"
+
+
+def from_message(
+    message: SampleBatchV1,
+    idempotency_key: str | None = None,
+    body_hash: bytes | None = None,
+) -> NormalizedBatch:
     """The inverse of :func:`to_message` (ids are dropped: they are re-resolved)."""
     keys = [SeriesKey(s.metric, s.host, canonical_labels(s.labels)) for s in message.series]
     hosts = {s.host: canonical_labels(message.hosts.get(s.host, {})) for s in message.series}
@@ -223,7 +233,24 @@ def from_message(message: SampleBatchV1, idempotency_key: str | None = None) -> 
         values=list(message.values),
         hosts=hosts,
         idempotency_key=idempotency_key or str(message.id),
+        body_hash=body_hash,
     )
+
+
+def refusal(exc: Exception) -> Exception:
+    """The error for a single request whose write failed with ``exc`` (not
+    an outage): the database refusing its data is the request's fault
+    (``400``); anything else is a bug, logged, and costs this request only."""
+    if isinstance(exc, asyncpg.DataError | UnicodeError):
+        log.warning(
+            "the database refused a request's data",
+            extra={"error": str(exc), "sqlstate": getattr(exc, "sqlstate", None)},
+        )
+        return InvalidInputError(
+            f"the database refused this request's data: {exc}; nothing of it was stored"
+        )
+    log.error("group commit failed", exc_info=exc)
+    return exc
 
 
 #: Tells apart the accepters of one process (each writes to its own database).
@@ -369,7 +396,7 @@ class Accepter:
                     new = [k for k in ask if k not in found]
                     if new:
                         refused.update(await self._create(conn, new))
-            except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+            except (OSError, TimeoutError, asyncpg.PostgresError, UnicodeError) as exc:
                 if is_connection_error(exc):
                     self._db_down_until = time.monotonic() + 1.0
                     raise TransientError(f"database unavailable: {type(exc).__name__}") from exc
@@ -379,6 +406,8 @@ class Accepter:
                     raise TransientError(
                         "too many new series being created; retry", retry_after=1
                     ) from exc
+                if isinstance(exc, asyncpg.DataError | UnicodeError):
+                    raise refusal(exc) from exc  # this request's data: a 400
                 raise
         return (batch.without(refused) if refused else batch), refused
 
@@ -453,6 +482,13 @@ class Accepter:
         self._kick()
 
     async def _commit(self, group: list[_Pending]) -> None:
+        """Write ``group`` and answer its requests.
+
+        A failure that is not the database's unavailability belongs to some
+        member's data (or is a bug that data triggers): the group is then
+        split in halves, written again, and so on down to single requests,
+        so that only the requests at fault fail and the others are stored
+        (nothing of a failed attempt was committed: each is one transaction)."""
         started = time.perf_counter()
         try:
             results = await asyncio.wait_for(self._write(group), self.dependency_timeout * 2)
@@ -461,10 +497,15 @@ class Accepter:
                 self._db_down_until = time.monotonic() + 1.0
                 COMMITS.labels("unavailable").inc()
                 err: Exception = TransientError(f"database unavailable: {type(exc).__name__}")
+            elif len(group) > 1:
+                COMMITS.labels("split").inc()
+                half = len(group) // 2
+                await self._commit(group[:half])
+                await self._commit(group[half:])
+                return
             else:
-                COMMITS.labels("error").inc()
-                log.exception("group commit failed")
-                err = exc
+                err = refusal(exc)
+                COMMITS.labels("refused" if isinstance(err, InvalidInputError) else "error").inc()
             for p in group:
                 if not p.future.done():
                     p.future.set_exception(err)
@@ -472,7 +513,11 @@ class Accepter:
         COMMITS.labels("ok").inc()
         COMMIT_SECONDS.observe(time.perf_counter() - started)
         for p, r in zip(group, results, strict=True):
-            if not p.future.done():
+            if p.future.done():
+                continue
+            if isinstance(r, Exception):
+                p.future.set_exception(r)
+            else:
                 p.future.set_result(r)
         self._on_commit()
 
@@ -495,7 +540,7 @@ class Accepter:
                     series[sid] = series_json(key, sid)  # type: ignore[index]
         return list(map(ids.__getitem__, batch.series_index))  # type: ignore[arg-type]
 
-    async def _write(self, group: list[_Pending]) -> list[AcceptResult]:
+    async def _write(self, group: list[_Pending]) -> list[AcceptResult | Exception]:
         if self.backend is None:
             raise TransientError("storage is not migrated yet")
         if len(self._series) > _SERIES_JSON_LIMIT:
@@ -505,6 +550,7 @@ class Accepter:
                 # New series are committed on their own, before the samples.
                 ids = [await self._series_ids(conn, p.batch) for p in group]
                 keys = [p.batch.idempotency_key or "" for p in group]
+                hashes = [p.batch.body_hash for p in group]
                 if not self.use_copy and len(set(keys)) == len(keys):
                     columns = Columns()
                     for p, series_ids in zip(group, ids, strict=True):
@@ -513,13 +559,20 @@ class Accepter:
                     body = columns_message(columns, self._series, message_id)
                     outbox = (SAMPLES_EXCHANGE, SAMPLES_ROUTING_KEY, message_id, body)
                     if await write_samples_with_outbox(
-                        conn, keys, columns.series_ids, columns.times, columns.values, outbox
+                        conn,
+                        keys,
+                        columns.series_ids,
+                        columns.times,
+                        columns.values,
+                        outbox,
+                        hashes,
                     ):
-                        results = [AcceptResult(len(p.batch), "database") for p in group]
                         self._written(span, columns)
-                        return results
+                        return [AcceptResult(len(p.batch), "database") for p in group]
                 async with conn.transaction():
-                    results, columns = await self._write_statements(conn, group, ids, keys)
+                    results, columns = await self._write_statements(
+                        conn, group, ids, keys, hashes
+                    )
         if columns is not None:
             self._written(span, columns)
         return results
@@ -530,18 +583,34 @@ class Accepter:
         group: list[_Pending],
         ids: list[list[int]],
         keys: list[str],
-    ) -> tuple[list[AcceptResult], Columns | None]:
+        hashes: list[bytes | None],
+    ) -> tuple[list[AcceptResult | Exception], Columns | None]:
         """The group commit as separate statements, in the caller's
-        transaction: with COPY, or when the group holds a duplicate request."""
+        transaction: with COPY, or when the group holds a duplicate request.
+
+        A request whose key was stored (or comes earlier in this group) is a
+        duplicate, unless both have a body digest and they differ: then the
+        key was reused for another request, which is refused."""
         assert self.backend is not None
-        fresh = await record_request_keys(conn, keys)
+        fresh = await record_request_keys(conn, keys, hashes)
+        seen = await stored_body_hashes(conn, list(set(keys) - fresh)) if (
+            len(fresh) < len(keys)
+        ) else {}
         columns = Columns()
-        results: list[AcceptResult] = []
-        for p, key, series_ids in zip(group, keys, ids, strict=True):
+        results: list[AcceptResult | Exception] = []
+        for p, key, digest, series_ids in zip(group, keys, hashes, ids, strict=True):
             if key in fresh:
                 fresh.discard(key)  # a second copy in this group is a duplicate
+                seen[key] = digest
                 columns.add(p.batch, series_ids)
                 results.append(AcceptResult(len(p.batch), "database"))
+            elif digest is not None and seen.get(key) not in (None, digest):
+                results.append(
+                    IdempotencyKeyReusedError(
+                        "this Idempotency-Key was used for a request with another body; "
+                        "nothing of this request was stored (send a new key)"
+                    )
+                )
             else:
                 DUPLICATES.inc()
                 results.append(AcceptResult(len(p.batch), "duplicate"))
@@ -578,12 +647,15 @@ class Accepter:
         except ValueError:
             message_id = uuid.uuid5(uuid.NAMESPACE_URL, "nazar:" + batch.idempotency_key)
         try:
+            headers = {IDEMPOTENCY_KEY_HEADER: batch.idempotency_key}
+            if batch.body_hash is not None:
+                headers[BODY_HASH_HEADER] = batch.body_hash.hex()
             await self.broker.publish(
                 DEFERRED_EXCHANGE,
                 DEFERRED_ROUTING_KEY,
                 to_message(batch, message_id),
                 message_id=str(message_id),
-                headers={"x-nazar-idempotency-key": batch.idempotency_key},
+                headers=headers,
             )
         except TransientError as exc:
             raise TransientError(

@@ -20,15 +20,20 @@ import orjson
 from nazar_common.db.samples import SeriesKey, canonical_labels
 from nazar_common.errors import InvalidInputError, PayloadTooLargeError
 from nazar_common.schemas.names import (
+    HOST_PATTERN,
     HOST_RE,
+    LABEL_NAME_PATTERN,
     LABEL_NAME_RE,
-    MAX_LABEL_VALUE_LENGTH,
-    MAX_LABELS,
+    METRIC_NAME_PATTERN,
     METRIC_NAME_RE,
+    label_values_problem,
 )
 
 #: Validation errors listed in one response, at most.
 MAX_REPORTED_ERRORS = 20
+
+#: Skip reason of a sample replaced by a later one of the same series and time.
+DUPLICATE_TIMESTAMP = "duplicate_timestamp"
 
 #: Names and label sets already validated: agents send the same ones every
 #: few seconds, so validation is mostly a set lookup. Bounded; cleared when full.
@@ -45,16 +50,11 @@ def _remember(cache: set[Any], key: Any) -> None:
 
 
 def _label_problem(labels: dict[Any, Any]) -> tuple[str, str] | None:
-    if len(labels) > MAX_LABELS:
-        return "", f"at most {MAX_LABELS} labels"
-    for name, value in labels.items():
+    for name in labels:
         if not LABEL_NAME_RE.match(name):
-            return name, f"label name must match {LABEL_NAME_RE.pattern}"
-        if not isinstance(value, str):
-            return name, "label value must be a string"
-        if len(value) > MAX_LABEL_VALUE_LENGTH:
-            return name, f"label value longer than {MAX_LABEL_VALUE_LENGTH}"
-    return None
+            return name, f"label name must match {LABEL_NAME_PATTERN}"
+    problem = label_values_problem(labels)
+    return None if problem is None else (problem.name, problem.message)
 
 
 def labels_text(base: dict[str, str], own: dict[str, str] | None = None) -> str:
@@ -89,6 +89,11 @@ class NormalizedBatch:
     #: Samples already dropped as new series of a host at its series limit
     #: (series -> samples), see :func:`parse_json`.
     over_budget: dict[SeriesKey, int] = field(default_factory=dict)
+    #: A digest of the request body, kept with a client's idempotency key so
+    #: that the key reused for another body is told apart (see pipeline).
+    body_hash: bytes | None = None
+    #: Samples dropped because a later one had the same series and time.
+    merged: int = 0
 
     def __len__(self) -> int:
         return len(self.values)
@@ -117,7 +122,26 @@ class NormalizedBatch:
             keys, index, times, values,
             {h: text for h, text in self.hosts.items() if h in left},
             self.idempotency_key,
+            body_hash=self.body_hash,
+            merged=self.merged,
         )
+
+    def merge_duplicates(self, series: list[Any] | None = None) -> int:
+        """Keep only the last sample of each series and timestamp (the one
+        sent last wins); returns how many were dropped. ``series`` tells the
+        samples' series apart (default: ``series_index``)."""
+        index, times = self.series_index, self.times
+        pairs = list(zip(series if series is not None else index, times, strict=True))
+        last = dict(zip(pairs, range(len(pairs)), strict=True))  # later positions win
+        dropped = len(pairs) - len(last)
+        if dropped:
+            keep = sorted(last.values())
+            values = self.values
+            self.series_index = [index[i] for i in keep]
+            self.times = [times[i] for i in keep]
+            self.values = [values[i] for i in keep]
+            self.merged += dropped
+        return dropped
 
 
 class BatchBuilder:
@@ -142,7 +166,7 @@ class BatchBuilder:
 
     def check_host(self, host: object, loc: str) -> str | None:
         if not isinstance(host, str) or not HOST_RE.match(host):
-            self.error(loc, f"host must match {HOST_RE.pattern}")
+            self.error(loc, f"host must match {HOST_PATTERN}")
             return None
         return host
 
@@ -187,7 +211,7 @@ class BatchBuilder:
         if metric not in _VALID_METRICS:
             if not isinstance(metric, str) or not METRIC_NAME_RE.match(metric):
                 self.error(
-                    f"{_loc(loc)}.metric", f"metric name must match {METRIC_NAME_RE.pattern}"
+                    f"{_loc(loc)}.metric", f"metric name must match {METRIC_NAME_PATTERN}"
                 )
                 return
             _remember(_VALID_METRICS, metric)
@@ -225,6 +249,9 @@ class BatchBuilder:
             raise InvalidInputError(
                 f"{len(self.errors)} invalid field(s); nothing was written", errors=self.errors
             )
+        merged = self.batch.merge_duplicates()
+        if merged:
+            self.skip(DUPLICATE_TIMESTAMP, merged)
         return self.batch
 
 
@@ -292,8 +319,9 @@ def parse_json_payload(body: bytes, builder: BatchBuilder, now: float) -> Normal
             builder.error(f"samples[{i}]", f"unknown field(s): {', '.join(sorted(extra))}")
             continue
         host = default_host
-        if "host" in sample:
-            host = builder.check_host(sample["host"], f"samples[{i}].host")
+        own_host = sample.get("host")
+        if own_host is not None:  # null means absent, as for every optional field
+            host = builder.check_host(own_host, f"samples[{i}].host")
             if host is None:
                 continue
         elif host is None:
@@ -348,11 +376,13 @@ class SeriesKeyList(list[SeriesKey]):
     series ids once resolved (series ids never change), with the token of
     the resolver (database) they belong to."""
 
-    __slots__ = ("ids",)
+    __slots__ = ("distinct", "ids")
 
     def __init__(self, keys: list[SeriesKey]) -> None:
         super().__init__(keys)
         self.ids: tuple[int, list[int]] | None = None
+        #: No series twice: then no two samples can share a series and time.
+        self.distinct = len(set(keys)) == len(keys)
 
 
 @dataclass
@@ -406,8 +436,8 @@ def parse_json(
     impose on every other request."""
     try:
         doc = _DECODER.decode(body)
-    except msgspec.DecodeError:
-        doc = None
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        doc = None  # the general path explains what is wrong
     if doc is not None:
         batch = _fast(doc, limits, final_series)
         if batch is not None:
@@ -447,13 +477,16 @@ def _fast(
     values = [s.value for s in samples]
     if not _in_range(times, values, limits):
         return None
-    return NormalizedBatch(
+    batch = NormalizedBatch(
         keys=keys,
         series_index=list(range(len(keys))),
         times=times,  # type: ignore[arg-type]
         values=values,
         hosts={doc.host: known.host_labels},
     )
+    if not keys.distinct:
+        batch.merge_duplicates(keys)
+    return batch
 
 
 def _in_range(times: list[Any], values: list[float], limits: Limits) -> bool:

@@ -22,6 +22,12 @@ class IngestSettings(CommonSettings):
         ge=1024,
         description="Largest request body accepted, after decompression (413 beyond).",
     )
+    body_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds a client has to send a whole request body (408 and the "
+        "connection closed beyond).",
+    )
     max_samples_per_request: int = Field(
         default=50_000, ge=1, description="Most samples in one ingest request (413 beyond)."
     )

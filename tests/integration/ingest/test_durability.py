@@ -67,9 +67,14 @@ class Load:
             base = self._next
             self._next += 10
             values = list(range(base, base + 10))
+            now = time.time()
             body = {
                 "host": f"{HOST_PREFIX}-{self.tag}",
-                "samples": [{"metric": "dur.seq", "value": v} for v in values],
+                # Distinct times: samples of one series and time are merged.
+                "samples": [
+                    {"metric": "dur.seq", "value": v, "timestamp": now + i / 1000}
+                    for i, v in enumerate(values)
+                ],
             }
             try:
                 r = await client.post("/api/v1/metrics", json=body)

@@ -11,14 +11,7 @@ import orjson
 
 from nazar_common.schemas.wire import SampleBatchV1
 from tests.conftest import IngestServer
-
-
-async def _count(database_url: str, sql: str, *args: object) -> int:
-    conn = await asyncpg.connect(database_url)
-    try:
-        return int(await conn.fetchval(sql, *args))
-    finally:
-        await conn.close()
+from tests.integration.protocols.helpers import scalar
 
 
 async def test_accepts_and_stores_a_batch(ingest_server: IngestServer) -> None:
@@ -52,13 +45,13 @@ async def test_accepts_and_stores_a_batch(ingest_server: IngestServer) -> None:
         r = await client.post("/api/v1/metrics", json=body)
     assert r.status_code == 202, r.text
     assert r.json()["accepted"] == 3
-    n = await _count(
+    n = await scalar(
         ingest_server.database_url,
         "SELECT count(*) FROM samples s JOIN series x ON x.id = s.series_id "
         "WHERE x.host LIKE 'itest-store-%'",
     )
     assert n == 3
-    labels = await _count(
+    labels = await scalar(
         ingest_server.database_url,
         "SELECT count(*) FROM series WHERE host = 'itest-store-1' "
         'AND labels = \'{"env": "prod", "cpu": "total"}\'::jsonb',
@@ -115,7 +108,7 @@ async def test_invalid_batch_writes_nothing(ingest_server: IngestServer) -> None
         assert r.status_code == 400
         assert "JSON" in r.json()["detail"]
     assert (
-        await _count(
+        await scalar(
             ingest_server.database_url, "SELECT count(*) FROM series WHERE host = 'itest-invalid'"
         )
         == 0
@@ -155,7 +148,7 @@ async def test_idempotency_key_stores_once(ingest_server: IngestServer) -> None:
     assert first.status_code == second.status_code == 202
     assert second.json()["duplicate"] is True
     assert (
-        await _count(
+        await scalar(
             ingest_server.database_url,
             "SELECT count(*) FROM samples s JOIN series x ON x.id = s.series_id "
             "WHERE x.host = 'itest-idem'",

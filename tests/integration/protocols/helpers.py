@@ -35,3 +35,21 @@ async def series_count(database_url: str, host_like: str) -> int:
         ))
     finally:
         await conn.close()
+
+
+async def scalar(database_url: str, sql: str, *args: object) -> int:
+    """One integer from the test database (a count)."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        return int(await conn.fetchval(sql, *args))
+    finally:
+        await conn.close()
+
+
+async def host_samples(database_url: str, host: str) -> int:
+    """How many samples ``host`` has."""
+    return await scalar(
+        database_url,
+        "SELECT count(*) FROM samples s JOIN series x ON x.id = s.series_id WHERE x.host = $1",
+        host,
+    )

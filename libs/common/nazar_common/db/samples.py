@@ -194,16 +194,37 @@ async def insert_samples_epoch(
     )
 
 
-async def record_request_keys(conn: asyncpg.Connection, keys: Sequence[str]) -> set[str]:
-    """Store idempotency keys; returns those that were new."""
+async def record_request_keys(
+    conn: asyncpg.Connection,
+    keys: Sequence[str],
+    body_hashes: Sequence[bytes | None] | None = None,
+) -> set[str]:
+    """Store idempotency keys (with their request bodies' digests, aligned
+    with ``keys``; the first of a repeated key counts); returns the new ones."""
     if not keys:
         return set()
+    first: dict[str, bytes | None] = {}
+    for key, digest in zip(keys, body_hashes or [None] * len(keys), strict=True):
+        first.setdefault(key, digest)
+    ordered = sorted(first)
     rows = await conn.fetch(
-        "INSERT INTO ingest_requests (key) SELECT k FROM unnest($1::text[]) AS t(k) ORDER BY k "
+        "INSERT INTO ingest_requests (key, body_hash) "
+        "SELECT k, h FROM unnest($1::text[], $2::bytea[]) AS t(k, h) ORDER BY k "
         "ON CONFLICT DO NOTHING RETURNING key",
-        sorted(set(keys)),
+        ordered,
+        [first[k] for k in ordered],
     )
     return {r["key"] for r in rows}
+
+
+async def stored_body_hashes(
+    conn: asyncpg.Connection, keys: Sequence[str]
+) -> dict[str, bytes | None]:
+    """The body digests stored with these idempotency keys (None: no digest)."""
+    rows = await conn.fetch(
+        "SELECT key, body_hash FROM ingest_requests WHERE key = ANY($1::text[])", list(keys)
+    )
+    return {r["key"]: r["body_hash"] for r in rows}
 
 
 async def upsert_hosts(conn: asyncpg.Connection, seen: dict[str, tuple[str, datetime]]) -> None:
@@ -241,10 +262,12 @@ async def write_samples_with_outbox(
     times: Sequence[float],
     values: Sequence[float],
     outbox: tuple[str, str, uuid.UUID, bytes],
+    body_hashes: Sequence[bytes | None] | None = None,
 ) -> bool:
     """Write one group commit in one statement (migration 0007): the requests'
     idempotency keys (distinct), the samples (Unix-second times) and the
-    outbox row ``(exchange, routing_key, message_id, body)``.
+    outbox row ``(exchange, routing_key, message_id, body)``; ``body_hashes``
+    are the keys' request-body digests (aligned with ``request_keys``).
 
     Run outside a transaction, it is its own transaction: one round trip.
     Returns False, having written nothing, when one of ``request_keys`` was
@@ -257,7 +280,7 @@ async def write_samples_with_outbox(
         # cheaper for the client than encoding the arrays value by value.
         await conn.execute(
             "SELECT nazar_write_samples($1, $2, $3::text::bigint[], $4::text::float8[], "
-            "$5::text::float8[], $6, $7, $8, $9)",
+            "$5::text::float8[], $6, $7, $8, $9, $10)",
             request_keys,
             datetime.fromtimestamp(min(times), UTC),
             array_literal(series_ids),
@@ -267,6 +290,7 @@ async def write_samples_with_outbox(
             routing_key,
             message_id,
             body,
+            body_hashes if body_hashes is not None and any(body_hashes) else None,
         )
     except asyncpg.PostgresError as exc:
         if exc.sqlstate == DUPLICATE_REQUEST_SQLSTATE:

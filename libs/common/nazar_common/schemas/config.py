@@ -14,7 +14,6 @@ from pydantic import (
     ConfigDict,
     Field,
     HttpUrl,
-    SecretStr,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -23,6 +22,7 @@ from pydantic import (
 from nazar_common.schemas.durations import Seconds
 from nazar_common.schemas.events import KIND_PATTERN
 from nazar_common.schemas.names import LABEL_NAME_PATTERN, METRIC_NAME_PATTERN
+from nazar_common.schemas.storable import SecretText, Text
 from nazar_common.schemas.wire import Severity
 
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
@@ -39,10 +39,10 @@ class _Strict(BaseModel):
 class HostSelector(_Strict):
     """Which hosts a rule applies to. Empty means every host."""
 
-    match_labels: dict[Annotated[str, Field(pattern=LABEL_NAME_PATTERN)], str] = Field(
+    match_labels: dict[Annotated[str, Field(pattern=LABEL_NAME_PATTERN)], Text] = Field(
         default_factory=dict, description="Host labels that must all be equal."
     )
-    hosts: list[str] = Field(default_factory=list, description="Explicit host names (any of).")
+    hosts: list[Text] = Field(default_factory=list, description="Explicit host names (any of).")
 
 
 class ThresholdParams(_Strict):
@@ -74,7 +74,7 @@ class BaselineParams(_Strict):
 
 class AnomalyParams(_Strict):
     kind: Literal["anomaly"] = "anomaly"
-    algorithm: str = Field(
+    algorithm: Text = Field(
         default="composite",
         description="composite (spikes, level shifts, variance, flat lines, drifts, seasonal "
         "breaks, rate of extremes; one configuration for every series), isolation_forest, "
@@ -130,14 +130,14 @@ RuleParams = Annotated[
 
 class RuleSpec(_Strict):
     name: str = Field(pattern=NAME_PATTERN, description="Unique DNS-style name.")
-    description: str = ""
+    description: Text = ""
     enabled: bool = True
     metric: str | None = Field(
         default=None,
         pattern=METRIC_NAME_PATTERN,
         description="Metric name; optional only for host absence rules.",
     )
-    match_series_labels: dict[str, str] = Field(
+    match_series_labels: dict[Text, Text] = Field(
         default_factory=dict, description="Series labels that must all be equal."
     )
     selector: HostSelector = Field(default_factory=HostSelector)
@@ -145,9 +145,9 @@ class RuleSpec(_Strict):
     for_: float = Field(default=0.0, ge=0, alias="for", description="Pending period, seconds.")
     keep_firing_for: float = Field(default=0.0, ge=0)
     severity: Severity = "warning"
-    labels: dict[str, str] = Field(default_factory=dict)
-    annotations: dict[str, str] = Field(default_factory=dict)
-    channels: list[str] = Field(default_factory=list)
+    labels: dict[Text, Text] = Field(default_factory=dict)
+    annotations: dict[Text, Text] = Field(default_factory=dict)
+    channels: list[Text] = Field(default_factory=list)
     deploys: DeployParams | None = Field(
         default=None, description="Annotate alerts after deploys, or hold them while the "
         "detector re-learns."
@@ -176,31 +176,31 @@ class RuleSpec(_Strict):
 
 
 class ChannelMatch(_Strict):
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: dict[Text, Text] = Field(default_factory=dict)
     min_severity: Severity = "info"
 
 
 class SlackConfig(_Strict):
     type: Literal["slack"] = "slack"
-    webhook_url: SecretStr
-    channel: str | None = None
+    webhook_url: SecretText
+    channel: Text | None = None
 
 
 class EmailConfig(_Strict):
     type: Literal["email"] = "email"
-    to: list[str] = Field(min_length=1)
-    sender: str = Field(alias="from")
-    smtp_host: str
+    to: list[Text] = Field(min_length=1)
+    sender: Text = Field(alias="from")
+    smtp_host: Text
     smtp_port: int = Field(default=587, ge=1, le=65535)
     security: Literal["starttls", "tls", "none"] = "starttls"
-    username: str | None = None
-    password: SecretStr | None = None
+    username: Text | None = None
+    password: SecretText | None = None
 
 
 class WebhookConfig(_Strict):
     type: Literal["webhook"] = "webhook"
     url: HttpUrl
-    headers: dict[str, SecretStr] = Field(default_factory=dict)
+    headers: dict[Text, SecretText] = Field(default_factory=dict)
 
 
 ChannelConfig = Annotated[SlackConfig | EmailConfig | WebhookConfig, Field(discriminator="type")]
@@ -213,7 +213,7 @@ class ChannelSpec(_Strict):
     match: ChannelMatch | None = Field(
         default=None, description="Also receive alerts of other rules that match these."
     )
-    group_by: list[str] = Field(default_factory=lambda: ["rule", "host"])
+    group_by: list[Text] = Field(default_factory=lambda: ["rule", "host"])
     group_wait: float = Field(default=10.0, ge=0)
     group_interval: float = Field(default=300.0, ge=0)
     repeat_interval: float = Field(default=4 * 3600.0, ge=0)

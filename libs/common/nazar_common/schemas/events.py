@@ -28,6 +28,7 @@ from nazar_common.schemas.names import (
     MAX_LABEL_VALUE_LENGTH,
     MAX_LABELS,
 )
+from nazar_common.schemas.storable import check_text
 
 #: Kinds with a meaning of their own; any other word is accepted too.
 KNOWN_KINDS = ("deploy", "config", "incident")
@@ -40,19 +41,10 @@ MAX_LINK = 2048
 MAX_EVENT_BYTES = 64 * 1024
 
 
-def pg_text(value: str) -> str:
-    """``value`` if PostgreSQL can store it as text: no NUL character and no
-    lone surrogate (neither has a UTF-8 form)."""
-    if "\x00" in value:
-        raise ValueError("must not contain a NUL character")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("must be valid Unicode (no lone surrogates)") from None
-    return value
-
-
-StoredText = AfterValidator(pg_text)
+#: Text PostgreSQL can store (no NUL, no lone surrogate): the one rule of
+#: ``nazar_common.schemas.storable``.
+pg_text = check_text
+StoredText = AfterValidator(check_text)
 Title = Annotated[str, Field(min_length=1, max_length=MAX_TITLE), StoredText]
 ShortText = Annotated[str, Field(min_length=1, max_length=MAX_TEXT), StoredText]
 Link = Annotated[str, Field(min_length=1, max_length=MAX_LINK), StoredText]

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from nazar_common.schemas.config import NAME_PATTERN
 from nazar_common.schemas.names import LABEL_NAME_PATTERN
+from nazar_common.schemas.storable import Text
 
 MatchOp = Literal["=", "!=", "=~", "!~"]
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -29,7 +30,7 @@ class Matcher(BaseModel):
 
     name: Annotated[str, Field(pattern=LABEL_NAME_PATTERN)]
     op: MatchOp = "="
-    value: str
+    value: Text
 
     @model_validator(mode="after")
     def _valid_regex(self) -> Matcher:
@@ -80,10 +81,10 @@ class SilenceSpec(BaseModel):
     matchers: list[Matcher] = Field(min_length=1)
     starts_at: datetime | None = Field(default=None, description="Default: now.")
     ends_at: datetime
-    created_by: str = Field(
+    created_by: Text = Field(
         default="", max_length=200, description="Default: the API key's name."
     )
-    comment: str = Field(default="", max_length=2000)
+    comment: Text = Field(default="", max_length=2000)
 
     @field_validator("starts_at", "ends_at")
     @classmethod
@@ -116,11 +117,13 @@ class Silence(BaseModel):
         return self.active_at(when) and matches_all(self.matchers, labels)
 
 
-def _parse_day(value: int | str) -> int:
-    if isinstance(value, int):
+def _parse_day(value: object) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
         if not 0 <= value <= 6:
             raise ValueError("day numbers are 0 (Monday) to 6 (Sunday)")
         return value
+    if not isinstance(value, str):
+        raise ValueError("a day is a number, 0 (Monday) to 6 (Sunday), or a name (mon..sun)")
     key = value.strip().lower()[:3]
     if key not in DAY_NAMES:
         raise ValueError(f"unknown day {value!r}")
@@ -144,8 +147,8 @@ class MuteWindowSpec(BaseModel):
     )
     start: time = Field(description="Local start time, HH:MM.")
     end: time = Field(description="Local end time, HH:MM (before start: next day).")
-    timezone: str = "UTC"
-    comment: str = Field(default="", max_length=2000)
+    timezone: Text = "UTC"
+    comment: Text = Field(default="", max_length=2000)
 
     @field_validator("days", mode="before")
     @classmethod

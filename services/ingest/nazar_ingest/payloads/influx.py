@@ -233,7 +233,7 @@ def parse_line_protocol(
         if host is None:
             builder.error(loc, "no host: add a 'host' tag or the 'host' query parameter")
             continue
-        if out.host(host, loc) is None or out.labels(labels, loc) is None:
+        if out.host(host, loc) is None or out.labels(labels, loc, len(values)) is None:
             continue
         for field, number in values:
             if number is None:

@@ -34,6 +34,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 )
 
 from nazar_common.errors import InvalidInputError
+from nazar_ingest.jsonbody import load_json
 from nazar_ingest.payloads import sink as reasons
 from nazar_ingest.payloads.names import label_name, metric_name
 from nazar_ingest.payloads.sink import SampleSink
@@ -59,10 +60,7 @@ class OtlpResult:
 def decode(body: bytes, content_type: str) -> Any:
     """``ExportMetricsServiceRequest`` from a protobuf or OTLP JSON body."""
     if content_type == "application/json":
-        try:
-            doc = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise InvalidInputError(f"body is not valid JSON: {exc}") from exc
+        doc = load_json(body)
         if not isinstance(doc, dict):
             raise InvalidInputError("body must be a JSON ExportMetricsServiceRequest object")
         _drop_exemplars(doc)
@@ -249,6 +247,8 @@ def parse_otlp(request: Any, builder: BatchBuilder, now: float, *, aliases: bool
         message = "skipped samples: " + ", ".join(
             f"{reason}={count}" for reason, count in sorted(out.skipped.items())
         )
+        if out.notes:
+            message += "; " + "; ".join(out.notes)
         if reasons.NO_HOST in out.skipped:
             message += (
                 "; set the resource attribute host.name (e.g. OTEL_RESOURCE_ATTRIBUTES="

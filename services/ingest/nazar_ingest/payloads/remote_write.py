@@ -24,7 +24,7 @@ import cramjam
 from google.protobuf.message import DecodeError
 
 from nazar_common.errors import InvalidInputError, PayloadTooLargeError
-from nazar_common.schemas.names import HOST_RE, MAX_LABEL_VALUE_LENGTH, MAX_LABELS
+from nazar_common.schemas.names import HOST_RE, label_values_problem
 from nazar_ingest.payloads import sink as reasons
 from nazar_ingest.payloads.names import label_name, metric_name, strip_port
 from nazar_ingest.payloads.sink import SampleSink
@@ -116,9 +116,7 @@ def _decode_series(raw_labels: tuple[bytes, ...]) -> _Series:
         labels["host"] = host_label
     if not raw_host or not HOST_RE.match(raw_host):
         return _Series(metric, None, labels, reasons.NO_HOST)
-    if len(labels) > MAX_LABELS or any(
-        len(v) > MAX_LABEL_VALUE_LENGTH for v in labels.values()
-    ):
+    if label_values_problem(labels) is not None:
         return _Series(metric, raw_host, labels, reasons.BAD_LABELS)
     return _Series(metric, raw_host, labels, None)
 

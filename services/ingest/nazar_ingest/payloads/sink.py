@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 
-from nazar_common.schemas.names import HOST_RE, MAX_LABEL_VALUE_LENGTH, MAX_LABELS
+from nazar_common.schemas.names import HOST_PATTERN, HOST_RE, label_values_problem
 from nazar_ingest.payloads.aliases import derive
 from nazar_ingest.samples import BatchBuilder, NormalizedBatch, labels_text
 
@@ -36,6 +36,9 @@ BAD_LABELS = "invalid_labels"
 #: A new series beyond a cardinality budget (counted after decoding, see routes.protocols).
 SERIES_LIMIT = "series_limit"
 
+#: Problems kept in :attr:`SampleSink.notes`, at most.
+MAX_NOTES = 5
+
 
 class SampleSink:
     def __init__(self, builder: BatchBuilder, *, aliases: bool, lenient: bool) -> None:
@@ -45,6 +48,9 @@ class SampleSink:
         self.oldest = builder.limits.oldest
         self.newest = builder.limits.newest
         self.skipped_total = 0
+        #: The first problems that skipped samples in lenient mode, as
+        #: "<where>: <why>" (for the protocols that return a message).
+        self.notes: list[str] = []
         self._hosts: set[str] = set()
         # Decoders reuse one labels dict for all samples of a series; its canonical
         # text is computed once (the cache holds the dict, so an id is not reused).
@@ -63,6 +69,8 @@ class SampleSink:
         """A problem that skips in lenient mode and is an error otherwise."""
         if self.lenient:
             self.skip(reason, count)
+            if len(self.notes) < MAX_NOTES:
+                self.notes.append(f"{loc}: {msg}")
         else:
             self.builder.error(loc, msg)
 
@@ -74,25 +82,27 @@ class SampleSink:
             self.invalid(NO_HOST, loc, "no host", count)
             return None
         if not HOST_RE.match(host):
-            self.invalid(NO_HOST, loc, f"host {host[:100]!r} must match {HOST_RE.pattern}", count)
+            self.invalid(NO_HOST, loc, f"host {host[:100]!r} must match {HOST_PATTERN}", count)
             return None
         self._hosts.add(host)
         self.builder.add_host(host, {})
         return host
 
     def labels(self, labels: dict[str, str], loc: str, count: int = 1) -> dict[str, str] | None:
-        """``labels`` (names already mapped) if within limits, else None."""
-        if len(labels) > MAX_LABELS:
-            self.invalid(BAD_LABELS, loc, f"more than {MAX_LABELS} labels", count)
-            return None
-        for name, value in labels.items():
-            if len(value) > MAX_LABEL_VALUE_LENGTH:
-                self.invalid(
-                    BAD_LABELS, f"{loc}.{name}",
-                    f"label value longer than {MAX_LABEL_VALUE_LENGTH}", count,
-                )
-                return None
-        return labels
+        """``labels`` (names already mapped) if they can be stored, else None.
+
+        Too many labels or too long a value skips the sample on every
+        protocol; text that cannot be stored at all (a NUL character) is
+        invalid (an error unless lenient)."""
+        problem = label_values_problem(labels)
+        if problem is None:
+            return labels
+        where = f"{loc}.{problem.name}" if problem.name else loc
+        if problem.limit:
+            self.skip(BAD_LABELS, count)
+        else:
+            self.invalid(BAD_LABELS, where, problem.message, count)
+        return None
 
     def add(
         self, metric: str, host: str, labels: dict[str, str], timestamp: float, value: float,

@@ -13,14 +13,16 @@ from typing import Annotated, Any, Literal
 
 import httpx
 import orjson
-from fastapi import APIRouter, Body, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from nazar_common.auth import Scope
 from nazar_common.errors import NotFoundError, TransientError
+from nazar_common.schemas.storable import MAX_BIGINT, BigInt, Text
 from nazar_ingest import problems, store
-from nazar_ingest.deps import AppState, get_state, require
+from nazar_ingest.deps import AppState, JsonObject, get_state, require, validated
+from nazar_ingest.openapi import json_body
 from nazar_ingest.routes.query import LabelFilter, parse_labels
 
 router = APIRouter(tags=["alerts"])
@@ -68,7 +70,7 @@ async def list_alerts(
     since: Annotated[datetime | None, Query(description="Alerts active at or after this.")] = None,
     until: Annotated[datetime | None, Query(description="Alerts started before this.")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    before_id: Annotated[int | None, Query(description="Pagination: ids below this.")] = None,
+    before_id: Annotated[BigInt | None, Query(description="Pagination: ids below this.")] = None,
 ) -> dict[str, Any]:
     states: list[str] | None = None
     if alert_state:
@@ -100,7 +102,9 @@ async def list_alerts(
 
 
 @router.get("/api/v1/alerts/{alert_id}", summary="One alert with its transitions")
-async def get_alert(alert_id: Annotated[int, Path(ge=1)], state: State, _: Reader) -> Any:
+async def get_alert(
+    alert_id: Annotated[int, Path(ge=1, le=MAX_BIGINT)], state: State, _: Reader
+) -> Any:
     row = await state.pool.fetchrow(
         f"SELECT {store.ALERT_COLUMNS} FROM alerts WHERE id = $1", alert_id
     )
@@ -132,17 +136,24 @@ async def get_alert(alert_id: Annotated[int, Path(ge=1)], state: State, _: Reade
 
 
 class AckIn(BaseModel):
-    comment: str = Field(default="", max_length=1000)
+    model_config = ConfigDict(extra="forbid")
+
+    comment: Text = Field(default="", max_length=1000)
 
 
-@router.post("/api/v1/alerts/{alert_id}/ack", summary="Acknowledge an alert (admin scope)")
+@router.post(
+    "/api/v1/alerts/{alert_id}/ack",
+    summary="Acknowledge an alert (admin scope)",
+    openapi_extra={"requestBody": json_body(AckIn, required=False)},
+)
 async def ack_alert(
-    alert_id: Annotated[int, Path(ge=1)],
+    alert_id: Annotated[int, Path(ge=1, le=MAX_BIGINT)],
     request: Request,
     state: State,
     _: Admin,
-    body: Annotated[AckIn | None, Body()] = None,
+    raw: JsonObject,
 ) -> Any:
+    body = validated(AckIn, raw, "acknowledgement")
     principal = getattr(request.state, "principal", None)
     who = getattr(principal, "name", "") or getattr(principal, "key_id", "")
     row = await state.pool.fetchrow(
@@ -152,16 +163,25 @@ async def ack_alert(
         f"RETURNING {store.ALERT_COLUMNS}",
         alert_id,
         who,
-        (body or AckIn()).comment,
+        body.comment,
     )
     if row is None:
         raise NotFoundError(f"no alert {alert_id}")
     return _alert(row)
 
 
-@router.post("/api/v1/rules/backtest", tags=["rules"],
-             summary="Evaluate a rule over stored history (nothing is stored)")
-async def backtest(body: dict[str, Any], state: State, _: Reader) -> Any:
+@router.post(
+    "/api/v1/rules/backtest",
+    tags=["rules"],
+    summary="Evaluate a rule over stored history (nothing is stored)",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        }
+    },
+)
+async def backtest(state: State, _: Reader, body: JsonObject) -> Any:
     """Body: ``{"rule": <rule spec>, "start": ..., "end": ..., "resolution": "auto"}``.
     Answers the transitions the rule would have produced."""
     url = state.settings.analyzer_url.rstrip("/") + "/backtest"

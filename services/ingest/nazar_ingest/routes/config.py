@@ -3,7 +3,9 @@
 Rules and channels are addressed by name. ``PUT`` creates or replaces (what
 GitOps tools and the operator use); ``POST`` creates and answers 409 if the
 name exists. Channel secrets are write-only: responses mask them, and a
-masked value sent back in a ``PUT`` keeps the stored secret.
+masked value sent back in a ``PUT`` keeps the stored secret. URLs in channel
+configurations are shown in full to admin keys only: to other keys with
+their credentials and secret-looking parameters masked.
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ from pydantic import BaseModel
 
 from nazar_common.auth import Scope
 from nazar_common.errors import ConflictError, InvalidInputError, NotFoundError
+from nazar_common.redaction import mask_urls
 from nazar_common.schemas.config import NAME_PATTERN, ChannelSpec, RuleSpec
-from nazar_ingest.deps import AppState, get_state, require
+from nazar_ingest.deps import AppState, JsonObject, get_state, require, validated
 from nazar_ingest.openapi import json_body
+from nazar_ingest.security import Principal
 
 router = APIRouter(tags=["configuration"])
-Reader = Annotated[object, Depends(require(Scope.READ))]
+Reader = Annotated[Principal, Depends(require(Scope.READ))]
 Admin = Annotated[object, Depends(require(Scope.ADMIN))]
 Name = Annotated[str, Path(pattern=NAME_PATTERN)]
 
@@ -64,25 +68,21 @@ def _keep_masked(new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
 
 
 class _Resource(Generic[SpecT]):
-    def __init__(self, table: str, model: type[SpecT]) -> None:
+    def __init__(self, table: str, model: type[SpecT], *, has_urls: bool = False) -> None:
         self.table = table
         self.model = model
+        #: Whether specs may hold URLs with credentials (masked but to admins).
+        self.has_urls = has_urls
 
     def parse(self, raw: dict[str, Any]) -> SpecT:
-        try:
-            return self.model.model_validate(raw)
-        except ValueError as exc:
-            errors = getattr(exc, "errors", lambda: [])()
-            raise InvalidInputError(
-                f"invalid {self.table[:-1]}",
-                errors=[
-                    {"loc": ".".join(map(str, e.get("loc", ()))), "msg": e.get("msg", "")}
-                    for e in errors
-                ],
-            ) from exc
+        return validated(self.model, raw, self.table[:-1])
 
-    def out(self, row: asyncpg.Record) -> dict[str, Any]:
+    def out(self, row: asyncpg.Record, reader: Principal | None = None) -> dict[str, Any]:
+        """A stored object as the API shows it to ``reader`` (None: an admin)."""
         spec = self.model.model_validate(orjson.loads(row["spec"]))
+        public = _public(spec)
+        if self.has_urls and reader is not None and Scope.ADMIN not in reader.scopes:
+            public = mask_urls(public)
         return {
             "id": row["id"],
             "name": row["name"],
@@ -90,17 +90,17 @@ class _Resource(Generic[SpecT]):
             "source": row["source"],
             "created_at": row["created_at"].isoformat(),
             "updated_at": row["updated_at"].isoformat(),
-            "spec": _public(spec),
+            "spec": public,
         }
 
-    async def list(self, pool: asyncpg.Pool) -> list[dict[str, Any]]:
+    async def list(self, pool: asyncpg.Pool, reader: Principal) -> list[dict[str, Any]]:
         rows = await pool.fetch(
             f"SELECT id, name, version, source, created_at, updated_at, spec::text AS spec "
             f"FROM {self.table} ORDER BY name"
         )
-        return [self.out(r) for r in rows]
+        return [self.out(r, reader) for r in rows]
 
-    async def get(self, pool: asyncpg.Pool, name: str) -> dict[str, Any]:
+    async def get(self, pool: asyncpg.Pool, name: str, reader: Principal) -> dict[str, Any]:
         row = await pool.fetchrow(
             f"SELECT id, name, version, source, created_at, updated_at, spec::text AS spec "
             f"FROM {self.table} WHERE name = $1",
@@ -108,7 +108,7 @@ class _Resource(Generic[SpecT]):
         )
         if row is None:
             raise NotFoundError(f"no {self.table[:-1]} named {name!r}")
-        return self.out(row)
+        return self.out(row, reader)
 
     async def create(self, pool: asyncpg.Pool, raw: dict[str, Any]) -> dict[str, Any]:
         spec = self.parse(raw)
@@ -163,19 +163,21 @@ class _Resource(Generic[SpecT]):
 
 
 RULES = _Resource("rules", RuleSpec)
-CHANNELS = _Resource("channels", ChannelSpec)
+CHANNELS = _Resource("channels", ChannelSpec, has_urls=True)
 
 
 def _routes(resource: _Resource[Any], path: str, model: type[BaseModel]) -> None:
     tag = [path.strip("/")]
 
     @router.get(f"/api/v1/{path}", tags=tag, summary=f"List {path}")
-    async def list_(state: Annotated[AppState, Depends(get_state)], _: Reader) -> Any:
-        return await resource.list(state.pool)
+    async def list_(state: Annotated[AppState, Depends(get_state)], reader: Reader) -> Any:
+        return await resource.list(state.pool, reader)
 
     @router.get(f"/api/v1/{path}/{{name}}", tags=tag, summary=f"Get one of {path}")
-    async def get_(name: Name, state: Annotated[AppState, Depends(get_state)], _: Reader) -> Any:
-        return await resource.get(state.pool, name)
+    async def get_(
+        name: Name, state: Annotated[AppState, Depends(get_state)], reader: Reader
+    ) -> Any:
+        return await resource.get(state.pool, name, reader)
 
     @router.post(
         f"/api/v1/{path}",
@@ -183,18 +185,25 @@ def _routes(resource: _Resource[Any], path: str, model: type[BaseModel]) -> None
         status_code=201,
         summary=f"Create one of {path}",
         openapi_extra={"requestBody": json_body(model)},
+        responses={409: {"description": "The name exists; use PUT to replace"}},
     )
     async def create_(
-        body: dict[str, Any], state: Annotated[AppState, Depends(get_state)], _: Admin
+        state: Annotated[AppState, Depends(get_state)], _: Admin, body: JsonObject
     ) -> Any:
         return await resource.create(state.pool, body)
 
-    @router.put(f"/api/v1/{path}/{{name}}", tags=tag, summary=f"Create or replace one of {path}")
+    @router.put(
+        f"/api/v1/{path}/{{name}}",
+        tags=tag,
+        summary=f"Create or replace one of {path}",
+        openapi_extra={"requestBody": json_body(model)},
+        responses={201: {"description": "Created", "content": {"application/json": {}}}},
+    )
     async def put_(
         name: Name,
-        body: dict[str, Any],
         state: Annotated[AppState, Depends(get_state)],
         _: Admin,
+        body: JsonObject,
         source: Annotated[
             str,
             Query(

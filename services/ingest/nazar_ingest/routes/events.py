@@ -21,7 +21,15 @@ from nazar_common.db import events as store
 from nazar_common.errors import InvalidInputError, NotFoundError
 from nazar_common.schemas.events import KIND_PATTERN, MAX_EVENT_BYTES, EventIn, pg_text
 from nazar_common.schemas.names import HOST_RE
-from nazar_ingest.deps import AppState, connection, get_state, read_body, require
+from nazar_ingest.deps import (
+    AppState,
+    connection,
+    get_state,
+    read_body,
+    require,
+    require_json_media,
+)
+from nazar_ingest.jsonbody import load_json
 from nazar_ingest.openapi import json_body
 from nazar_ingest.problems import invalid_input
 from nazar_ingest.routes.query import parse_labels
@@ -88,10 +96,7 @@ def _labels(values: list[str] | None) -> dict[str, str]:
 
 def parse_event(body: bytes) -> EventIn:
     """The event in a request body; every invalid field is reported at once."""
-    try:
-        raw = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidInputError(f"body is not valid JSON: {exc}") from exc
+    raw = load_json(body)
     if not isinstance(raw, dict):
         raise InvalidInputError("body must be a JSON object")
     try:
@@ -114,6 +119,7 @@ def parse_event(body: bytes) -> EventIn:
 async def create_event(request: Request, state: State, principal: Writer) -> Response:
     """Scope ``ingest`` (or ``admin``). Answers ``201`` with the stored event
     and its URL in ``Location``."""
+    require_json_media(request.headers.get("content-type"))
     event = parse_event(await read_body(request, MAX_EVENT_BYTES))
     async with connection(state) as conn:
         stored = await store.insert_event(conn, event, principal.name or principal.key_id)

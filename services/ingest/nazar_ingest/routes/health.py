@@ -20,7 +20,11 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz",
+    responses={503: {"description": "Not ready: `checks` says what is missing",
+                     "content": {"application/json": {}}}},
+)
 async def readyz(state: Annotated[AppState, Depends(get_state)]) -> JSONResponse:
     """Readiness: database migrated and reachable, broker connected, the
     deferred-queue consumer attached.

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
-from typing import Any
+from typing import Annotated, Any
 
 from prometheus_client import Counter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.routing import Route
 from starlette.types import Receive, Send
 from starlette.types import Scope as AsgiScope
 
 from nazar_common.auth import Scope
-from nazar_common.errors import InvalidInputError, TransientError, UnsupportedMediaTypeError
-from nazar_ingest.deps import AppState, decode_body, receive_body
+from nazar_common.errors import InvalidInputError, TransientError
+from nazar_common.schemas.names import (
+    HOST_PATTERN,
+    LABEL_NAME_PATTERN,
+    MAX_LABEL_VALUE_LENGTH,
+    MAX_LABELS,
+    METRIC_NAME_PATTERN,
+)
+from nazar_common.schemas.storable import Text
+from nazar_ingest.deps import AppState, decode_body, receive_body, require_json_media
 from nazar_ingest.openapi import json_body, schema_ref
 from nazar_ingest.pipeline import AcceptResult
 from nazar_ingest.samples import Limits, NormalizedBatch, parse_json
@@ -56,27 +65,64 @@ def series_limit_error(state: AppState, result: AcceptResult) -> SeriesLimitErro
     )
 
 
+#: Labels as the JSON endpoint takes them (see ``nazar_common.schemas.names``).
+Labels = Annotated[
+    dict[
+        Annotated[str, Field(pattern=LABEL_NAME_PATTERN)],
+        Annotated[Text, Field(max_length=MAX_LABEL_VALUE_LENGTH)],
+    ],
+    Field(max_length=MAX_LABELS),
+]
+Host = Annotated[str, Field(pattern=HOST_PATTERN)]
+
+
 class SampleIn(BaseModel):
-    metric: str = Field(examples=["cpu.usage_percent"])
-    value: float
+    model_config = ConfigDict(extra="forbid")
+
+    metric: str = Field(pattern=METRIC_NAME_PATTERN, examples=["cpu.usage_percent"])
+    value: float = Field(description="A finite number.")
     timestamp: float | str | None = Field(
-        default=None, description="RFC 3339 with a zone, or Unix seconds; default now."
+        default=None,
+        description="RFC 3339 with a zone, or Unix seconds; default (or null): now. Within "
+        "NAZAR_ACCEPT_PAST before and NAZAR_ACCEPT_FUTURE after the server's clock.",
     )
-    labels: dict[str, str] = Field(default_factory=dict)
-    host: str | None = Field(default=None, description="Overrides the batch's host.")
+    labels: Labels | None = Field(
+        default=None, description="Added to (and overriding) the batch's labels."
+    )
+    host: Host | None = Field(
+        default=None, description="Overrides the batch's host; null: the batch's host."
+    )
 
 
 class MetricsIn(BaseModel):
     """Documents the body; parsing uses a faster path with the same rules."""
 
-    host: str | None = Field(default=None, examples=["web-1"])
-    labels: dict[str, str] = Field(default_factory=dict, examples=[{"env": "prod"}])
+    model_config = ConfigDict(extra="forbid")
+
+    host: Host | None = Field(
+        default=None, examples=["web-1"], description="Host of the samples that name none."
+    )
+    labels: Labels | None = Field(
+        default=None, examples=[{"env": "prod"}], description="Labels of the host and samples."
+    )
     samples: list[SampleIn]
 
 
 class Accepted(BaseModel):
-    accepted: int
-    duplicate: bool = False
+    accepted: int = Field(description="Samples stored (after merging).")
+    duplicate: bool = Field(
+        default=False, description="The Idempotency-Key's request was stored before."
+    )
+    merged: int = Field(
+        default=0,
+        description="Samples dropped because a later sample of the request had the same "
+        "series and timestamp (the last one is stored).",
+    )
+
+
+def body_digest(body: bytes) -> bytes:
+    """The digest stored with a client's Idempotency-Key (of the decoded body)."""
+    return hashlib.blake2b(body, digest_size=16).digest()
 
 
 def limits_for(state: AppState, now: float) -> Limits:
@@ -145,12 +191,13 @@ def openapi_paths() -> dict[str, Any]:
                 "content": {"application/json": {"schema": schema_ref(Accepted)}},
             },
             "400": {"description": "Invalid payload (problem+json, lists the fields)"},
-            "401": {"description": "Missing or invalid API key"},
-            "403": {"description": "The key lacks the ingest scope"},
             "413": {"description": "Too many samples or bytes"},
-            "415": {"description": "Protobuf (remote_write and OTLP have endpoints of their own)"},
+            "415": {"description": "Not JSON (remote_write, OTLP and Influx have endpoints "
+                    "of their own)"},
             "422": {
-                "description": "Some samples belong to new series beyond a cardinality budget "
+                "description": "Either the Idempotency-Key was used before for a different body "
+                "(type .../idempotency-key-reused; nothing was stored; send a new key), or some "
+                "samples belong to new series beyond a cardinality budget "
                 "(NAZAR_SERIES_LIMIT_PER_HOST, NAZAR_SERIES_LIMIT) and were not stored; the "
                 "others were stored (durable). problem+json with limit, limit_value, hosts, "
                 "accepted, rejected and rejected_series. Do not retry."
@@ -189,11 +236,7 @@ class IngestEndpoint:
             raise InvalidInputError(
                 f"Idempotency-Key longer than {MAX_IDEMPOTENCY_KEY} characters"
             )
-        media = (ctype or "application/json").split(";")[0].strip().lower()
-        if "protobuf" in media:
-            raise UnsupportedMediaTypeError(
-                f"Content-Type {media!r} is not supported here; this endpoint takes JSON"
-            )
+        require_json_media(ctype)
         limit = state.settings.max_request_bytes
         body = decode_body(await receive_body(receive, length, limit), encoding, limit)
         now = time.time()
@@ -203,13 +246,17 @@ class IngestEndpoint:
         except InvalidInputError:
             REQUESTS.labels("json", "invalid").inc()
             raise
-        batch.idempotency_key = idempotency_key
+        if idempotency_key is not None:
+            batch.idempotency_key = idempotency_key
+            batch.body_hash = body_digest(body)
         result = await accept(state, batch, "json")
         if result.rejected is not None:
             raise series_limit_error(state, result)
         duplicate = result.store == "duplicate"
-        payload = b'{"accepted":%d,"duplicate":%s}' % (
-            result.accepted, b"true" if duplicate else b"false"
+        payload = b'{"accepted":%d,"duplicate":%s,"merged":%d}' % (
+            result.accepted,
+            b"true" if duplicate else b"false",
+            batch.merged,
         )
         await send(
             {

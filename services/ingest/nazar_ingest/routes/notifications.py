@@ -19,9 +19,9 @@ import aio_pika
 import asyncpg
 import httpx
 import orjson
-from fastapi import APIRouter, Body, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from nazar_common.auth import Scope
 from nazar_common.errors import (
@@ -33,9 +33,8 @@ from nazar_common.errors import (
 from nazar_common.messaging import deadletters
 from nazar_common.schemas.config import NAME_PATTERN
 from nazar_common.schemas.silences import MuteWindowSpec, SilenceSpec
-from nazar_ingest.deps import AppState, get_state, require
+from nazar_ingest.deps import AppState, JsonObject, get_state, require, validated
 from nazar_ingest.openapi import json_body
-from nazar_ingest.problems import invalid_input
 from nazar_ingest.security import Principal
 
 router = APIRouter(tags=["notifications"])
@@ -114,12 +113,9 @@ async def get_silence(silence_id: uuid.UUID, state: State, _: Reader) -> dict[st
     openapi_extra={"requestBody": json_body(SilenceSpec)},
 )
 async def create_silence(
-    body: dict[str, Any], state: State, principal: Admin
+    state: State, principal: Admin, body: JsonObject
 ) -> dict[str, Any]:
-    try:
-        spec = SilenceSpec.model_validate(body)
-    except ValidationError as exc:
-        raise invalid_input(exc, "silence") from exc
+    spec = validated(SilenceSpec, body, "silence")
     now = datetime.now(UTC)
     starts_at = spec.starts_at or now
     if spec.ends_at <= starts_at:
@@ -174,10 +170,7 @@ def _window_out(row: asyncpg.Record) -> dict[str, Any]:
 
 
 def _parse_window(body: dict[str, Any]) -> MuteWindowSpec:
-    try:
-        return MuteWindowSpec.model_validate(body)
-    except ValidationError as exc:
-        raise invalid_input(exc, "mute window") from exc
+    return validated(MuteWindowSpec, body, "mute window")
 
 
 @router.get("/api/v1/mute-windows", tags=["mute-windows"], summary="List mute windows")
@@ -202,8 +195,9 @@ async def get_window(name: Name, state: State, _: Reader) -> dict[str, Any]:
     status_code=201,
     summary="Create a mute window",
     openapi_extra={"requestBody": json_body(MuteWindowSpec)},
+    responses={409: {"description": "The name exists; use PUT to replace"}},
 )
-async def create_window(body: dict[str, Any], state: State, principal: Admin) -> dict[str, Any]:
+async def create_window(state: State, principal: Admin, body: JsonObject) -> dict[str, Any]:
     spec = _parse_window(body)
     row = await state.pool.fetchrow(
         f"INSERT INTO mute_windows (name, spec, created_by) VALUES ($1, $2::jsonb, $3) "
@@ -218,11 +212,13 @@ async def create_window(body: dict[str, Any], state: State, principal: Admin) ->
 
 
 @router.put(
-    "/api/v1/mute-windows/{name}", tags=["mute-windows"], summary="Create or replace a mute window"
+    "/api/v1/mute-windows/{name}",
+    tags=["mute-windows"],
+    summary="Create or replace a mute window",
+    openapi_extra={"requestBody": json_body(MuteWindowSpec)},
+    responses={201: {"description": "Created", "content": {"application/json": {}}}},
 )
-async def put_window(
-    name: Name, body: dict[str, Any], state: State, principal: Admin
-) -> JSONResponse:
+async def put_window(name: Name, state: State, principal: Admin, body: JsonObject) -> JSONResponse:
     body = {**body, "name": body.get("name", name)}
     if body["name"] != name:
         raise InvalidInputError(f"the body names {body['name']!r} but the URL {name!r}")
@@ -381,14 +377,13 @@ async def dead_letter_queues(state: State, _: Reader) -> list[dict[str, Any]]:
     "/api/v1/dlq/replay",
     tags=["deliveries"],
     summary="Publish dead-lettered messages back to where they came from (admin scope)",
+    openapi_extra={"requestBody": json_body(ReplayIn, required=False)},
 )
-async def replay_dead_letters(
-    state: State, _: Admin, body: Annotated[ReplayIn | None, Body()] = None
-) -> dict[str, Any]:
+async def replay_dead_letters(state: State, _: Admin, body: JsonObject) -> dict[str, Any]:
     """What ``nazar dlq replay`` does: each message of the queue goes back to
     the exchange it was dead-lettered from (for failed notifications: to the
     channel that failed, and delivered only if still undelivered)."""
-    wanted = body or ReplayIn()
+    wanted = validated(ReplayIn, body, "replay request")
     if wanted.queue not in deadletters.DEAD_LETTER_QUEUES:
         raise InvalidInputError(
             f"queue must be one of {', '.join(deadletters.DEAD_LETTER_QUEUES)}"

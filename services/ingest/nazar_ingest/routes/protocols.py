@@ -44,6 +44,7 @@ from nazar_common.errors import (
     UnsupportedMediaTypeError,
 )
 from nazar_ingest.deps import AppState, get_state, read_body, read_raw_body
+from nazar_ingest.openapi import Problem, schema_ref
 from nazar_ingest.payloads import otlp
 from nazar_ingest.payloads.influx import PRECISION_V1, PRECISION_V2, parse_line_protocol
 from nazar_ingest.payloads.remote_write import decompress, parse_remote_write
@@ -64,10 +65,33 @@ SKIPPED = Counter(
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "Malformed payload; nothing was written"},
-    401: {"description": "Missing or invalid API key"},
-    403: {"description": "The key lacks the ingest scope"},
     413: {"description": "Too many samples or bytes"},
+    415: {"description": "Unsupported Content-Type"},
     503: {"description": "Storage and broker both unavailable; retry after Retry-After"},
+}
+
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+
+
+_TEXT = {"schema": {"type": "string"}}
+
+
+def _body(content: dict[str, Any]) -> dict[str, Any]:
+    """``openapi_extra`` declaring a request body the endpoint reads itself."""
+    return {"requestBody": {"required": True, "content": content}}
+
+
+#: OTLP answers protobuf requests' errors with a ``google.rpc.Status`` protobuf.
+_OTLP_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {
+        **response,
+        "content": {
+            MEDIA_TYPE: {"schema": schema_ref(Problem)},
+            "application/x-protobuf": _BINARY,
+        },
+    }
+    for status, response in _ERRORS.items()
+    if status in (400, 413)
 }
 
 
@@ -144,7 +168,12 @@ def _full_message(exc: InvalidInputError) -> str:
 # --- Prometheus remote write 1.0 -----------------------------------------------------------
 
 
-@router.post("/api/v1/write", status_code=204, responses=_ERRORS)
+@router.post(
+    "/api/v1/write",
+    status_code=204,
+    responses=_ERRORS,
+    openapi_extra=_body({"application/x-protobuf": _BINARY}),
+)
 async def prometheus_remote_write(
     request: Request,
     state: Annotated[AppState, Depends(get_state)],
@@ -195,7 +224,23 @@ def _otlp_error(exc: InvalidInputError, ctype: str) -> Response:
     )
 
 
-@router.post("/v1/metrics", responses=_ERRORS)
+@router.post(
+    "/v1/metrics",
+    responses={
+        200: {
+            "description": "An ExportMetricsServiceResponse, in the request's encoding",
+            "content": {
+                "application/x-protobuf": _BINARY,
+                "application/json": {"schema": {"type": "object"}},
+            },
+        },
+        **_ERRORS,
+        **_OTLP_ERRORS,
+    },
+    openapi_extra=_body(
+        {"application/x-protobuf": _BINARY, "application/json": {"schema": {"type": "object"}}}
+    ),
+)
 async def otlp_metrics(
     request: Request,
     state: Annotated[AppState, Depends(get_state)],
@@ -284,7 +329,12 @@ def _unit(precision: str, table: dict[str, float]) -> float:
     return unit
 
 
-@router.post("/api/v2/write", status_code=204, responses=_ERRORS)
+@router.post(
+    "/api/v2/write",
+    status_code=204,
+    responses=_ERRORS,
+    openapi_extra=_body({"text/plain": _TEXT}),
+)
 async def influx_v2_write(
     request: Request,
     state: Annotated[AppState, Depends(get_state)],
@@ -302,7 +352,12 @@ async def influx_v2_write(
     return await _influx_write(request, state, unit, host, "influx")
 
 
-@router.post("/write", status_code=204, responses=_ERRORS)
+@router.post(
+    "/write",
+    status_code=204,
+    responses=_ERRORS,
+    openapi_extra=_body({"text/plain": _TEXT}),
+)
 async def influx_v1_write(
     request: Request,
     state: Annotated[AppState, Depends(get_state)],

@@ -21,6 +21,7 @@ from nazar_common.db import queries
 from nazar_common.db.backends import StorageBackend
 from nazar_common.errors import InvalidInputError, NotFoundError
 from nazar_common.schemas.names import HOST_PATTERN, HOST_RE, LABEL_NAME_RE, METRIC_NAME_RE
+from nazar_common.schemas.storable import text_problem
 from nazar_ingest import rates
 from nazar_ingest.deps import AppState, connection, get_backend, get_state, require
 from nazar_ingest.timeparse import parse_duration, parse_time
@@ -90,6 +91,9 @@ def parse_labels(values: list[str] | None, name: str = "labels") -> dict[str, st
                 raise InvalidInputError(f"{name}: {label!r} is not a valid label name")
             if not isinstance(text_value, str):
                 raise InvalidInputError(f"{name}: the value of {label!r} must be a string")
+            problem = text_problem(text_value)
+            if problem is not None:
+                raise InvalidInputError(f"{name}: the value of {label!r} {problem}")
             if out.get(label, text_value) != text_value:
                 raise InvalidInputError(
                     f"{name}: {label!r} is given twice with different values"
