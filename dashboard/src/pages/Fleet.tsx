@@ -12,6 +12,7 @@ import { formatValue } from "../lib/units";
 import { useRefresh, useView } from "../lib/view";
 
 const PAGE = 50;
+const FIRST_HOST_POLL = 3_000;
 const COLUMNS: { key: string; label: string; sortable: boolean }[] = [
   { key: "host", label: "Host", sortable: true },
   { key: "status", label: "Status", sortable: true },
@@ -48,7 +49,12 @@ export function Fleet() {
         { signal },
       ),
     placeholderData: keepPreviousData,
-    refetchInterval: interval,
+    // An empty fleet is someone waiting for their first agent: look again
+    // every few seconds, whatever the auto-refresh, until a host appears.
+    refetchInterval: (query) =>
+      query.state.data && query.state.data.total === 0 && !q && !status && !labels.length
+        ? FIRST_HOST_POLL
+        : interval,
   });
 
   const sortBy = (key: string) => {
