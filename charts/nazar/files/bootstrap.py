@@ -5,8 +5,8 @@ the nazar-ingest image with the hook's service account).
       Creates each Secret with a new Nazar API key under KEY unless it exists,
       so a key is generated once, in the cluster, and never by a render.
   bootstrap.py crds FILE [FILE ...]
-      Creates or replaces each CustomResourceDefinition (Helm installs crds/
-      on the first install only).
+      Creates each CustomResourceDefinition (JSON) or makes its spec exactly
+      the file's (Helm installs crds/ on the first install only).
 
 In a pod, the API server and credentials come from the service account;
 KUBERNETES_API_URL (plain HTTP, no token) points it elsewhere.
@@ -60,6 +60,8 @@ class Api:
                 return error.code, json.loads(text)
             except ValueError:
                 return error.code, text
+        except OSError as error:
+            sys.exit(f"{method} {self.url}{path}: {getattr(error, 'reason', error)}")
 
 
 def fail(what, status, body):
@@ -106,6 +108,18 @@ def ensure_secrets(api, pairs):
             fail(f"secret {name}", status, body)
 
 
+def replacing(old, new):
+    """A JSON merge patch (RFC 7386) that turns ``old`` into exactly ``new``:
+    keys ``new`` lacks are removed, not left behind as a plain merge would."""
+    patch = {key: None for key in old if key not in new}
+    for key, value in new.items():
+        if isinstance(value, dict) and isinstance(old.get(key), dict):
+            patch[key] = replacing(old[key], value)
+        else:
+            patch[key] = value
+    return patch
+
+
 def ensure_crds(api, files):
     base = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
     for path in files:
@@ -121,16 +135,16 @@ def ensure_crds(api, files):
             continue
         if status != 200:
             fail(f"crd {name}", status, body)
-        version = body["metadata"].get("resourceVersion")
-        if version:
-            crd["metadata"]["resourceVersion"] = version
-        for field in ("labels", "annotations"):
-            crd["metadata"][field] = {**(body["metadata"].get(field) or {}),
-                                      **(crd["metadata"].get(field) or {})}
-        status, body = api.call("PUT", f"{base}/{name}?fieldManager={MANAGER}", crd)
+        patch = {
+            "metadata": {field: crd["metadata"][field]
+                         for field in ("labels", "annotations") if field in crd["metadata"]},
+            "spec": replacing(body.get("spec") or {}, crd["spec"]),
+        }
+        status, body = api.call("PATCH", f"{base}/{name}?fieldManager={MANAGER}", patch,
+                                "application/merge-patch+json")
         if status != 200:
             fail(f"crd {name}", status, body)
-        print(f"crd {name}: replaced")
+        print(f"crd {name}: updated")
 
 
 def main(argv):

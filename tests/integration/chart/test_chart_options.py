@@ -176,7 +176,7 @@ def test_crd_upgrade_job_ships_the_repositorys_crds(helm: str) -> None:
     # Cluster-wide, but only these CRDs can be read or changed.
     role = by_kind(docs, "ClusterRole")["nazar-crds"]
     assert {tuple(r["verbs"]): r.get("resourceNames") for r in role["rules"]} == {
-        ("create",): None, ("get", "update"): sorted(repo)}
+        ("create",): None, ("get", "patch"): sorted(repo)}
 
 
 def test_two_operator_replicas_render(helm: str) -> None:
