@@ -82,6 +82,13 @@ app.kubernetes.io/component: {{ .component }}
 {{- include "nazar.componentName" (dict "root" . "component" "hooks") }}
 {{- end }}
 
+{{/* The kopf peering object the operator replicas elect a leader through; empty: one replica, no election. */}}
+{{- define "nazar.operatorPeering" -}}
+{{- if and .Values.operator.leaderElection.enabled (gt (int .Values.operator.replicas) 1) }}
+{{- include "nazar.componentName" (dict "root" . "component" "operator") }}
+{{- end }}
+{{- end }}
+
 {{/* "true" when the operator scales the analyzer (not KEDA, not by hand). */}}
 {{- define "nazar.operatorScales" -}}
 {{- if and .Values.operator.enabled .Values.operator.scaler.enabled .Values.analyzer.enabled (not .Values.analyzer.autoscaling.keda.enabled) }}true{{ end }}

@@ -4,8 +4,9 @@ module of its component and run its entry point, and must not bring in what
 other components need (the agent DaemonSet without scikit-learn, kopf or
 FastAPI).
 
-The project is built into a wheel once; pip installs from its own cache and
-the pinned constraints, as the Dockerfiles do.
+The project is built into a wheel once and every dependency is resolved once
+against the pinned constraints (wheels from pip's cache); each environment
+then installs offline.
 """
 
 from __future__ import annotations
@@ -107,18 +108,33 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def install_and_check(extra: str, wheel: Path, base: Path) -> str:
+@pytest.fixture(scope="module")
+def wheelhouse(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every wheel of every extra, resolved once against the constraints (pip's
+    cache provides them); the environments then install offline from here."""
+    house = tmp_path_factory.mktemp("wheelhouse")
+    shutil.copy(wheel, house)
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--disable-pip-version-check",
+         "-c", str(ROOT / "constraints.txt"), "-w", str(house), f"nazar[all] @ {wheel.as_uri()}"],
+        capture_output=True, text=True, timeout=900,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return house
+
+
+def install_and_check(extra: str, house: Path, base: Path) -> str:
     packages, script, absent = COMPONENTS[extra]
     venv = base / extra
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True,
                    timeout=120)
     python = venv / "bin" / "python"
     # The test environment's pip drives the new environment (no pip inside it, as in
-    # a slim image); its cache provides the wheels.
+    # a slim image), offline from the wheelhouse.
     install = subprocess.run(
         [sys.executable, "-m", "pip", "--python", str(python), "install", "-q",
-         "--disable-pip-version-check", "-c", str(ROOT / "constraints.txt"),
-         f"nazar[{extra}] @ {wheel.as_uri()}"],
+         "--disable-pip-version-check", "--no-index", "--find-links", str(house),
+         "-c", str(ROOT / "constraints.txt"), f"nazar[{extra}]"],
         capture_output=True, text=True, timeout=600,
         env={**os.environ, "PIP_NO_INPUT": "1"},
     )
@@ -133,12 +149,12 @@ def install_and_check(extra: str, wheel: Path, base: Path) -> str:
 
 @pytest.mark.slow
 def test_each_extra_alone_runs_its_component(
-    wheel: Path, tmp_path_factory: pytest.TempPathFactory
+    wheelhouse: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     base = tmp_path_factory.mktemp("venvs")
     # Two at a time: pip mostly waits on the disk and the cache.
     with ThreadPoolExecutor(max_workers=2) as pool:
         results = dict(zip(COMPONENTS, pool.map(
-            lambda extra: install_and_check(extra, wheel, base), COMPONENTS), strict=True))
+            lambda extra: install_and_check(extra, wheelhouse, base), COMPONENTS), strict=True))
     failed = {extra: out for extra, out in results.items() if out.strip() != "ok"}
     assert not failed, failed
