@@ -8,6 +8,7 @@ and every main value combination through `helm lint --strict` and strict
 from __future__ import annotations
 
 import json
+import tarfile
 from typing import Any
 
 import jsonschema
@@ -262,3 +263,18 @@ def test_notes_point_at_what_the_chart_ships(helm: str) -> None:
     example = notes.split("cat <<'YAML'", 1)[1].split("\n", 1)[1].split("  YAML", 1)[0]
     doc = yaml.safe_load("\n".join(line.removeprefix("  ") for line in example.splitlines()))
     validate_alert_rule(doc)
+
+
+def test_packaged_chart_has_what_it_uses(helm: str, tmp_path: Any) -> None:
+    result = run(helm, "package", str(CHART), "-d", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    (archive,) = tmp_path.glob("nazar-*.tgz")
+    with tarfile.open(archive) as tar:
+        names = set(tar.getnames())
+    for needed in ("files/bootstrap.py", "files/smoke-test.py", "values.schema.json",
+                   *(f"crds/{p.name}" for p in (ROOT / "crds").glob("*.yaml"))):
+        assert f"nazar/{needed}" in names, needed
+    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
+    # The packaged chart installs as the directory does.
+    result = run(helm, "template", "nazar", str(archive), "-n", NAMESPACE)
+    assert result.returncode == 0, result.stderr
