@@ -258,11 +258,10 @@ def test_notes_point_at_what_the_chart_ships(helm: str) -> None:
     assert "helm test nazar -n nazar" in notes
     assert "2 AlertRule(s)" in notes
     assert "KEDA scales nazar-analyzer between 1 and 8" in notes
-    assert "kubectl apply --server-side -f nazar/crds/" in notes
-    # The example AlertRule in NOTES is a valid resource.
-    example = notes.split("cat <<'YAML'", 1)[1].split("\n", 1)[1].split("  YAML", 1)[0]
-    doc = yaml.safe_load("\n".join(line.removeprefix("  ") for line in example.splitlines()))
-    validate_alert_rule(doc)
+    assert "kubectl apply --server-side --force-conflicts -f nazar/crds/" in notes
+    # The example AlertRule in NOTES, saved as it is shown, is a valid resource.
+    example = notes.split("(fields: kubectl explain alertrule.spec)\n", 1)[1].split("Then:")[0]
+    validate_alert_rule(yaml.safe_load(example))
 
 
 def test_packaged_chart_has_what_it_uses(helm: str, tmp_path: Any) -> None:
