@@ -66,6 +66,11 @@ app.kubernetes.io/component: {{ .component }}
 {{- .Values.operator.apiKey.existingSecret | default (printf "%s-operator-key" (include "nazar.fullname" .)) }}
 {{- end }}
 
+{{/* Name of the Secret holding the agent's ingest-scoped key. */}}
+{{- define "nazar.agentKeySecretName" -}}
+{{- .Values.agent.apiKeySecret.name | default (printf "%s-agent-key" (include "nazar.fullname" .)) }}
+{{- end }}
+
 {{/* "name:key" of each key Secret the chart generates (none when existing Secrets are named). */}}
 {{- define "nazar.generatedKeySecrets" -}}
 {{- $out := list }}
@@ -74,6 +79,9 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 {{- if and .Values.operator.enabled (not .Values.operator.apiKey.existingSecret) }}
 {{- $out = append $out (printf "%s:%s" (include "nazar.operatorKeySecretName" .) .Values.operator.apiKey.key) }}
+{{- end }}
+{{- if and .Values.agent.enabled (not .Values.agent.apiKeySecret.name) }}
+{{- $out = append $out (printf "%s:%s" (include "nazar.agentKeySecretName" .) .Values.agent.apiKeySecret.key) }}
 {{- end }}
 {{- join " " $out }}
 {{- end }}

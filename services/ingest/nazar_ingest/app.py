@@ -65,29 +65,32 @@ def retention_of(settings: IngestSettings) -> Retention:
     return Retention(settings.retention_raw, settings.retention_1m, settings.retention_1h)
 
 
-#: Keys created at start-up from settings: the bootstrap admin key only while no
-#: admin key is active; the operator's key unless its id is known (a revoked key
-#: stays revoked). The operator needs the admin scope (rules), under a key of its
-#: own that can be revoked alone.
+#: Keys created at start-up from settings (the Helm chart generates them):
+#: (setting, name, scope, condition). The bootstrap admin key only while no
+#: admin key is active; the others unless their id is known, so a revoked key
+#: stays revoked. The operator needs the admin scope (rules) under a key of its
+#: own that can be revoked alone; the agent DaemonSet writes samples only.
 _BOOTSTRAP_KEYS = (
-    ("bootstrap_admin_key", "bootstrap", "WHERE NOT EXISTS (SELECT 1 FROM api_keys "
+    ("bootstrap_admin_key", "bootstrap", "admin", "WHERE NOT EXISTS (SELECT 1 FROM api_keys "
      "WHERE 'admin' = ANY(scopes) AND revoked_at IS NULL)"),
-    ("bootstrap_operator_key", "operator", ""),
+    ("bootstrap_operator_key", "operator", "admin", ""),
+    ("bootstrap_agent_key", "agent", "ingest", ""),
 )
 
 
 async def _bootstrap_keys(state: AppState) -> None:
-    for setting, name, condition in _BOOTSTRAP_KEYS:
+    for setting, name, scope, condition in _BOOTSTRAP_KEYS:
         secret: SecretStr = getattr(state.settings, setting)
         parts = split_key(secret.get_secret_value())
         if parts is None:
             continue
         await state.pool.execute(
             "INSERT INTO api_keys (key_id, secret_hash, name, scopes) "
-            f"SELECT $1, $2, $3, ARRAY['admin'] {condition} ON CONFLICT DO NOTHING",
+            f"SELECT $1, $2, $3, ARRAY[$4] {condition} ON CONFLICT DO NOTHING",
             parts[0],
             hash_secret(parts[1]),
             name,
+            scope,
         )
 
 

@@ -124,3 +124,8 @@ class IngestSettings(CommonSettings):
         "is known (a revoked key stays revoked): the Kubernetes operator's own key, so the "
         "bootstrap admin key need not leave the hands of its owner (the Helm chart sets it).",
     )
+    bootstrap_agent_key: SecretStr = Field(
+        default=SecretStr(""),
+        description="If set, this `ingest`-scoped key is created at start-up, named `agent`, "
+        "unless its id is known: the key of the Helm chart's agent DaemonSet.",
+    )

@@ -342,7 +342,6 @@ def test_scaler_off_leaves_replicas_to_the_chart(helm: str) -> None:
         (["--set", "ingest.replicaz=2"], "replicaz"),
         (["--set", "config.storageBackend=mysql"], "storageBackend"),
         (["--set", "database.existingSecret="], "existingSecret"),
-        (["--set", "agent.enabled=true"], "agent.apiKeySecret.name is required"),
         (["--set", "operator.watchNamespaces={Bad_NS}"], "watchNamespaces"),
     ],
 )

@@ -159,8 +159,9 @@ async def start_bare_ingest(database_url: str, amqp_url: str, **keys: str) -> Se
 async def test_ingest_creates_the_keys_the_chart_generates(
     fresh_database_url: str, amqp_url: str
 ) -> None:
-    admin, operator = generate_key().plaintext, generate_key().plaintext
-    keys = {"bootstrap_admin_key": admin, "bootstrap_operator_key": operator}
+    admin, operator, agent = (generate_key().plaintext for _ in range(3))
+    keys = {"bootstrap_admin_key": admin, "bootstrap_operator_key": operator,
+            "bootstrap_agent_key": agent}
     rule = {"metric": "cpu.usage_percent",
             "params": {"kind": "threshold", "comparator": ">", "value": 90}}
     thread = await start_bare_ingest(fresh_database_url, amqp_url, **keys)
@@ -170,12 +171,20 @@ async def test_ingest_creates_the_keys_the_chart_generates(
                                          headers={"Authorization": f"Bearer {key}"}) as client:
                 r = await client.put("/api/v1/rules/chart-key-check", json=rule)
                 assert r.status_code in (200, 201), r.text
+        # The agent's key writes samples and nothing else.
+        async with httpx.AsyncClient(base_url=thread.url, timeout=30,
+                                     headers={"Authorization": f"Bearer {agent}"}) as client:
+            r = await client.post("/api/v1/metrics", json={
+                "host": "node-1", "samples": [{"metric": "cpu.usage_percent", "value": 1}]})
+            assert r.status_code == 202, r.text
+            assert (await client.get("/api/v1/rules")).status_code == 403
     finally:
         thread.stop()
     conn = await asyncpg.connect(fresh_database_url)
     try:
-        names = sorted(r["name"] for r in await conn.fetch("SELECT name FROM api_keys"))
-        assert names == ["bootstrap", "operator"]
+        scopes = {r["name"]: r["scopes"] for r in await conn.fetch(
+            "SELECT name, scopes FROM api_keys")}
+        assert scopes == {"bootstrap": ["admin"], "operator": ["admin"], "agent": ["ingest"]}
         # The operator's key can be revoked alone, and a restart does not bring it back.
         await conn.execute("UPDATE api_keys SET revoked_at = now() WHERE name = 'operator'")
     finally:

@@ -180,6 +180,29 @@ def test_crd_upgrade_job_ships_the_repositorys_crds(helm: str) -> None:
         ("create",): None, ("get", "patch"): sorted(repo)}
 
 
+def test_agent_gets_a_generated_ingest_key(helm: str) -> None:
+    docs = render(helm, "--set", "agent.enabled=true")
+    (container,) = by_kind(docs, "Job")["nazar-keys"]["spec"]["template"]["spec"]["containers"]
+    assert "nazar-agent-key:api-key" in container["args"]
+    ingest = env_of(by_kind(docs, "Deployment")["nazar-ingest"])
+    assert ingest["NAZAR_BOOTSTRAP_AGENT_KEY"]["valueFrom"]["secretKeyRef"] == {
+        "name": "nazar-agent-key", "key": "api-key"}
+    (daemonset,) = by_kind(docs, "DaemonSet").values()
+    assert env_of_pod(daemonset)["NAZAR_AGENT_API_KEY"]["valueFrom"]["secretKeyRef"] == {
+        "name": "nazar-agent-key", "key": "api-key"}
+    assert "nazar-agent-key" in by_kind(docs, "Role")["nazar-keys"]["rules"][1]["resourceNames"]
+    # A named Secret is used as it is.
+    docs = render(helm, "--set", "agent.enabled=true", "--set", "agent.apiKeySecret.name=mine")
+    (container,) = by_kind(docs, "Job")["nazar-keys"]["spec"]["template"]["spec"]["containers"]
+    assert not [a for a in container["args"] if "agent" in a]
+    assert "NAZAR_BOOTSTRAP_AGENT_KEY" not in env_of(by_kind(docs, "Deployment")["nazar-ingest"])
+
+
+def env_of_pod(workload: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    (container,) = workload["spec"]["template"]["spec"]["containers"]
+    return {e["name"]: e for e in container["env"]}
+
+
 def kopf_rules(docs: list[dict[str, Any]]) -> dict[str, set[str]]:
     return {resource: set(rule["verbs"])
             for role in by_kind(docs, "ClusterRole").values() for rule in role["rules"]
