@@ -37,6 +37,9 @@ RULES = [
     "--set", "rules.web-down.params.kind=absence",
     "--set-json", 'rules.web-down.selector={"match_labels":{"role":"web"}}',
     "--set", "rules.web-down.params.timeout=600",
+    "--set", "monitoredHosts.db-1.hostname=db-1.example.com",
+    "--set", "monitoredHosts.db-1.expectedMetrics={cpu.usage_percent,disk.used_percent}",
+    "--set", "monitoredHosts.db-1.absenceTimeout=600",
 ]
 UPGRADE = ["--set", "crds.upgradeJob.enabled=true"]
 EXISTING = ["--set", "adminKey.existingSecret=admin", "--set", "operator.apiKey.existingSecret=op"]
@@ -55,12 +58,12 @@ COMBINATIONS = {
 }
 #: Oldest (Chart.yaml kubeVersion) and newest Kubernetes the chart is checked against.
 KUBERNETES = ("1.25.0", "1.37.0")
-CUSTOM = {"AlertRule", "ScaledObject", "TriggerAuthentication", "ServiceMonitor"}
+CUSTOM = {"AlertRule", "MonitoredHost", "ScaledObject", "TriggerAuthentication", "ServiceMonitor"}
 
 
-def validate_alert_rule(doc: dict[str, Any]) -> None:
+def validate_alert_rule(doc: dict[str, Any], plural: str = "alertrules") -> None:
     """Against the CRD's OpenAPI v3 schema (draft 4 semantics; CEL rules aside)."""
-    crd = yaml.safe_load((ROOT / "crds" / "alertrules.nazar.dev.yaml").read_text())
+    crd = yaml.safe_load((ROOT / "crds" / f"{plural}.nazar.dev.yaml").read_text())
     (version,) = [v for v in crd["spec"]["versions"] if v["served"]]
     jsonschema.Draft4Validator(version["schema"]["openAPIV3Schema"]).validate(doc)
 
@@ -82,8 +85,8 @@ def test_lint_strict_and_kubernetes_validate_strict(helm: str, values: list[str]
     assert kinds >= {"Deployment", "Service"}
     # Custom resources against their CRDs' schemas.
     for doc in docs:
-        if doc["kind"] == "AlertRule":
-            validate_alert_rule(doc)
+        if doc["kind"] in ("AlertRule", "MonitoredHost"):
+            validate_alert_rule(doc, doc["kind"].lower() + "s")
 
 
 def test_keda_replaces_the_operators_scaler(helm: str) -> None:
@@ -124,6 +127,10 @@ def test_rules_render_alert_rules(helm: str) -> None:
         "metric": "cpu.usage_percent", "for": 300, "severity": "critical",
         "params": {"kind": "threshold", "comparator": ">", "value": 90}}
     assert rules["web-down"]["spec"]["params"] == {"kind": "absence", "timeout": 600}
+    (host,) = by_kind(docs, "MonitoredHost").values()
+    assert host["metadata"] == {**host["metadata"], "name": "db-1", "namespace": NAMESPACE}
+    assert host["spec"] == {"hostname": "db-1.example.com", "absenceTimeout": 600,
+                            "expectedMetrics": ["cpu.usage_percent", "disk.used_percent"]}
     docs = render(helm, *RULES, "--set", "rulesNamespace=monitoring")
     assert {r["metadata"]["namespace"] for r in by_kind(docs, "AlertRule").values()} == {
         "monitoring"}
@@ -246,7 +253,10 @@ def test_two_operator_replicas_elect_a_leader(helm: str) -> None:
          "keda.enabled needs analyzer.enabled"),
         (["--set", "operator.enabled=false", "--set", "rules.a.params.kind=absence"],
          "only the operator applies"),
+        (["--set", "operator.enabled=false", "--set", "monitoredHosts.a.hostname=a"],
+         "only the operator applies"),
         (["--set", "rules.a.metric=cpu"], "params"),
+        (["--set", "monitoredHosts.a.labels.x=y"], "hostname"),
         (["--set", "rules.Bad_Name.params.kind=absence"], "Bad_Name"),
         (["--set", "ingest.ingress.enabled=true", "--set-json", "ingest.ingress.hosts=[]"],
          "ingest.ingress.hosts"),
@@ -279,7 +289,7 @@ def test_notes_point_at_what_the_chart_ships(helm: str) -> None:
     notes = result.stdout.split("NOTES:", 1)[1]
     assert "crds/examples" not in notes  # not in the packaged chart
     assert "helm test nazar -n nazar" in notes
-    assert "2 AlertRule(s)" in notes
+    assert "2 AlertRule(s) and 1 MonitoredHost(s)" in notes
     assert "KEDA scales nazar-analyzer between 1 and 8" in notes
     assert "kubectl apply --server-side --force-conflicts -f nazar/crds/" in notes
     # The example AlertRule in NOTES, saved as it is shown, is a valid resource.
