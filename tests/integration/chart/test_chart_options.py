@@ -221,6 +221,7 @@ def test_two_operator_replicas_elect_a_leader(helm: str) -> None:
     docs = render(helm, "--set", "operator.replicas=2")
     operator = by_kind(docs, "Deployment")["nazar-operator"]
     assert operator["spec"]["replicas"] == 2
+    assert operator["spec"]["strategy"]["type"] == "RollingUpdate"
     assert env_of(operator)["NAZAR_OPERATOR_PEERING"]["value"] == "nazar-operator"
     assert kopf_rules(docs) == {"clusterkopfpeerings": {"get", "list", "watch", "create",
                                                         "patch"}}
@@ -230,8 +231,9 @@ def test_two_operator_replicas_elect_a_leader(helm: str) -> None:
     assert set(kopf_rules(docs)) == {"kopfpeerings"}
     # One replica: nothing to elect, no peering objects needed.
     docs = render(helm)
-    assert env_of(by_kind(docs, "Deployment")["nazar-operator"])[
-        "NAZAR_OPERATOR_PEERING"]["value"] == ""
+    operator = by_kind(docs, "Deployment")["nazar-operator"]
+    assert env_of(operator)["NAZAR_OPERATOR_PEERING"]["value"] == ""
+    assert operator["spec"]["strategy"]["type"] == "Recreate"
     assert not kopf_rules(docs)
 
 
