@@ -61,6 +61,99 @@ app.kubernetes.io/component: {{ .component }}
 {{- .Values.adminKey.existingSecret | default (printf "%s-admin" (include "nazar.fullname" .)) }}
 {{- end }}
 
+{{/* Name of the Secret holding the operator's API key. */}}
+{{- define "nazar.operatorKeySecretName" -}}
+{{- .Values.operator.apiKey.existingSecret | default (printf "%s-operator-key" (include "nazar.fullname" .)) }}
+{{- end }}
+
+{{/* Name of the Secret holding the agent's ingest-scoped key. */}}
+{{- define "nazar.agentKeySecretName" -}}
+{{- .Values.agent.apiKeySecret.name | default (printf "%s-agent-key" (include "nazar.fullname" .)) }}
+{{- end }}
+
+{{/* "name:key" of each key Secret the chart generates (none when existing Secrets are named). */}}
+{{- define "nazar.generatedKeySecrets" -}}
+{{- $out := list }}
+{{- if not .Values.adminKey.existingSecret }}
+{{- $out = append $out (printf "%s:%s" (include "nazar.adminSecretName" .) .Values.adminKey.key) }}
+{{- end }}
+{{- if and .Values.operator.enabled (not .Values.operator.apiKey.existingSecret) }}
+{{- $out = append $out (printf "%s:%s" (include "nazar.operatorKeySecretName" .) .Values.operator.apiKey.key) }}
+{{- end }}
+{{- if and .Values.agent.enabled (not .Values.agent.apiKeySecret.name) }}
+{{- $out = append $out (printf "%s:%s" (include "nazar.agentKeySecretName" .) .Values.agent.apiKeySecret.key) }}
+{{- end }}
+{{- join " " $out }}
+{{- end }}
+
+{{- define "nazar.hookConfigMapName" -}}
+{{- include "nazar.componentName" (dict "root" . "component" "hooks") }}
+{{- end }}
+
+{{/* The kopf peering object the operator replicas elect a leader through; empty: one replica, no election. */}}
+{{- define "nazar.operatorPeering" -}}
+{{- if and .Values.operator.leaderElection.enabled (gt (int .Values.operator.replicas) 1) }}
+{{- include "nazar.componentName" (dict "root" . "component" "operator") }}
+{{- end }}
+{{- end }}
+
+{{/* "true" when the operator scales the analyzer (not KEDA, not by hand). */}}
+{{- define "nazar.operatorScales" -}}
+{{- if and .Values.operator.enabled .Values.operator.scaler.enabled .Values.analyzer.enabled (not .Values.analyzer.autoscaling.keda.enabled) }}true{{ end }}
+{{- end }}
+
+{{/*
+Pod spec of a chart hook or test (ingest image, standard library Python).
+Call with (dict "root" $ "name" "keys" "args" (list ...) "env" (list ...)
+"resources" {...} "serviceAccountName" "..." "restartPolicy" "Never").
+*/}}
+{{- define "nazar.hookPodSpec" -}}
+{{- $root := .root -}}
+restartPolicy: {{ .restartPolicy | default "OnFailure" }}
+{{- with .serviceAccountName }}
+serviceAccountName: {{ . }}
+{{- else }}
+automountServiceAccountToken: false
+{{- end }}
+{{- with $root.Values.global.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+securityContext:
+  {{- toYaml $root.Values.ingest.podSecurityContext | nindent 2 }}
+containers:
+  - name: {{ .name }}
+    image: {{ include "nazar.image" (dict "root" $root "image" $root.Values.ingest.image) | quote }}
+    imagePullPolicy: {{ $root.Values.ingest.image.pullPolicy }}
+    command: [python]
+    args:
+      {{- toYaml .args | nindent 6 }}
+    {{- with .env }}
+    env:
+      {{- toYaml . | nindent 6 }}
+    {{- end }}
+    resources:
+      {{- toYaml (.resources | default dict) | nindent 6 }}
+    securityContext:
+      {{- toYaml $root.Values.ingest.securityContext | nindent 6 }}
+    volumeMounts:
+      - name: tmp
+        mountPath: /tmp
+      {{- if .hookFiles }}
+      - name: hook
+        mountPath: /hook
+        readOnly: true
+      {{- end }}
+volumes:
+  - name: tmp
+    emptyDir: {}
+  {{- with .hookFiles }}
+  - name: hook
+    configMap:
+      name: {{ . }}
+  {{- end }}
+{{- end }}
+
 {{- define "nazar.operatorServiceAccountName" -}}
 {{- if .Values.operator.serviceAccount.create }}
 {{- .Values.operator.serviceAccount.name | default (include "nazar.componentName" (dict "root" . "component" "operator")) }}

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from fastapi import FastAPI
+from pydantic import SecretStr
 
 from nazar_common.auth import hash_secret, split_key
 from nazar_common.db.backends import Retention, backend_for
@@ -64,19 +65,33 @@ def retention_of(settings: IngestSettings) -> Retention:
     return Retention(settings.retention_raw, settings.retention_1m, settings.retention_1h)
 
 
-async def _bootstrap_admin_key(state: AppState) -> None:
-    plaintext = state.settings.bootstrap_admin_key.get_secret_value()
-    parts = split_key(plaintext) if plaintext else None
-    if parts is None:
-        return
-    await state.pool.execute(
-        "INSERT INTO api_keys (key_id, secret_hash, name, scopes) "
-        "SELECT $1, $2, 'bootstrap', ARRAY['admin'] "
-        "WHERE NOT EXISTS (SELECT 1 FROM api_keys WHERE 'admin' = ANY(scopes) "
-        "AND revoked_at IS NULL) ON CONFLICT DO NOTHING",
-        parts[0],
-        hash_secret(parts[1]),
-    )
+#: Keys created at start-up from settings (the Helm chart generates them):
+#: (setting, name, scope, condition). The bootstrap admin key only while no
+#: admin key is active; the others unless their id is known, so a revoked key
+#: stays revoked. The operator needs the admin scope (rules) under a key of its
+#: own that can be revoked alone; the agent DaemonSet writes samples only.
+_BOOTSTRAP_KEYS = (
+    ("bootstrap_admin_key", "bootstrap", "admin", "WHERE NOT EXISTS (SELECT 1 FROM api_keys "
+     "WHERE 'admin' = ANY(scopes) AND revoked_at IS NULL)"),
+    ("bootstrap_operator_key", "operator", "admin", ""),
+    ("bootstrap_agent_key", "agent", "ingest", ""),
+)
+
+
+async def _bootstrap_keys(state: AppState) -> None:
+    for setting, name, scope, condition in _BOOTSTRAP_KEYS:
+        secret: SecretStr = getattr(state.settings, setting)
+        parts = split_key(secret.get_secret_value())
+        if parts is None:
+            continue
+        await state.pool.execute(
+            "INSERT INTO api_keys (key_id, secret_hash, name, scopes) "
+            f"SELECT $1, $2, $3, ARRAY[$4] {condition} ON CONFLICT DO NOTHING",
+            parts[0],
+            hash_secret(parts[1]),
+            name,
+            scope,
+        )
 
 
 async def _storage_up(state: AppState, runtime: Runtime) -> None:
@@ -88,7 +103,7 @@ async def _storage_up(state: AppState, runtime: Runtime) -> None:
             name, count = await migrate(conn, settings.storage_backend)
             backend = backend_for(name, settings.accept_past)
             await backend.configure(conn, retention_of(settings))
-        await _bootstrap_admin_key(state)
+        await _bootstrap_keys(state)
         state.backend = backend
         return name, count
 

@@ -118,3 +118,14 @@ class IngestSettings(CommonSettings):
         description="If set, this admin key is created at start-up when no admin key exists "
         "(for automated installs such as the Helm chart).",
     )
+    bootstrap_operator_key: SecretStr = Field(
+        default=SecretStr(""),
+        description="If set, this key is created at start-up, named `operator`, unless its id "
+        "is known (a revoked key stays revoked): the Kubernetes operator's own key, so the "
+        "bootstrap admin key need not leave the hands of its owner (the Helm chart sets it).",
+    )
+    bootstrap_agent_key: SecretStr = Field(
+        default=SecretStr(""),
+        description="If set, this `ingest`-scoped key is created at start-up, named `agent`, "
+        "unless its id is known: the key of the Helm chart's agent DaemonSet.",
+    )

@@ -8,7 +8,6 @@ the objects must fit together (selectors, ports, Secrets, images, probes).
 
 from __future__ import annotations
 
-import base64
 import json
 import subprocess
 from pathlib import Path
@@ -40,6 +39,9 @@ ALL_ON = [
     "--set", "global.imageRegistry=registry.example.com/acme",
     "--set", "operator.watchNamespaces={team-a,team-b}",
 ]
+# A cluster with the Prometheus Operator: its API is what ServiceMonitors need
+# (`helm template` flags, not values: `helm lint` takes no --api-versions).
+PROMETHEUS_OPERATOR = ["--api-versions", "monitoring.coreos.com/v1"]
 
 MODELS = {
     "Deployment": "V1Deployment",
@@ -54,6 +56,8 @@ MODELS = {
     "ClusterRoleBinding": "V1ClusterRoleBinding",
     "PodDisruptionBudget": "V1PodDisruptionBudget",
     "Ingress": "V1Ingress",
+    "ConfigMap": "V1ConfigMap",
+    "Pod": "V1Pod",
 }
 API_VERSIONS = {
     "Deployment": "apps/v1", "DaemonSet": "apps/v1", "Service": "v1", "Secret": "v1",
@@ -64,6 +68,8 @@ API_VERSIONS = {
     "PodDisruptionBudget": "policy/v1", "Ingress": "networking.k8s.io/v1",
     "ServiceMonitor": "monitoring.coreos.com/v1",
     "CustomResourceDefinition": "apiextensions.k8s.io/v1",
+    "ConfigMap": "v1", "Pod": "v1", "AlertRule": "nazar.dev/v1alpha1",
+    "ScaledObject": "keda.sh/v1alpha1", "TriggerAuthentication": "keda.sh/v1alpha1",
 }
 
 
@@ -73,7 +79,8 @@ def run(helm: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def render(helm: str, *values: str, crds: bool = False) -> list[dict[str, Any]]:
-    args = ["template", "nazar", str(CHART), "--namespace", NAMESPACE, *values]
+    args = ["template", "nazar", str(CHART), "--namespace", NAMESPACE, *PROMETHEUS_OPERATOR,
+            *values]
     if crds:
         args.append("--include-crds")
     result = run(helm, *args)
@@ -155,54 +162,82 @@ def test_defaults(helm: str) -> None:
                 "name": "nazar-database", "key": "url"}
 
 
-def test_bootstrap_admin_key(helm: str) -> None:
+def env_of(deployment: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    return {e["name"]: e for e in container["env"]}
+
+
+def test_renders_are_identical(helm: str) -> None:
+    # `helm template` is how Argo CD renders: a random value in the output would
+    # change on every sync (a new admin key each time, locking the operator out).
+    for values in ([], ALL_ON):
+        result = [run(helm, "template", "nazar", str(CHART), "-n", NAMESPACE, *values)
+                  for _ in range(2)]
+        assert result[0].returncode == 0, result[0].stderr
+        assert result[0].stdout == result[1].stdout
+    assert not [d for d in render(helm, *ALL_ON) if d["kind"] == "Secret"]
+
+
+def test_key_secrets_are_created_once_by_a_hook(helm: str) -> None:
     docs = render(helm)
-    secret = by_kind(docs, "Secret")["nazar-admin"]
-    assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
-    key = base64.b64decode(secret["data"]["admin-key"]).decode()
-    prefix, key_id, secret_part = key.split("_", 2)
-    assert prefix == "nzr" and len(key_id) == 12 and len(secret_part) == 43
-    ingest = by_kind(docs, "Deployment")["nazar-ingest"]["spec"]["template"]["spec"]
-    env = {e["name"]: e for e in ingest["containers"][0]["env"]}
-    assert env["NAZAR_BOOTSTRAP_ADMIN_KEY"]["valueFrom"]["secretKeyRef"] == {
+    job = by_kind(docs, "Job")["nazar-keys"]
+    assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
+    # Before the migrations (weight 0), after its RBAC and script (-20, -30).
+    assert int(job["metadata"]["annotations"]["helm.sh/hook-weight"]) < 0
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    assert container["args"] == ["/hook/bootstrap.py", "secrets", "nazar-admin:admin-key",
+                                 "nazar-operator-key:api-key"]
+    script = by_kind(docs, "ConfigMap")["nazar-hooks"]["data"]["bootstrap.py"]
+    assert script == (CHART / "files" / "bootstrap.py").read_text()
+    role = by_kind(docs, "Role")["nazar-keys"]
+    assert {tuple(r["verbs"]): r.get("resourceNames") for r in role["rules"]} == {
+        ("create",): None, ("get", "patch"): ["nazar-admin", "nazar-operator-key"]}
+    # Ingest creates both keys; the operator uses its own, never the admin key.
+    deployments = by_kind(docs, "Deployment")
+    ingest = env_of(deployments["nazar-ingest"])
+    assert ingest["NAZAR_BOOTSTRAP_ADMIN_KEY"]["valueFrom"]["secretKeyRef"] == {
         "name": "nazar-admin", "key": "admin-key"}
-    operator = by_kind(docs, "Deployment")["nazar-operator"]["spec"]["template"]["spec"]
-    env = {e["name"]: e for e in operator["containers"][0]["env"]}
-    assert env["NAZAR_API_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "nazar-admin"
-    assert env["NAZAR_API_URL"]["value"] == "http://nazar-ingest:8080"
-    # A fresh key per render without a cluster (lookup finds nothing) ...
-    other = by_kind(render(helm), "Secret")["nazar-admin"]["data"]["admin-key"]
-    assert other != secret["data"]["admin-key"]
-    # ... and none at all when an existing Secret is named.
-    docs = render(helm, "--set", "adminKey.existingSecret=mine")
-    assert "nazar-admin" not in by_kind(docs, "Secret")
-    ingest = by_kind(docs, "Deployment")["nazar-ingest"]["spec"]["template"]["spec"]
-    env = {e["name"]: e for e in ingest["containers"][0]["env"]}
-    assert env["NAZAR_BOOTSTRAP_ADMIN_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "mine"
-
-
-def test_admin_key_is_kept_across_upgrades() -> None:
-    template = (CHART / "templates" / "admin-secret.yaml").read_text()
-    # lookup returns nothing in `helm template`; the reuse branch must exist and read it.
-    assert 'lookup "v1" "Secret" .Release.Namespace $name' in template
-    assert "b64dec" in template
+    assert ingest["NAZAR_BOOTSTRAP_OPERATOR_KEY"]["valueFrom"]["secretKeyRef"] == {
+        "name": "nazar-operator-key", "key": "api-key"}
+    operator = env_of(deployments["nazar-operator"])
+    assert operator["NAZAR_API_KEY"]["valueFrom"]["secretKeyRef"] == {
+        "name": "nazar-operator-key", "key": "api-key"}
+    assert operator["NAZAR_API_URL"]["value"] == "http://nazar-ingest:8080"
+    # Existing Secrets named: nothing to create, no hook at all.
+    docs = render(helm, "--set", "adminKey.existingSecret=mine",
+                  "--set", "operator.apiKey.existingSecret=op", "--set", "operator.apiKey.key=k")
+    assert not by_kind(docs, "Job").keys() - {"nazar-migrations"}
+    assert not by_kind(docs, "ConfigMap").keys() - {"nazar-test"}
+    assert not by_kind(docs, "ServiceAccount").keys() - {"nazar-operator"}
+    ingest = env_of(by_kind(docs, "Deployment")["nazar-ingest"])
+    assert ingest["NAZAR_BOOTSTRAP_ADMIN_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "mine"
+    operator = env_of(by_kind(docs, "Deployment")["nazar-operator"])
+    assert operator["NAZAR_API_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "op", "key": "k"}
+    # Only the admin key to create without an operator.
+    docs = render(helm, "--set", "operator.enabled=false")
+    (container,) = by_kind(docs, "Job")["nazar-keys"]["spec"]["template"]["spec"]["containers"]
+    assert container["args"][2:] == ["nazar-admin:admin-key"]
+    assert "NAZAR_BOOTSTRAP_OPERATOR_KEY" not in env_of(by_kind(docs, "Deployment")["nazar-ingest"])
 
 
 def test_migrations_hook(helm: str) -> None:
-    (job,) = by_kind(render(helm), "Job").values()
+    job = by_kind(render(helm), "Job")["nazar-migrations"]
     annotations = job["metadata"]["annotations"]
     assert annotations["helm.sh/hook"] == "pre-install,pre-upgrade"
     (container,) = job["spec"]["template"]["spec"]["containers"]
     assert container["command"] == ["nazar", "migrate"]
     assert container["image"] == "nazar-ingest:0.1.0"
-    assert not by_kind(render(helm, "--set", "migrations.enabled=false"), "Job")
+    assert "nazar-migrations" not in by_kind(render(helm, "--set", "migrations.enabled=false"),
+                                              "Job")
 
 
 def test_security_contexts(helm: str) -> None:
     for name, spec in pod_specs(render(helm, *ALL_ON)):
         assert spec["securityContext"]["runAsNonRoot"] is True, name
         assert spec["securityContext"]["runAsUser"] == 10001, name
-        assert spec.get("automountServiceAccountToken") is False or name.endswith("operator")
+        # Only the operator and the hook that creates the key Secrets talk to Kubernetes.
+        assert spec.get("automountServiceAccountToken") is False or name in (
+            "nazar-operator", "nazar-keys"), name
         for container in spec["containers"]:
             sc = container["securityContext"]
             assert sc["readOnlyRootFilesystem"] is True, name
@@ -273,10 +308,10 @@ def test_operator_rbac(helm: str) -> None:
     assert {"list", "watch", "patch"} <= rules[("nazar.dev",), ("alertrules", "monitoredhosts")]
     assert "patch" in rules[("nazar.dev",), ("alertrules/status", "monitoredhosts/status")]
     assert "create" in rules[("",), ("events",)]
-    (scaler,) = by_kind(docs, "Role").values()
-    (rule,) = scaler["rules"]
-    assert "deployments/scale" in rule["resources"] and "patch" in rule["verbs"]
-    assert rule["resourceNames"] == ["nazar-analyzer"]
+    # The scaler: the analyzer's scale subresource, nothing else.
+    (rule,) = by_kind(docs, "Role")["nazar-operator-scaler"]["rules"]
+    assert rule == {"apiGroups": ["apps"], "resources": ["deployments/scale"],
+                    "resourceNames": ["nazar-analyzer"], "verbs": ["get", "patch", "update"]}
     assert "nazar-operator" in by_kind(docs, "ClusterRoleBinding")
     # Watching given namespaces binds the role there only.
     docs = render(helm, "--set", "operator.watchNamespaces={team-a,team-b}")
@@ -295,7 +330,9 @@ def test_operator_rbac(helm: str) -> None:
 def test_scaler_off_leaves_replicas_to_the_chart(helm: str) -> None:
     docs = render(helm, "--set", "operator.scaler.enabled=false", "--set", "analyzer.replicas=3")
     assert by_kind(docs, "Deployment")["nazar-analyzer"]["spec"]["replicas"] == 3
-    assert not by_kind(docs, "Role")
+    assert "nazar-operator-scaler" not in by_kind(docs, "Role")
+    env = env_of(by_kind(docs, "Deployment")["nazar-operator"])
+    assert env["NAZAR_SCALER_ENABLED"]["value"] == "false"
 
 
 @pytest.mark.parametrize(
@@ -305,7 +342,6 @@ def test_scaler_off_leaves_replicas_to_the_chart(helm: str) -> None:
         (["--set", "ingest.replicaz=2"], "replicaz"),
         (["--set", "config.storageBackend=mysql"], "storageBackend"),
         (["--set", "database.existingSecret="], "existingSecret"),
-        (["--set", "agent.enabled=true"], "agent.apiKeySecret.name is required"),
         (["--set", "operator.watchNamespaces={Bad_NS}"], "watchNamespaces"),
     ],
 )
