@@ -117,7 +117,11 @@ _STATS: tuple[tuple[str, str, int], ...] = (
     ("drift_up", "drift_up", 1),
     ("drift_dn", "drift_down", -1),
     ("rate", "extreme_rate", 0),
+    ("range_up", "spike", 1),
+    ("range_dn", "dip", -1),
 )
+#: The range statistics (in the series' units, not in deviations): the last two.
+_RANGE = slice(12, 14)
 N_STATS = len(_STATS)
 # components whose statistic builds up over the anomaly (see ``learn_level``)
 _ACCUMULATING = ("flatline", "drift_up", "drift_down", "level_up", "level_down")
@@ -182,7 +186,12 @@ class CompositeConfig(BaseModel):
     record_halflife: float = Field(
         default=4032.0, gt=0, description="Half-life (points) of the records thresholds refer to."
     )
-    margin: float = Field(default=0.3, ge=0, description="Threshold above the record, relative.")
+    margin: float = Field(default=0.5, ge=0, description="Threshold above the record, relative.")
+    range_margin: float = Field(
+        default=0.3,
+        ge=0,
+        description="Threshold of the range statistics above their record, relative.",
+    )
     learn_level: float = Field(
         default=0.5,
         gt=0,
@@ -218,6 +227,12 @@ class CompositeConfig(BaseModel):
     season_cycles: float = 2.0
     season_memory_cycles: float = 4.0
     rebaseline_points: int = Field(default=288, ge=1)
+    rebaseline_s: float = Field(
+        default=86400.0,
+        ge=0,
+        description="If set, an episode is also the new normal after this long (seconds, "
+        "at the series' sampling interval; at least 12 points).",
+    )
     threshold: float = Field(default=ALARM_SCORE, gt=0, lt=1)
     alarm_window: int = Field(default=1, ge=1, le=32)
     alarm_count: int = Field(default=1, ge=1, le=32)
@@ -376,6 +391,8 @@ class DetectorBank:
                 cfg.drift_floor,
                 cfg.drift_floor,
                 cfg.rate_floor,
+                0.0,
+                0.0,
             ]
         )
         self._floors = (floors * cfg.floor_scale)[:, None]
@@ -643,16 +660,29 @@ class DetectorBank:
         q[9] = drift
         q[10] = -drift
         q[11] = rate
+        q[12] = e
+        q[13] = -e
         np.maximum(q, 0.0, out=q)
         rec = st[C_REC : C_REC + N_STATS]
         thr = np.maximum(self._floors, (1.0 + cfg.margin) * rec)
+        # the range: the residual in the series' units against its own record
+        thr[_RANGE] = np.maximum(
+            self._floors[0] * sig, (1.0 + cfg.range_margin) * rec[_RANGE]
+        )
         rel = q / thr
         # learning: the first min_history points, and half as many after the
         # seasonality changed (the residuals mean something new)
         is_learning = (n < cfg.min_history) | (st[C_MODE_N] < cfg.min_history // 2)
         elevated = (rel >= self._learn_level) & ~is_learning[None, :]
         elev_n = np.where(elevated, st[C_ELEV : C_ELEV + N_STATS] + 1.0, 0.0)
-        lasting = elev_n >= cfg.rebaseline_points
+        if cfg.rebaseline_s > 0:
+            rb_points = np.minimum(
+                cfg.rebaseline_points,
+                np.maximum(12.0, cfg.rebaseline_s / np.maximum(st[C_DT], 1e-3)),
+            )
+        else:
+            rb_points = np.full(idx.size, float(cfg.rebaseline_points))
+        lasting = elev_n >= rb_points
         # a drift in progress must not be learnt as the trend
         drifting = (elevated[9] & ~lasting[9]) | (elevated[10] & ~lasting[10])
         ratios = q / thr * self._enabled
@@ -692,7 +722,7 @@ class DetectorBank:
         season[pos] = mode
         # --- learning ---------------------------------------------------------
         held = np.where(suspect, st[C_HELD] + 1.0, 0.0)
-        rebase = held >= cfg.rebaseline_points
+        rebase = held >= rb_points
         admit = ~suspect | rebase
         held = np.where(rebase, 0.0, held)
         st[C_HELD] = held
