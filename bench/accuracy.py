@@ -61,6 +61,7 @@ for _p in (ROOT / "services" / "analyzer", ROOT / "bench"):
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
 
+import synthetic  # noqa: E402
 from nab_scoring import (  # noqa: E402
     PROFILES,
     FileScore,
@@ -71,7 +72,6 @@ from nab_scoring import (  # noqa: E402
     safe_div,
 )
 
-import synthetic  # noqa: E402
 from nazar_analyzer.detection import (  # noqa: E402
     DEFAULT_DETECTOR,
     CompositeConfig,
