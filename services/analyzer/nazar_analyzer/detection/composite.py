@@ -226,6 +226,15 @@ class CompositeConfig(BaseModel):
     season_gain: float = 0.85
     season_cycles: float = 2.0
     season_memory_cycles: float = 4.0
+    relearn_points: int = Field(
+        default=75, ge=0, description="Points of learning after the seasonality changed."
+    )
+    relearn_s: float = Field(
+        default=10800.0,
+        ge=0,
+        description="If set, the learning after a change of seasonality lasts at most this "
+        "long (seconds, at the series' sampling interval).",
+    )
     rebaseline_points: int = Field(default=288, ge=1)
     rebaseline_s: float = Field(
         default=86400.0,
@@ -672,7 +681,10 @@ class DetectorBank:
         rel = q / thr
         # learning: the first min_history points, and half as many after the
         # seasonality changed (the residuals mean something new)
-        is_learning = (n < cfg.min_history) | (st[C_MODE_N] < cfg.min_history // 2)
+        relearn = np.minimum(
+            cfg.relearn_points, cfg.relearn_s / np.maximum(st[C_DT], 1e-3)
+        ) if cfg.relearn_s > 0 else cfg.relearn_points
+        is_learning = (n < cfg.min_history) | (st[C_MODE_N] < relearn)
         elevated = (rel >= self._learn_level) & ~is_learning[None, :]
         elev_n = np.where(elevated, st[C_ELEV : C_ELEV + N_STATS] + 1.0, 0.0)
         if cfg.rebaseline_s > 0:
@@ -765,7 +777,8 @@ class DetectorBank:
         st[C_JSCALE] = np.where(rebase, np.maximum(st[C_JSCALE], eshort), st[C_JSCALE])
         st[C_VSHORT] = vshort
         vlong = np.where(admit & ~first, vlong + a_long * (d2 - vlong), vlong)
-        st[C_VLONG] = np.where(rebase, np.maximum(vlong, eshort * eshort), vlong)
+        # re-baselining adopts the current variance and rate of extremes
+        st[C_VLONG] = np.where(rebase, np.maximum(vshort, tiny * tiny), vlong)
         st[C_CUP] = np.where(rebase, 0.0, cup)
         st[C_CDN] = np.where(rebase, 0.0, cdn)
         st[C_RUN] = run
@@ -776,7 +789,9 @@ class DetectorBank:
             rebase, mid, np.where(admit & ~drifting, ref + a_ref * (u - ref), ref)
         )
         st[C_RSHORT] = rshort
-        st[C_RLONG] = np.where(admit, rlong + a_long * (ext - rlong), rlong)
+        st[C_RLONG] = np.where(
+            rebase, rshort, np.where(admit, rlong + a_long * (ext - rlong), rlong)
+        )
         # records: decaying maxima of the statistics of normal points. A statistic
         # at or above learn_level of its threshold is not learnt while it stays
         # there (a slowly growing statistic must not raise its own threshold);
