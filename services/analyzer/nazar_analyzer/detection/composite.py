@@ -186,6 +186,12 @@ class CompositeConfig(BaseModel):
     record_halflife: float = Field(
         default=4032.0, gt=0, description="Half-life (points) of the records thresholds refer to."
     )
+    record_halflife_s: float = Field(
+        default=14 * 86400.0,
+        ge=0,
+        description="If set, the records' half-life is at most this long (seconds, at the "
+        "series' sampling interval).",
+    )
     margin: float = Field(default=0.5, ge=0, description="Threshold above the record, relative.")
     range_margin: float = Field(
         default=0.3,
@@ -801,7 +807,13 @@ class DetectorBank:
         ok = (~young & admit & ~rebase)[None, :]
         settled = ok & (~elevated | lasting)
         epi = np.maximum(st[C_EPI : C_EPI + N_STATS], q)
-        dec = rec * self._decay
+        if cfg.record_halflife_s > 0:  # at most this long, at the sampling interval
+            hl = np.minimum(
+                cfg.record_halflife, cfg.record_halflife_s / np.maximum(st[C_DT], 1e-3)
+            )
+            dec = rec * np.power(0.5, 1.0 / np.maximum(hl, 1.0))
+        else:
+            dec = rec * self._decay
         st[C_REC : C_REC + N_STATS] = np.where(
             settled, np.maximum(dec, epi), np.where(young[None, :], rec, dec)
         )
