@@ -227,6 +227,9 @@ class CompositeConfig(BaseModel):
     cusum_window: float = Field(
         default=48.0, gt=1, description="Memory of the (leaky) CUSUM, points."
     )
+    cusum_window_s: float = Field(
+        default=4 * 3600.0, ge=0, description="If set, the CUSUM's memory is at most this long (s)."
+    )
     clip: float = 3.0
     rel_floor: float = 1e-3
     season_gain: float = 0.85
@@ -644,7 +647,13 @@ class DetectorBank:
         c = cfg.clip
         young = n < cfg.min_history // 3  # scales not settled: learn without clipping
         zc = np.clip(z, -c, c)
-        leak = self._cusum_leak
+        if cfg.cusum_window_s > 0:  # at most this long, at the sampling interval
+            leak = 1.0 - 1.0 / np.maximum(
+                2.0,
+                np.minimum(cfg.cusum_window, cfg.cusum_window_s / np.maximum(st[C_DT], 1e-3)),
+            )
+        else:
+            leak = self._cusum_leak
         cup = np.maximum(0.0, leak * st[C_CUP] + zc - cfg.cusum_k)
         cdn = np.maximum(0.0, leak * st[C_CDN] - zc - cfg.cusum_k)
         d2 = np.minimum(d * d, (c * c * 4.0) * sigj * sigj)
