@@ -38,6 +38,9 @@ Statistics, each a component of the verdict (``COMPONENTS``):
 
 * **spike / dip**: residual from the expected value in robust deviations, and
   the jump from the recent level ``F`` (catches a spike right after a shift);
+  and the residual in the series' own units (``range_up`` / ``range_down``,
+  judged with ``range_margin``): a record in deviations moves with the learnt
+  noise scale, a record in the series' units does not;
 * **level_up / level_down**: two-sided CUSUM of the clipped residual;
 * **variance_up / variance_down**: log ratio of the short-term to the
   long-term variance of the jumps;
@@ -58,8 +61,12 @@ score (1 = edge of normal) and ``r^4 / (1 + r^4)`` maps it to [0, 1]
 
 Points judged anomalous are held out of what is learnt (the slow level,
 scales, profiles and records) while the episode lasts, so a sustained
-anomaly stays anomalous; an episode that lasts ``rebaseline_points`` is
-taken as the new normal (the slow level re-anchors on the recent level).
+anomaly stays anomalous; an episode that lasts ``rebaseline_points`` (at most
+``rebaseline_s``) is taken as the new normal (the slow level re-anchors on
+the recent level; the long-term variance and rate of extremes adopt their
+current values). Settings that stand for a duration are bounded in time as
+well as in points (``*_s``), so coarse series are judged on the same time
+scales as fine ones.
 
 The alarm gate: an alarm needs a score >= ``threshold`` on at least
 ``alarm_count`` of the last ``alarm_window`` points, and no alarm in the last
