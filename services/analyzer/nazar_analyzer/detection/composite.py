@@ -349,6 +349,12 @@ _DESCRIBE = {
 }
 
 
+def _within(points: float, seconds: float, dt: np.ndarray, least: float = 0.0) -> np.ndarray:
+    """``points``, but no more than ``seconds`` at the sampling interval ``dt``
+    (and no fewer than ``least``): a duration meant in time for coarse series."""
+    return np.minimum(points, np.maximum(least, seconds / np.maximum(dt, 1e-3)))
+
+
 def _alpha(halflife: float) -> float:
     return 1.0 - 0.5 ** (1.0 / max(halflife, 1e-9))
 
@@ -655,10 +661,7 @@ class DetectorBank:
         young = n < cfg.min_history // 3  # scales not settled: learn without clipping
         zc = np.clip(z, -c, c)
         if cfg.cusum_window_s > 0:  # at most this long, at the sampling interval
-            leak = 1.0 - 1.0 / np.maximum(
-                2.0,
-                np.minimum(cfg.cusum_window, cfg.cusum_window_s / np.maximum(st[C_DT], 1e-3)),
-            )
+            leak = 1.0 - 1.0 / _within(cfg.cusum_window, cfg.cusum_window_s, st[C_DT], 2.0)
         else:
             leak = self._cusum_leak
         cup = np.maximum(0.0, leak * st[C_CUP] + zc - cfg.cusum_k)
@@ -703,17 +706,16 @@ class DetectorBank:
         rel = q / thr
         # learning: the first min_history points, and half as many after the
         # seasonality changed (the residuals mean something new)
-        relearn = np.minimum(
-            cfg.relearn_points, cfg.relearn_s / np.maximum(st[C_DT], 1e-3)
-        ) if cfg.relearn_s > 0 else cfg.relearn_points
+        relearn = (
+            _within(cfg.relearn_points, cfg.relearn_s, st[C_DT])
+            if cfg.relearn_s > 0
+            else cfg.relearn_points
+        )
         is_learning = (n < cfg.min_history) | (st[C_MODE_N] < relearn)
         elevated = (rel >= self._learn_level) & ~is_learning[None, :]
         elev_n = np.where(elevated, st[C_ELEV : C_ELEV + N_STATS] + 1.0, 0.0)
         if cfg.rebaseline_s > 0:
-            rb_points = np.minimum(
-                cfg.rebaseline_points,
-                np.maximum(12.0, cfg.rebaseline_s / np.maximum(st[C_DT], 1e-3)),
-            )
+            rb_points = _within(cfg.rebaseline_points, cfg.rebaseline_s, st[C_DT], 12.0)
         else:
             rb_points = np.full(idx.size, float(cfg.rebaseline_points))
         lasting = elev_n >= rb_points
@@ -824,9 +826,7 @@ class DetectorBank:
         settled = ok & (~elevated | lasting)
         epi = np.maximum(st[C_EPI : C_EPI + N_STATS], q)
         if cfg.record_halflife_s > 0:  # at most this long, at the sampling interval
-            hl = np.minimum(
-                cfg.record_halflife, cfg.record_halflife_s / np.maximum(st[C_DT], 1e-3)
-            )
+            hl = _within(cfg.record_halflife, cfg.record_halflife_s, st[C_DT], 1.0)
             dec = rec * np.power(0.5, 1.0 / np.maximum(hl, 1.0))
         else:
             dec = rec * self._decay
