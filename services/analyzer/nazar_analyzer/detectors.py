@@ -86,11 +86,13 @@ def composite_config(
             "seasonality": params.seasonality,
             "min_history": min(hist, _points(needed, interval, 10, limits.max_points)),
             "record_halflife": float(hist),
+            "record_halflife_s": 0.0,  # the rule's history is the bound, in time already
             "spike_floor": params.band,
         }
     return {
         "min_history": _anomaly_min_history(hist, interval, limits, relearn_for),
         "record_halflife": float(hist),
+        "record_halflife_s": 0.0,
         "threshold": params.score_threshold,
         "alarm_window": min(params.recent_points, 32),
         "alarm_count": max(

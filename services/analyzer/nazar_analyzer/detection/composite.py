@@ -38,6 +38,9 @@ Statistics, each a component of the verdict (``COMPONENTS``):
 
 * **spike / dip**: residual from the expected value in robust deviations, and
   the jump from the recent level ``F`` (catches a spike right after a shift);
+  and the residual in the series' own units (``range_up`` / ``range_down``,
+  judged with ``range_margin``): a record in deviations moves with the learnt
+  noise scale, a record in the series' units does not;
 * **level_up / level_down**: two-sided CUSUM of the clipped residual;
 * **variance_up / variance_down**: log ratio of the short-term to the
   long-term variance of the jumps;
@@ -58,8 +61,12 @@ score (1 = edge of normal) and ``r^4 / (1 + r^4)`` maps it to [0, 1]
 
 Points judged anomalous are held out of what is learnt (the slow level,
 scales, profiles and records) while the episode lasts, so a sustained
-anomaly stays anomalous; an episode that lasts ``rebaseline_points`` is
-taken as the new normal (the slow level re-anchors on the recent level).
+anomaly stays anomalous; an episode that lasts ``rebaseline_points`` (at most
+``rebaseline_s``) is taken as the new normal (the slow level re-anchors on
+the recent level; the long-term variance and rate of extremes adopt their
+current values). Settings that stand for a duration are bounded in time as
+well as in points (``*_s``), so coarse series are judged on the same time
+scales as fine ones.
 
 The alarm gate: an alarm needs a score >= ``threshold`` on at least
 ``alarm_count`` of the last ``alarm_window`` points, and no alarm in the last
@@ -117,7 +124,11 @@ _STATS: tuple[tuple[str, str, int], ...] = (
     ("drift_up", "drift_up", 1),
     ("drift_dn", "drift_down", -1),
     ("rate", "extreme_rate", 0),
+    ("range_up", "spike", 1),
+    ("range_dn", "dip", -1),
 )
+#: The range statistics (in the series' units, not in deviations): the last two.
+_RANGE = slice(12, 14)
 N_STATS = len(_STATS)
 # components whose statistic builds up over the anomaly (see ``learn_level``)
 _ACCUMULATING = ("flatline", "drift_up", "drift_down", "level_up", "level_down")
@@ -182,7 +193,18 @@ class CompositeConfig(BaseModel):
     record_halflife: float = Field(
         default=4032.0, gt=0, description="Half-life (points) of the records thresholds refer to."
     )
-    margin: float = Field(default=0.3, ge=0, description="Threshold above the record, relative.")
+    record_halflife_s: float = Field(
+        default=14 * 86400.0,
+        ge=0,
+        description="If set, the records' half-life is at most this long (seconds, at the "
+        "series' sampling interval).",
+    )
+    margin: float = Field(default=0.5, ge=0, description="Threshold above the record, relative.")
+    range_margin: float = Field(
+        default=0.3,
+        ge=0,
+        description="Threshold of the range statistics above their record, relative.",
+    )
     learn_level: float = Field(
         default=0.5,
         gt=0,
@@ -212,12 +234,30 @@ class CompositeConfig(BaseModel):
     cusum_window: float = Field(
         default=48.0, gt=1, description="Memory of the (leaky) CUSUM, points."
     )
+    cusum_window_s: float = Field(
+        default=4 * 3600.0, ge=0, description="If set, the CUSUM's memory is at most this long (s)."
+    )
     clip: float = 3.0
     rel_floor: float = 1e-3
     season_gain: float = 0.85
     season_cycles: float = 2.0
     season_memory_cycles: float = 4.0
+    relearn_points: int = Field(
+        default=75, ge=0, description="Points of learning after the seasonality changed."
+    )
+    relearn_s: float = Field(
+        default=10800.0,
+        ge=0,
+        description="If set, the learning after a change of seasonality lasts at most this "
+        "long (seconds, at the series' sampling interval).",
+    )
     rebaseline_points: int = Field(default=288, ge=1)
+    rebaseline_s: float = Field(
+        default=86400.0,
+        ge=0,
+        description="If set, an episode is also the new normal after this long (seconds, "
+        "at the series' sampling interval; at least 12 points).",
+    )
     threshold: float = Field(default=ALARM_SCORE, gt=0, lt=1)
     alarm_window: int = Field(default=1, ge=1, le=32)
     alarm_count: int = Field(default=1, ge=1, le=32)
@@ -309,6 +349,12 @@ _DESCRIBE = {
 }
 
 
+def _within(points: float, seconds: float, dt: np.ndarray, least: float = 0.0) -> np.ndarray:
+    """``points``, but no more than ``seconds`` at the sampling interval ``dt``
+    (and no fewer than ``least``): a duration meant in time for coarse series."""
+    return np.minimum(points, np.maximum(least, seconds / np.maximum(dt, 1e-3)))
+
+
 def _alpha(halflife: float) -> float:
     return 1.0 - 0.5 ** (1.0 / max(halflife, 1e-9))
 
@@ -376,6 +422,8 @@ class DetectorBank:
                 cfg.drift_floor,
                 cfg.drift_floor,
                 cfg.rate_floor,
+                0.0,
+                0.0,
             ]
         )
         self._floors = (floors * cfg.floor_scale)[:, None]
@@ -612,7 +660,10 @@ class DetectorBank:
         c = cfg.clip
         young = n < cfg.min_history // 3  # scales not settled: learn without clipping
         zc = np.clip(z, -c, c)
-        leak = self._cusum_leak
+        if cfg.cusum_window_s > 0:  # at most this long, at the sampling interval
+            leak = 1.0 - 1.0 / _within(cfg.cusum_window, cfg.cusum_window_s, st[C_DT], 2.0)
+        else:
+            leak = self._cusum_leak
         cup = np.maximum(0.0, leak * st[C_CUP] + zc - cfg.cusum_k)
         cdn = np.maximum(0.0, leak * st[C_CDN] - zc - cfg.cusum_k)
         d2 = np.minimum(d * d, (c * c * 4.0) * sigj * sigj)
@@ -643,16 +694,31 @@ class DetectorBank:
         q[9] = drift
         q[10] = -drift
         q[11] = rate
+        q[12] = e
+        q[13] = -e
         np.maximum(q, 0.0, out=q)
         rec = st[C_REC : C_REC + N_STATS]
         thr = np.maximum(self._floors, (1.0 + cfg.margin) * rec)
+        # the range: the residual in the series' units against its own record
+        thr[_RANGE] = np.maximum(
+            self._floors[0] * sig, (1.0 + cfg.range_margin) * rec[_RANGE]
+        )
         rel = q / thr
         # learning: the first min_history points, and half as many after the
         # seasonality changed (the residuals mean something new)
-        is_learning = (n < cfg.min_history) | (st[C_MODE_N] < cfg.min_history // 2)
+        relearn = (
+            _within(cfg.relearn_points, cfg.relearn_s, st[C_DT])
+            if cfg.relearn_s > 0
+            else cfg.relearn_points
+        )
+        is_learning = (n < cfg.min_history) | (st[C_MODE_N] < relearn)
         elevated = (rel >= self._learn_level) & ~is_learning[None, :]
         elev_n = np.where(elevated, st[C_ELEV : C_ELEV + N_STATS] + 1.0, 0.0)
-        lasting = elev_n >= cfg.rebaseline_points
+        if cfg.rebaseline_s > 0:
+            rb_points = _within(cfg.rebaseline_points, cfg.rebaseline_s, st[C_DT], 12.0)
+        else:
+            rb_points = np.full(idx.size, float(cfg.rebaseline_points))
+        lasting = elev_n >= rb_points
         # a drift in progress must not be learnt as the trend
         drifting = (elevated[9] & ~lasting[9]) | (elevated[10] & ~lasting[10])
         ratios = q / thr * self._enabled
@@ -692,7 +758,7 @@ class DetectorBank:
         season[pos] = mode
         # --- learning ---------------------------------------------------------
         held = np.where(suspect, st[C_HELD] + 1.0, 0.0)
-        rebase = held >= cfg.rebaseline_points
+        rebase = held >= rb_points
         admit = ~suspect | rebase
         held = np.where(rebase, 0.0, held)
         st[C_HELD] = held
@@ -735,7 +801,8 @@ class DetectorBank:
         st[C_JSCALE] = np.where(rebase, np.maximum(st[C_JSCALE], eshort), st[C_JSCALE])
         st[C_VSHORT] = vshort
         vlong = np.where(admit & ~first, vlong + a_long * (d2 - vlong), vlong)
-        st[C_VLONG] = np.where(rebase, np.maximum(vlong, eshort * eshort), vlong)
+        # re-baselining adopts the current variance and rate of extremes
+        st[C_VLONG] = np.where(rebase, np.maximum(vshort, tiny * tiny), vlong)
         st[C_CUP] = np.where(rebase, 0.0, cup)
         st[C_CDN] = np.where(rebase, 0.0, cdn)
         st[C_RUN] = run
@@ -746,7 +813,9 @@ class DetectorBank:
             rebase, mid, np.where(admit & ~drifting, ref + a_ref * (u - ref), ref)
         )
         st[C_RSHORT] = rshort
-        st[C_RLONG] = np.where(admit, rlong + a_long * (ext - rlong), rlong)
+        st[C_RLONG] = np.where(
+            rebase, rshort, np.where(admit, rlong + a_long * (ext - rlong), rlong)
+        )
         # records: decaying maxima of the statistics of normal points. A statistic
         # at or above learn_level of its threshold is not learnt while it stays
         # there (a slowly growing statistic must not raise its own threshold);
@@ -756,7 +825,11 @@ class DetectorBank:
         ok = (~young & admit & ~rebase)[None, :]
         settled = ok & (~elevated | lasting)
         epi = np.maximum(st[C_EPI : C_EPI + N_STATS], q)
-        dec = rec * self._decay
+        if cfg.record_halflife_s > 0:  # at most this long, at the sampling interval
+            hl = _within(cfg.record_halflife, cfg.record_halflife_s, st[C_DT], 1.0)
+            dec = rec * np.power(0.5, 1.0 / np.maximum(hl, 1.0))
+        else:
+            dec = rec * self._decay
         st[C_REC : C_REC + N_STATS] = np.where(
             settled, np.maximum(dec, epi), np.where(young[None, :], rec, dec)
         )

@@ -1,0 +1,53 @@
+"""The composite detector after a change of regime: a quieter or shifted series
+becomes the new normal after a day at any sampling interval, so a later
+anomaly is not hidden behind the first alarm of the episode."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nazar_analyzer.detection import STATISTICS, CompositeConfig, DetectorBank
+
+T0 = 1_700_000_000.0
+HOUR = 3600.0
+
+
+def _run(values: np.ndarray, step: float, **settings: float) -> tuple[np.ndarray, np.ndarray]:
+    bank = DetectorBank(CompositeConfig(refractory_s=6 * HOUR, **settings))
+    slot = bank.add()
+    res = bank.update(
+        np.full(values.size, slot), T0 + step * np.arange(values.size), values
+    )
+    return np.flatnonzero(res.is_anomaly), res.statistic
+
+
+def test_a_series_that_went_quiet_is_the_new_normal_after_a_day() -> None:
+    rng = np.random.default_rng(5)
+    day = 288  # 5-minute points
+    values = 100.0 + rng.normal(0, 5.0, 6 * day)
+    quiet = 3 * day
+    values[quiet:] = 100.0 + rng.normal(0, 0.5, values.size - quiet)
+    spike = quiet + int(1.5 * day)
+    values[spike] += 60.0  # twelve deviations of the old noise
+    alarms, statistic = _run(values, 300.0)
+    assert spike in alarms
+    assert STATISTICS[statistic[spike]] in ("z_up", "j_up", "range_up")
+    # one alarm for the change itself at most, none between it and the spike
+    assert alarms[(alarms > quiet + day // 4) & (alarms < spike)].size == 0
+
+
+def test_an_hourly_series_is_rebaselined_after_a_day_not_after_288_points() -> None:
+    rng = np.random.default_rng(7)
+    values = 20.0 + rng.normal(0, 1.0, 600)
+    shift = 400
+    values[shift:] += 15.0
+    spike = shift + 48  # two days after the shift
+    values[spike] += 60.0
+    alarms, _ = _run(values, HOUR)
+    assert alarms[(alarms >= shift) & (alarms < shift + 6)].size == 1  # the shift
+    assert spike in alarms
+    # measured in points only, the episode would last 288 hours and hide the spike
+    alarms_points, _ = _run(
+        values, HOUR, rebaseline_s=0.0, cusum_window_s=0.0, record_halflife_s=0.0
+    )
+    assert spike not in alarms_points
