@@ -53,6 +53,39 @@ class RedactingFilter(logging.Filter):
 _FORMATTER = logging.Formatter()
 
 
+def _make_record(
+    self: logging.Logger,
+    name: str,
+    level: int,
+    fn: str,
+    lno: int,
+    msg: object,
+    args: Any,
+    exc_info: Any,
+    func: str | None = None,
+    extra: Mapping[str, object] | None = None,
+    sinfo: str | None = None,
+) -> logging.LogRecord:
+    """``Logger.makeRecord`` that namespaces an ``extra`` key naming a record
+    attribute (``created``, ``name``, ``message`` …) as ``extra.<key>``.
+
+    The standard one raises ``KeyError`` for those — and only when the level
+    is enabled, so a call that passes at WARNING crashes its caller at INFO.
+    """
+    record = logging.getLogRecordFactory()(name, level, fn, lno, msg, args, exc_info, func, sinfo)
+    for key, value in (extra or {}).items():
+        if key in ("message", "asctime") or key in record.__dict__:
+            key = f"extra.{key}"
+        record.__dict__[key] = value
+    return record
+
+
+def install_safe_extras() -> None:
+    """Make every logger (existing and future, the libraries' too) use
+    :func:`_make_record`. Idempotent; :func:`setup_logging` calls it."""
+    logging.Logger.makeRecord = _make_record  # type: ignore[assignment,method-assign]
+
+
 class _TraceContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         ctx = trace.get_current_span().get_span_context()
@@ -63,7 +96,9 @@ class _TraceContextFilter(logging.Filter):
 
 
 def setup_logging(settings: CommonSettings, service: str) -> None:
-    """Configure the root logger: JSON lines on stderr, secrets redacted."""
+    """Configure the root logger: JSON lines on stderr, secrets redacted,
+    ``extra`` keys that would collide with record attributes namespaced."""
+    install_safe_extras()
     handler = logging.StreamHandler(sys.stderr)
     if settings.log_format == "json":
         handler.setFormatter(

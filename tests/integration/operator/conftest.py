@@ -4,6 +4,7 @@ and a real Nazar API server."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -58,11 +59,16 @@ def k8s(kmock: kmock.KubernetesEmulator) -> kmock.KubernetesEmulator:
     return kmock
 
 
-@pytest.fixture
+@pytest.fixture(params=["INFO", "DEBUG"])
 async def operator(
-    k8s: kmock.KubernetesEmulator, ingest_server: Any
+    request: pytest.FixtureRequest, k8s: kmock.KubernetesEmulator, ingest_server: Any
 ) -> AsyncIterator[kmock.KubernetesEmulator]:
-    """The operator's handlers running in kopf's loop until the test ends."""
+    """The operator's handlers running in kopf's loop until the test ends, at
+    the chart's default log level and at DEBUG: a log call that fails only
+    when its level is enabled must fail here."""
+    root = logging.getLogger()
+    saved_level = root.level
+    root.setLevel(request.param)
     registry = kopf.OperatorRegistry()
 
     @kopf.on.login(registry=registry)
@@ -105,3 +111,4 @@ async def operator(
     yield k8s
     stop.set()
     await asyncio.to_thread(thread.join, 15)
+    root.setLevel(saved_level)
