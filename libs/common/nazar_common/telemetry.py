@@ -83,7 +83,7 @@ def _make_record(
 def install_safe_extras() -> None:
     """Make every logger (existing and future, the libraries' too) use
     :func:`_make_record`. Idempotent; :func:`setup_logging` calls it."""
-    logging.Logger.makeRecord = _make_record  # type: ignore[assignment,method-assign]
+    logging.Logger.makeRecord = _make_record  # type: ignore[method-assign]
 
 
 class _TraceContextFilter(logging.Filter):
