@@ -53,6 +53,48 @@ async def test_rule_crud(ingest_server: IngestServer) -> None:
         assert (await reader.get("/api/v1/rules/cpu-high")).status_code == 404
 
 
+async def test_owned_rules_are_neither_adopted_nor_taken_over(ingest_server: IngestServer) -> None:
+    """``?owner=`` is stored on creation; another owner (or a hand-made rule,
+    which has none) gets 409 and the rule stays as it was; requests without
+    an owner (people) may edit and keep the owner."""
+    rule = {**RULE, "name": "owned-cpu", "channels": []}
+    async with ingest_server.client() as admin:
+        r = await admin.put("/api/v1/rules/owned-cpu", json=rule,
+                            params={"source": "kubernetes", "owner": "uid-1"})
+        assert r.status_code == 201, r.text
+        assert r.json()["owner"] == "uid-1" and r.json()["source"] == "kubernetes"
+        other = {**rule, "params": {**rule["params"], "value": 50}}
+        r = await admin.put("/api/v1/rules/owned-cpu", json=other, params={"owner": "uid-2"})
+        assert r.status_code == 409, r.text
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert "uid-1" in r.json()["detail"]
+        r = await admin.delete("/api/v1/rules/owned-cpu", params={"owner": "uid-2"})
+        assert r.status_code == 409
+        stored = (await admin.get("/api/v1/rules/owned-cpu")).json()
+        assert stored["version"] == 1 and stored["spec"]["params"]["value"] == 90
+        # A person's edit (no owner) is allowed and keeps the owner.
+        r = await admin.put("/api/v1/rules/owned-cpu", json=other)
+        assert r.status_code == 200 and r.json()["owner"] == "uid-1"
+        assert r.json()["version"] == 2
+        r = await admin.put("/api/v1/rules/owned-cpu", json=rule, params={"owner": "uid-1"})
+        assert r.status_code == 200 and r.json()["version"] == 3
+        assert (await admin.delete("/api/v1/rules/owned-cpu",
+                                   params={"owner": "uid-1"})).status_code == 204
+        # A hand-made rule is not adopted.
+        hand = {**rule, "name": "hand-cpu"}
+        assert (await admin.post("/api/v1/rules", json=hand)).status_code == 201
+        r = await admin.put("/api/v1/rules/hand-cpu", json=hand, params={"owner": "uid-1"})
+        assert r.status_code == 409 and "made by hand" in r.json()["detail"]
+        assert (await admin.get("/api/v1/rules/hand-cpu")).json()["owner"] is None
+        r = await admin.delete("/api/v1/rules/hand-cpu", params={"owner": "uid-1"})
+        assert r.status_code == 409
+        r = await admin.put("/api/v1/rules/hand-cpu", json=hand, params={"owner": "bad owner"})
+        assert r.status_code in (400, 422)
+        assert (await admin.delete("/api/v1/rules/hand-cpu")).status_code == 204
+        r = await admin.delete("/api/v1/rules/hand-cpu", params={"owner": "uid-1"})
+        assert r.status_code == 404
+
+
 async def test_invalid_rules_are_explained(ingest_server: IngestServer) -> None:
     async with ingest_server.client() as admin:
         bad = {**RULE, "name": "Bad Name", "params": {"kind": "threshold"}}
