@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 
 import kopf
 
@@ -20,7 +21,11 @@ def main() -> None:
     asyncio.run(
         kopf.operator(
             registry=registry,
-            standalone=True,
+            # One active replica: kopf pauses every peer but the one of highest
+            # priority; a random priority elects one without configuration.
+            standalone=not settings.operator_peering,
+            peering_name=settings.operator_peering or None,
+            priority=random.randint(1, 2**31 - 1),
             clusterwide=not settings.operator_namespaces,
             namespaces=settings.operator_namespaces,
             liveness_endpoint=settings.liveness_endpoint,

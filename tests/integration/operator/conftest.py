@@ -17,6 +17,7 @@ import pytest
 from nazar_operator.handlers import register
 from nazar_operator.resources import ALERT_RULES, GROUP, MONITORED_HOSTS, VERSION
 from nazar_operator.settings import OperatorSettings
+from tests.support.kube import KubernetesServer
 
 NAMESPACE = "team-a"
 ALERT_RULES_RES = f"{GROUP}/{VERSION}/{ALERT_RULES}"
@@ -37,6 +38,12 @@ async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 15.0)
 
 def connection(server: kmock.KubernetesEmulator) -> kopf.ConnectionInfo:
     return kopf.ConnectionInfo(server=str(server.url).rstrip("/"))
+
+
+@pytest.fixture
+def kmock_options(kmock_options: dict[str, Any]) -> dict[str, Any]:
+    """kmock with uid, resourceVersion and generation (tests/support/kube.py)."""
+    return {**kmock_options, "cls": KubernetesServer}
 
 
 @pytest.fixture
@@ -79,6 +86,7 @@ async def operator(
         api_url=ingest_server.url,
         api_key=ingest_server.admin_key,
         operator_retry_delay=1.0,
+        operator_peering="",
         log_format="text",
     )
     register(registry, settings)

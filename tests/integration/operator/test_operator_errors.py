@@ -33,7 +33,7 @@ async def test_api_validation_error_is_permanent(ingest_server: Any) -> None:
         patch = kopf.Patch()
         sync = RuleSync(api, retry_delay=7.0)
         with pytest.raises(kopf.PermanentError):
-            await sync.apply(invalid_body, {}, GEN, patch, fields)
+            await sync.apply(invalid_body, {}, GEN, "uid-b", patch, fields)
         cond = patch["status"]["conditions"][0]
         assert (cond["type"], cond["status"], cond["reason"]) == ("Ready", "False", "Invalid")
         assert patch["status"]["observedGeneration"] == GEN
@@ -56,8 +56,8 @@ async def test_unreachable_api_is_temporary_with_delay() -> None:
             "lastTransitionTime": "2020-01-01T00:00:00Z",
         }]}
         with pytest.raises(kopf.TemporaryError) as caught:
-            await RuleSync(api, retry_delay=7.0).apply(lambda: (body,), previous, GEN, patch,
-                                                       fields)
+            await RuleSync(api, retry_delay=7.0).apply(lambda: (body,), previous, GEN, "uid-b",
+                                                       patch, fields)
         assert caught.value.delay == 7.0
         cond = patch["status"]["conditions"][0]
         assert (cond["status"], cond["reason"]) == ("False", "ApiUnavailable")
@@ -81,6 +81,6 @@ async def test_delete_is_idempotent(ingest_server: Any) -> None:
         await api.put_rule("team-b-gone", {"params": {"kind": "absence"}})
         assert await api.delete_rule("team-b-gone") is True
         assert await api.delete_rule("team-b-gone") is False
-        await RuleSync(api, 1.0).delete(["team-b-gone"])  # nothing left: no error
+        await RuleSync(api, 1.0).delete(["team-b-gone"], "uid", {}, 1, kopf.Patch())  # no error
     finally:
         await api.aclose()
