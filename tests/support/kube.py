@@ -17,7 +17,21 @@ import uuid
 from typing import Any
 
 import kmock
-from kmock._internal import enums, rendering
+from kmock._internal import enums, parsing, rendering
+
+_parse_path = parsing.parse_path
+
+
+def _parse_path_fixed(path: str) -> parsing.ParsedPath:
+    """kmock 0.8 fails on ``/api/v1/namespaces`` (the list of namespaces, which
+    kopf reads when it is given namespaces): it takes ``namespaces`` for the
+    namespace marker of a namespaced path."""
+    if path.rstrip("/") in ("/api/v1/namespaces",):
+        return parsing.ParsedPath("", "v1", "namespaces")
+    return _parse_path(path)
+
+
+parsing.parse_path = _parse_path_fixed
 
 
 def merge_patch(target: Any, patch: Any) -> Any:

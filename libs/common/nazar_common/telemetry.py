@@ -12,7 +12,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
-from pythonjsonlogger.json import JsonFormatter
+from pythonjsonlogger.json import JsonEncoder, JsonFormatter
 
 from nazar_common.redaction import redact as redact  # re-exported
 from nazar_common.settings import CommonSettings
@@ -95,6 +95,27 @@ class _TraceContextFilter(logging.Filter):
         return True
 
 
+class _Encoder(JsonEncoder):
+    """Values the JSON encoder cannot take become ``<TypeName>``: a record
+    must never be lost to one of its ``extra`` values (kopf passes its
+    settings, a dataclass holding a queue, with every object's line)."""
+
+    def default(self, o: Any) -> Any:
+        try:
+            return super().default(o)
+        except Exception:
+            return f"<{type(o).__name__}>"
+
+
+class _DropLibraryState(logging.Filter):
+    """kopf attaches its whole ``settings`` object to each of its records: not log data."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith("kopf"):
+            record.__dict__.pop("settings", None)
+        return True
+
+
 def setup_logging(settings: CommonSettings, service: str) -> None:
     """Configure the root logger: JSON lines on stderr, secrets redacted,
     ``extra`` keys that would collide with record attributes namespaced."""
@@ -106,10 +127,12 @@ def setup_logging(settings: CommonSettings, service: str) -> None:
                 "%(asctime)s %(levelname)s %(name)s %(message)s",
                 rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
                 static_fields={"service": service},
+                json_encoder=_Encoder,
             )
         )
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    handler.addFilter(_DropLibraryState())
     handler.addFilter(RedactingFilter())
     handler.addFilter(_TraceContextFilter())
     root = logging.getLogger()

@@ -6,8 +6,10 @@ services, at INFO, fail (ingest's storage set-up did, on a fresh database)."""
 from __future__ import annotations
 
 import ast
+import dataclasses
 import json
 import logging
+import queue
 from pathlib import Path
 
 import pytest
@@ -70,3 +72,29 @@ def test_a_reserved_name_in_extra_is_namespaced_not_raised(
         assert line["extra.message"] == "m"
         assert line["rule"] == "r"
         assert isinstance(line["time"], str)
+
+
+def test_a_value_json_cannot_take_does_not_lose_the_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A dataclass holding a queue (kopf's settings) used to make the
+    formatter fail: the record was dropped with a "Logging error" on stderr."""
+
+    @dataclasses.dataclass
+    class Holder:
+        queue: queue.SimpleQueue[int] = dataclasses.field(default_factory=queue.SimpleQueue)
+
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level, logging.Logger.makeRecord)
+    try:
+        setup_logging(CommonSettings(log_level="INFO", log_format="json"), "nazar-test")
+        logging.getLogger("nazar.test").info("kept", extra={"holder": Holder(), "n": 1})
+        logging.getLogger("kopf.objects").info("kopf line", extra={"settings": Holder()})
+        err = capsys.readouterr().err
+    finally:
+        root.handlers[:], root.level = saved[0], saved[1]
+        logging.Logger.makeRecord = saved[2]  # type: ignore[method-assign]
+    assert "Logging error" not in err
+    first, second = (json.loads(line) for line in err.splitlines())
+    assert first["message"] == "kept" and first["n"] == 1 and first["holder"] == "<Holder>"
+    assert second["message"] == "kopf line" and "settings" not in second
