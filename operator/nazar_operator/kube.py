@@ -110,6 +110,7 @@ class Peering:
 
     def __init__(self, info: kopf.ConnectionInfo, name: str, namespace: str | None) -> None:
         self.name = name
+        self.namespace = namespace
         self._path = (
             "/apis/kopf.dev/v1/clusterkopfpeerings"
             if namespace is None
@@ -122,7 +123,11 @@ class Peering:
         body = {
             "apiVersion": "kopf.dev/v1",
             "kind": "KopfPeering" if "/namespaces/" in self._path else "ClusterKopfPeering",
-            "metadata": {"name": self.name, "labels": {"app.kubernetes.io/part-of": "nazar"}},
+            "metadata": {
+                "name": self.name,
+                **({"namespace": self.namespace} if self.namespace else {}),
+                "labels": {"app.kubernetes.io/part-of": "nazar"},
+            },
         }
         try:
             response = await self._client.post(self._path, json=body)

@@ -3,7 +3,9 @@
 kmock stores objects as plain merged dicts. A real API server also assigns
 ``metadata.uid`` and ``creationTimestamp`` on creation, moves
 ``resourceVersion`` on every write and ``generation`` on every change of
-anything but ``status`` and ``metadata``. This subclass adds those, so the
+anything but ``status`` and ``metadata``; an object created through a
+namespaced URL gets that namespace (kmock would store it without one, and
+its watch streams would then never show the object's changes). This subclass adds those, so the
 operator's ownership (uid) and ``observedGeneration`` are tested as they
 work in a cluster.
 """
@@ -67,6 +69,8 @@ class KubernetesServer(kmock.KubernetesEmulator):
             data = request.data  # changed in place: the request is frozen
             meta = data.setdefault("metadata", {})
             if request.action == enums.action.CREATE:
+                if request.namespace:
+                    meta.setdefault("namespace", request.namespace)
                 meta.update(
                     uid=str(uuid.uuid4()),
                     generation=1,

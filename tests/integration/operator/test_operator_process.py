@@ -296,3 +296,36 @@ async def test_operator_process_end_to_end(
 
 async def _async(value: Any) -> Any:
     return value
+
+
+async def test_two_operator_processes_elect_one(
+    start: Any, k8s: kmock.KubernetesEmulator, ingest_server: IngestServer
+) -> None:
+    """Two replicas (one at DEBUG): one applies, the other waits; when the
+    active one stops, the other takes over."""
+    first, second = await start("INFO"), await start("DEBUG")
+
+    async def peers() -> dict[str, Any] | None:
+        peering = obj(k8s, "kopf.dev/v1/kopfpeerings", "nazar-operator")
+        live = {k: v for k, v in (peering.get("status") or {}).items() if v}
+        return live if len(live) == 2 else None
+
+    await eventually(peers, 30)
+    await k8s.post(f"{BASE}/alertrules", json=alert_rule("one", 70))
+    body = await settled(k8s, AR, "one", "True", "Applied", timeout=30)
+    name = body["status"]["ruleName"]
+    await asyncio.sleep(3)  # a resync or two
+    counts = [first.applied(name), second.applied(name)]
+    assert sorted(counts)[0] == 0 and sorted(counts)[1] >= 1, counts
+    active, standby = (first, second) if counts[0] else (second, first)
+
+    await active.stop()
+    assert active.proc.returncode == 0
+    await k8s.post(f"{BASE}/alertrules", json=alert_rule("two", 60))
+    body = await settled(k8s, AR, "two", "True", "Applied", timeout=30)
+    assert standby.applied(body["status"]["ruleName"]) >= 1
+    async with ingest_server.client() as api:
+        stored = (await api.get(f"/api/v1/rules/{body['status']['ruleName']}")).json()
+        assert stored["owner"] == body["metadata"]["uid"]
+    for op in (first, second):
+        assert not [x for x in op.lines() if x["level"] == "RAW"]
