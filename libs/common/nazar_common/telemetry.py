@@ -107,13 +107,16 @@ class _Encoder(JsonEncoder):
             return f"<{type(o).__name__}>"
 
 
-class _DropLibraryState(logging.Filter):
-    """kopf attaches its whole ``settings`` object to each of its records: not log data."""
+class _Formatter(JsonFormatter):
+    """kopf attaches its whole ``settings`` object to each of its records (its
+    own event poster reads it): not log data, left out of the line."""
 
-    def filter(self, record: logging.LogRecord) -> bool:
+    def add_fields(
+        self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]
+    ) -> None:
+        super().add_fields(log_data, record, message_dict)
         if record.name.startswith("kopf"):
-            record.__dict__.pop("settings", None)
-        return True
+            log_data.pop("settings", None)
 
 
 def setup_logging(settings: CommonSettings, service: str) -> None:
@@ -123,7 +126,7 @@ def setup_logging(settings: CommonSettings, service: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     if settings.log_format == "json":
         handler.setFormatter(
-            JsonFormatter(
+            _Formatter(
                 "%(asctime)s %(levelname)s %(name)s %(message)s",
                 rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
                 static_fields={"service": service},
@@ -132,7 +135,6 @@ def setup_logging(settings: CommonSettings, service: str) -> None:
         )
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-    handler.addFilter(_DropLibraryState())
     handler.addFilter(RedactingFilter())
     handler.addFilter(_TraceContextFilter())
     root = logging.getLogger()

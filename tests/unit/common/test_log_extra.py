@@ -89,7 +89,7 @@ def test_a_value_json_cannot_take_does_not_lose_the_line(
     try:
         setup_logging(CommonSettings(log_level="INFO", log_format="json"), "nazar-test")
         logging.getLogger("nazar.test").info("kept", extra={"holder": Holder(), "n": 1})
-        logging.getLogger("kopf.objects").info("kopf line", extra={"settings": Holder()})
+        logging.getLogger("kopf.test").info("kopf line", extra={"settings": Holder()})
         err = capsys.readouterr().err
     finally:
         root.handlers[:], root.level = saved[0], saved[1]
