@@ -16,7 +16,9 @@ class OperatorSettings(CommonSettings):
         description="Nazar API base URL the operator applies rules to.",
     )
     api_key: SecretStr = Field(
-        default=SecretStr(""), description="Admin API key the operator uses."
+        default=SecretStr(""),
+        description="API key the operator uses: the rules scope is enough (it writes rules and "
+        "reads their alerts); an admin key works too.",
     )
     api_timeout: float = Field(
         default=10.0, gt=0, description="Seconds one Nazar API call may take."

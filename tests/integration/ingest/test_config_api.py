@@ -95,6 +95,26 @@ async def test_owned_rules_are_neither_adopted_nor_taken_over(ingest_server: Ing
         assert r.status_code == 404
 
 
+async def test_a_rules_key_writes_rules_and_nothing_else(ingest_server: IngestServer) -> None:
+    """The operator's scope: rules (and reading), but no channels, keys or silences."""
+    async with ingest_server.client() as admin:
+        r = await admin.post("/api/v1/keys", json={"name": "operator", "scopes": ["rules"]})
+        assert r.status_code == 201, r.text
+        key = r.json()["key"]
+    rule = {**RULE, "name": "scoped-cpu", "channels": []}
+    async with ingest_server.client(key) as rules:
+        me = (await rules.get("/api/v1/auth/whoami")).json()
+        assert me["grants"] == {"ingest": False, "read": True, "admin": False, "rules": True}
+        r = await rules.put("/api/v1/rules/scoped-cpu", json=rule, params={"owner": "u"})
+        assert r.status_code == 201, r.text
+        assert (await rules.get("/api/v1/alerts", params={"rule": "scoped-cpu"})).status_code == 200
+        assert (await rules.put("/api/v1/channels/ops-x", json=CHANNEL)).status_code == 403
+        assert (await rules.post("/api/v1/keys", json={"name": "x", "scopes": ["admin"]})
+                ).status_code == 403
+        r = await rules.delete("/api/v1/rules/scoped-cpu", params={"owner": "u"})
+        assert r.status_code == 204
+
+
 async def test_invalid_rules_are_explained(ingest_server: IngestServer) -> None:
     async with ingest_server.client() as admin:
         bad = {**RULE, "name": "Bad Name", "params": {"kind": "threshold"}}

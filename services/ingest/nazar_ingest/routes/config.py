@@ -33,7 +33,6 @@ from nazar_ingest.security import Principal
 
 router = APIRouter(tags=["configuration"])
 Reader = Annotated[Principal, Depends(require(Scope.READ))]
-Admin = Annotated[object, Depends(require(Scope.ADMIN))]
 Name = Annotated[str, Path(pattern=NAME_PATTERN)]
 
 MASK = "**********"
@@ -195,8 +194,12 @@ RULES = _Resource("rules", RuleSpec)
 CHANNELS = _Resource("channels", ChannelSpec, has_urls=True)
 
 
-def _routes(resource: _Resource[Any], path: str, model: type[BaseModel]) -> None:
+def _routes(
+    resource: _Resource[Any], path: str, model: type[BaseModel], write: Scope = Scope.ADMIN
+) -> None:
+    """CRUD routes; writing needs the ``write`` scope."""
     tag = [path.strip("/")]
+    writer = [Depends(require(write))]
 
     @router.get(f"/api/v1/{path}", tags=tag, summary=f"List {path}")
     async def list_(state: Annotated[AppState, Depends(get_state)], reader: Reader) -> Any:
@@ -213,11 +216,12 @@ def _routes(resource: _Resource[Any], path: str, model: type[BaseModel]) -> None
         tags=tag,
         status_code=201,
         summary=f"Create one of {path}",
+        dependencies=writer,
         openapi_extra={"requestBody": json_body(model)},
         responses={409: {"description": "The name exists; use PUT to replace"}},
     )
     async def create_(
-        state: Annotated[AppState, Depends(get_state)], _: Admin, body: JsonObject
+        state: Annotated[AppState, Depends(get_state)], body: JsonObject
     ) -> Any:
         return await resource.create(state.pool, body)
 
@@ -225,6 +229,7 @@ def _routes(resource: _Resource[Any], path: str, model: type[BaseModel]) -> None
         f"/api/v1/{path}/{{name}}",
         tags=tag,
         summary=f"Create or replace one of {path}",
+        dependencies=writer,
         openapi_extra={"requestBody": json_body(model)},
         responses={
             201: {"description": "Created", "content": {"application/json": {}}},
@@ -234,7 +239,6 @@ def _routes(resource: _Resource[Any], path: str, model: type[BaseModel]) -> None
     async def put_(
         name: Name,
         state: Annotated[AppState, Depends(get_state)],
-        _: Admin,
         body: JsonObject,
         source: Annotated[
             str,
@@ -253,16 +257,16 @@ def _routes(resource: _Resource[Any], path: str, model: type[BaseModel]) -> None
         tags=tag,
         status_code=204,
         summary=f"Delete one of {path}",
+        dependencies=writer,
         responses={409: {"description": "The object has another owner than the one named"}},
     )
     async def delete_(
         name: Name,
         state: Annotated[AppState, Depends(get_state)],
-        _: Admin,
         owner: Owner = None,
     ) -> None:
         await resource.delete(state.pool, name, owner)
 
 
-_routes(RULES, "rules", RuleSpec)
+_routes(RULES, "rules", RuleSpec, Scope.RULES)
 _routes(CHANNELS, "channels", ChannelSpec)
