@@ -22,7 +22,7 @@ import kmock
 import pytest
 
 from nazar_operator.reconcile import rule_name
-from tests.conftest import IngestServer, free_port
+from tests.conftest import IngestServer, create_key, free_port
 from tests.integration.operator.conftest import eventually
 
 NS = "team-p"
@@ -90,6 +90,7 @@ async def start(
     cluster: Path, ingest_server: IngestServer, tmp_path: Path
 ) -> AsyncIterator[Any]:
     procs: list[OperatorProcess] = []
+    key = await create_key(ingest_server.database_url, "rules")  # the operator's scope
 
     async def run(level: str = "INFO") -> OperatorProcess:
         log = tmp_path / f"operator-{len(procs)}.log"
@@ -97,7 +98,7 @@ async def start(
             **os.environ,
             "KUBECONFIG": str(cluster),
             "NAZAR_API_URL": ingest_server.url,
-            "NAZAR_API_KEY": ingest_server.admin_key,
+            "NAZAR_API_KEY": key,
             "NAZAR_OPERATOR_NAMESPACES": NS,
             "NAZAR_OPERATOR_LISTEN_PORT": str(free_port()),
             "NAZAR_OPERATOR_RETRY_DELAY": "1",
