@@ -52,8 +52,8 @@ from nazar_operator.resources import (
     MONITORED_HOSTS,
     VERSION,
 )
-from nazar_operator.scaler import Connect, Scaler
-from nazar_operator.scaling import ScalingPolicy
+from nazar_operator.scaler import Connect, Leader, Scaler
+from nazar_operator.scaling import ScalingPolicy, is_leader
 from nazar_operator.settings import OperatorSettings
 
 log = logging.getLogger(__name__)
@@ -232,11 +232,14 @@ def register(
     registry: kopf.OperatorRegistry,
     settings: OperatorSettings,
     connect: Connect | None = None,
+    identity: str | None = None,
 ) -> None:
     """Register every handler on ``registry``.
 
     ``connect`` gives the scaler its Kubernetes credentials (default: the
-    service account or kubeconfig, as kopf's own login).
+    service account or kubeconfig, as kopf's own login). ``identity`` is this
+    replica's name in the peering object (as given to kopf): with it the
+    scaler only acts while this replica is the elected one.
     """
     nazar = settings
     state: dict[str, Any] = {}
@@ -254,11 +257,20 @@ def register(
             prefix=ANNOTATIONS_PREFIX, key="last-handled-configuration"
         )
         settings.posting.level = logging.WARNING
+        login: Connect = connect or functools.partial(cluster_login, settings=settings)
+        leader: Leader | None = None
         if not settings.peering.standalone and settings.peering.name:
-            info = await (connect or functools.partial(cluster_login, settings=settings))()
+            info = await login()
             scopes: list[str | None] = (
                 [None] if settings.peering.clusterwide else list(nazar.operator_namespaces)
             )
+            peering, priority = settings.peering.name, settings.peering.priority
+
+            async def leading() -> bool:
+                peers = await Peering(await login(), peering, scopes[0]).peers()
+                return is_leader(peers, str(identity), priority, datetime.now(UTC))
+
+            leader = leading if identity is not None else None
             for scope in scopes:
                 if await Peering(info, settings.peering.name, scope).ensure():
                     log.info("peering object created",
@@ -268,7 +280,6 @@ def register(
         )
         state["sync"] = RuleSync(api, nazar.operator_retry_delay)
         if nazar.scaler_enabled:
-            login: Connect = connect or functools.partial(cluster_login, settings=settings)
             scaler = Scaler(
                 QueueDepth(nazar.amqp_url.get_secret_value(), ANALYZER_SAMPLES.name),
                 login,
@@ -281,6 +292,7 @@ def register(
                     up_cooldown=nazar.scaler_up_cooldown,
                     down_cooldown=nazar.scaler_down_cooldown,
                 ),
+                leader=leader,
             )
             stopped = asyncio.Event()
             state["scaler"] = (scaler, stopped)

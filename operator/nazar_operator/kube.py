@@ -118,6 +118,21 @@ class Peering:
         )
         self._client = _client(info)
 
+    async def peers(self) -> dict[str, Any]:
+        """The peers the object lists (its status): identity → priority, lifetime, lastseen."""
+        try:
+            response = await self._client.get(f"{self._path}/{self.name}")
+        except httpx.HTTPError as exc:
+            raise TransientError(f"Kubernetes API unreachable: {exc}") from exc
+        finally:
+            await self._client.aclose()
+        if response.status_code >= 400:
+            raise TransientError(
+                f"cannot read the peering object {self.name!r} ({response.status_code})"
+            )
+        status = response.json().get("status")
+        return dict(status) if isinstance(status, dict) else {}
+
     async def ensure(self) -> bool:
         """Create the object unless it exists; True when it was created."""
         body = {
