@@ -78,10 +78,12 @@ def is_leader(
     """Whether this replica is the active one among the live peers of a kopf
     peering object's status (``{identity: {priority, lifetime, lastseen}}``).
 
-    As kopf decides for the resources: a live peer of higher or equal
-    priority makes this replica wait. A peer is live until ``lastseen``
-    plus ``lifetime`` seconds.
+    As kopf decides for the resources: a replica waits until its own
+    heartbeat is listed, and while a live peer of higher or equal priority
+    is. A peer is live until ``lastseen`` plus ``lifetime`` seconds.
     """
+    if not peers.get(identity):
+        return False
     for other, info in peers.items():
         if other == identity or not info:
             continue

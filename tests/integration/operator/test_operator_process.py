@@ -24,6 +24,7 @@ import pytest
 from nazar_operator.reconcile import rule_name
 from tests.conftest import IngestServer, create_key, free_port
 from tests.integration.operator.conftest import eventually
+from tests.integration.operator.test_operator_scaler import publish, purge
 
 NS = "team-p"
 BASE = f"/apis/nazar.dev/v1alpha1/namespaces/{NS}"
@@ -92,7 +93,7 @@ async def start(
     procs: list[OperatorProcess] = []
     key = await create_key(ingest_server.database_url, "rules")  # the operator's scope
 
-    async def run(level: str = "INFO") -> OperatorProcess:
+    async def run(level: str = "INFO", **extra: str) -> OperatorProcess:
         log = tmp_path / f"operator-{len(procs)}.log"
         env = {
             **os.environ,
@@ -106,6 +107,7 @@ async def start(
             "NAZAR_OPERATOR_STATUS_INTERVAL": "1",
             "NAZAR_LOG_LEVEL": level,
             "NAZAR_LOG_FORMAT": "json",
+            **extra,
         }
         with log.open("wb") as fh:
             proc = await asyncio.create_subprocess_exec(
@@ -300,11 +302,31 @@ async def _async(value: Any) -> Any:
 
 
 async def test_two_operator_processes_elect_one(
-    start: Any, k8s: kmock.KubernetesEmulator, ingest_server: IngestServer
+    start: Any, k8s: kmock.KubernetesEmulator, ingest_server: IngestServer, fresh_amqp_url: str
 ) -> None:
-    """Two replicas (one at DEBUG): one applies, the other waits; when the
-    active one stops, the other takes over."""
-    first, second = await start("INFO"), await start("DEBUG")
+    """Two replicas (one at DEBUG): one applies rules and scales the analyzer,
+    the other waits; when the active one stops, the other takes over."""
+    deployments = "apps/v1/deployments"
+    k8s.resources[deployments] = kmock.ResourceInfo(
+        kind="Deployment", namespaced=True, subresources={"scale"}, verbs={"get", "patch", "list"},
+    )
+    k8s.objects[deployments, NS, "nazar-analyzer"] = {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "nazar-analyzer", "namespace": NS}, "spec": {"replicas": 1},
+    }
+    scaler = {
+        "NAZAR_SCALER_ENABLED": "true", "NAZAR_AMQP_URL": fresh_amqp_url,
+        "NAZAR_SCALER_NAMESPACE": NS, "NAZAR_SCALER_INTERVAL": "0.5",
+        "NAZAR_SCALER_MESSAGES_PER_REPLICA": "10",
+    }
+    first, second = await start("INFO", **scaler), await start("DEBUG", **scaler)
+
+    def replicas() -> int:
+        return int(k8s.objects[kmock.resource(deployments), NS, "nazar-analyzer"]
+                   ["spec"]["replicas"])
+
+    def scaled(op: OperatorProcess) -> list[dict[str, Any]]:
+        return [x for x in op.lines() if x.get("message") == "analyzer scaled"]
 
     async def peers() -> dict[str, Any] | None:
         peering = obj(k8s, "kopf.dev/v1/kopfpeerings", "nazar-operator")
@@ -312,6 +334,7 @@ async def test_two_operator_processes_elect_one(
         return live if len(live) == 2 else None
 
     await eventually(peers, 30)
+    await publish(fresh_amqp_url, 35)  # 4 replicas' worth at 10 each
     await k8s.post(f"{BASE}/alertrules", json=alert_rule("one", 70))
     body = await settled(k8s, AR, "one", "True", "Applied", timeout=30)
     name = body["status"]["ruleName"]
@@ -319,12 +342,18 @@ async def test_two_operator_processes_elect_one(
     counts = [first.applied(name), second.applied(name)]
     assert sorted(counts)[0] == 0 and sorted(counts)[1] >= 1, counts
     active, standby = (first, second) if counts[0] else (second, first)
+    await eventually(lambda: _async(replicas() == 4 and scaled(active)), 20)
+    await asyncio.sleep(1)  # two more scaling intervals
+    assert [x["to"] for x in scaled(active)] == [4] and scaled(standby) == []
 
     await active.stop()
     assert active.proc.returncode == 0
     await k8s.post(f"{BASE}/alertrules", json=alert_rule("two", 60))
     body = await settled(k8s, AR, "two", "True", "Applied", timeout=30)
     assert standby.applied(body["status"]["ruleName"]) >= 1
+    await purge(fresh_amqp_url)
+    await eventually(lambda: _async(replicas() == 1 and scaled(standby)), 20)
+    assert [x["to"] for x in scaled(standby)] == [1]
     async with ingest_server.client() as api:
         stored = (await api.get(f"/api/v1/rules/{body['status']['ruleName']}")).json()
         assert stored["owner"] == body["metadata"]["uid"]

@@ -72,5 +72,7 @@ def test_only_the_live_peer_of_highest_priority_leads() -> None:
     assert not is_leader(peers, "a", 5, now)
     assert not is_leader({**peers, "e": {"priority": 9, "lifetime": 60, "lastseen": fresh}},
                          "b", 9, now)  # a tie: both wait, as kopf does
-    assert is_leader({}, "a", 1, now)
-    assert is_leader({"x": {"priority": "garbage"}}, "a", 1, now)
+    assert not is_leader({}, "a", 1, now)  # not registered yet
+    own = {"priority": 1, "lifetime": 60, "lastseen": fresh}
+    assert is_leader({"a": own}, "a", 1, now)
+    assert is_leader({"a": own, "x": {"priority": "garbage"}}, "a", 1, now)
