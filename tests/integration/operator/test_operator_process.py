@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 from collections.abc import AsyncIterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -189,8 +190,24 @@ async def test_operator_process_end_to_end(
             assert conditions(body)["Conflict"]["status"] == "False"
             assert conditions(body)["Synced"]["status"] == "True"
         name = dashed["status"]["ruleName"]
-        # A status refreshed on a timer: no alert fires yet.
+        # A status refreshed on a timer: no alert fires yet; then one does.
         await eventually(lambda: _async(obj(k8s, AR, "cpu-high")["status"].get("firing") == 0))
+        conn = await asyncpg.connect(ingest_server.database_url)
+        try:
+            await conn.execute(
+                "INSERT INTO alerts (fingerprint, rule_id, rule_name, kind, subject, host, "
+                "severity, state, started_at, fired_at) VALUES ($1, $2, $3, 'threshold', "
+                "'cpu.usage_percent', 'web-1', 'warning', 'firing', now(), now())",
+                f"fp-{name}", stored["id"], name,
+            )
+        finally:
+            await conn.close()
+
+        async def firing() -> dict[str, Any] | None:
+            status = obj(k8s, AR, "cpu-high")["status"]
+            return status if status.get("firing") == 1 and status.get("lastFiredAt") else None
+
+        assert (await eventually(firing))["lastFiredAt"].startswith(str(date.today().year))
 
         # Update: a new generation, applied as a new version of the same rule.
         r = await k8s.patch(f"{BASE}/alertrules/cpu-high", headers=MERGE,
