@@ -315,6 +315,8 @@ def register(
         spec: kopf.Spec, name: str, namespace: str | None, meta: kopf.Meta, status: kopf.Status,
         patch: kopf.Patch, **_: Any,
     ) -> None:
+        if meta.get("deletionTimestamp"):  # the delete handler's turn: never recreate
+            return
         await sync().apply(
             lambda: (alert_rule_body(_namespace(namespace), name, spec),),
             status,
@@ -328,6 +330,8 @@ def register(
         spec: kopf.Spec, name: str, namespace: str | None, meta: kopf.Meta, status: kopf.Status,
         patch: kopf.Patch, **_: Any,
     ) -> None:
+        if meta.get("deletionTimestamp"):
+            return
         await sync().apply(
             lambda: monitored_host_bodies(_namespace(namespace), name, spec),
             status,

@@ -93,6 +93,18 @@ async def test_owned_rules_are_neither_adopted_nor_taken_over(ingest_server: Ing
         assert (await admin.delete("/api/v1/rules/hand-cpu")).status_code == 204
         r = await admin.delete("/api/v1/rules/hand-cpu", params={"owner": "uid-1"})
         assert r.status_code == 404
+        # A rule the operator stored before owners existed goes to the first claim.
+        old = {**rule, "name": "legacy-cpu"}
+        r = await admin.put("/api/v1/rules/legacy-cpu", json=old, params={"source": "kubernetes"})
+        assert r.status_code == 201 and r.json()["owner"] is None
+        r = await admin.put("/api/v1/rules/legacy-cpu", json=old,
+                            params={"source": "kubernetes", "owner": "uid-7"})
+        assert r.status_code == 200 and r.json()["owner"] == "uid-7"
+        assert r.json()["version"] == 1  # same spec: claimed, not changed
+        r = await admin.put("/api/v1/rules/legacy-cpu", json=old, params={"owner": "uid-8"})
+        assert r.status_code == 409
+        r = await admin.delete("/api/v1/rules/legacy-cpu", params={"owner": "uid-7"})
+        assert r.status_code == 204
 
 
 async def test_a_rules_key_writes_rules_and_nothing_else(ingest_server: IngestServer) -> None:

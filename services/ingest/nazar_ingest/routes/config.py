@@ -7,10 +7,12 @@ itself with ``?owner=``: the owner is stored on creation, and a ``PUT`` or
 ``DELETE`` naming another owner than the stored one — or an object made by
 hand, which has none — is refused with 409, so nothing is adopted or removed
 by mistake. Requests without ``owner`` (people, scripts) may change any
-object and keep its owner. Channel secrets are write-only: responses mask them, and a
-masked value sent back in a ``PUT`` keeps the stored secret. URLs in channel
-configurations are shown in full to admin keys only: to other keys with
-their credentials and secret-looking parameters masked.
+object and keep its owner. Objects the operator stored before owners existed
+(source ``kubernetes``, no owner) go to the first owner that claims them.
+Channel secrets are write-only: responses mask them, and a masked value sent
+back in a ``PUT`` keeps the stored secret. URLs in channel configurations are
+shown in full to admin keys only: to other keys with their credentials and
+secret-looking parameters masked.
 """
 
 from __future__ import annotations
@@ -134,12 +136,22 @@ class _Resource(Generic[SpecT]):
             raise ConflictError(f"a {self.table[:-1]} named {spec.name!r} exists; use PUT")
         return self.out(row)
 
-    def _check_owner(self, name: str, stored: str | None, owner: str | None) -> None:
-        if owner is not None and stored != owner:
-            holder = f"owner {stored!r}" if stored else "no owner (it was made by hand)"
-            raise ConflictError(
-                f"the {self.table[:-1]} {name!r} has {holder}, not {owner!r}: left unchanged"
-            )
+    def _check_owner(self, name: str, stored: asyncpg.Record, owner: str | None) -> None:
+        """409 unless ``owner`` is None (a person) or the stored owner.
+
+        An object the operator stored before owners existed (source
+        ``kubernetes``, no owner) goes to the first owner that claims it.
+        """
+        if owner is None or stored["owner"] == owner:
+            return
+        if stored["owner"] is None and stored["source"] == "kubernetes":
+            return
+        holder = (
+            f"owner {stored['owner']!r}" if stored["owner"] else "no owner (it was made by hand)"
+        )
+        raise ConflictError(
+            f"the {self.table[:-1]} {name!r} has {holder}, not {owner!r}: left unchanged"
+        )
 
     async def put(
         self,
@@ -154,19 +166,23 @@ class _Resource(Generic[SpecT]):
             raise InvalidInputError(f"the body names {raw['name']!r} but the URL {name!r}")
         async with pool.acquire() as conn, conn.transaction():
             old = await conn.fetchrow(
-                f"SELECT spec::text AS spec, owner FROM {self.table} WHERE name = $1 FOR UPDATE",
+                f"SELECT spec::text AS spec, owner, source FROM {self.table} "
+                f"WHERE name = $1 FOR UPDATE",
                 name,
             )
             if old is not None:
-                self._check_owner(name, old["owner"], owner)
+                self._check_owner(name, old, owner)
                 raw = _keep_masked(raw, orjson.loads(old["spec"]))
             spec = self.parse(raw)
             row = await conn.fetchrow(
                 f"INSERT INTO {self.table} (name, spec, source, owner) "
                 f"VALUES ($1, $2::jsonb, $3, $4) "
                 f"ON CONFLICT (name) DO UPDATE SET spec = EXCLUDED.spec, source = EXCLUDED.source, "
-                f"version = {self.table}.version + 1, updated_at = now() "
+                f"owner = coalesce({self.table}.owner, EXCLUDED.owner), "
+                f"version = {self.table}.version + "
+                f"(({self.table}.spec IS DISTINCT FROM EXCLUDED.spec)::int), updated_at = now() "
                 f"WHERE {self.table}.spec IS DISTINCT FROM EXCLUDED.spec "
+                f"OR ({self.table}.owner IS NULL AND EXCLUDED.owner IS NOT NULL) "
                 f"RETURNING {COLUMNS}",
                 name,
                 _private(spec),
@@ -182,11 +198,11 @@ class _Resource(Generic[SpecT]):
     async def delete(self, pool: asyncpg.Pool, name: str, owner: str | None = None) -> None:
         async with pool.acquire() as conn, conn.transaction():
             stored = await conn.fetchrow(
-                f"SELECT owner FROM {self.table} WHERE name = $1 FOR UPDATE", name
+                f"SELECT owner, source FROM {self.table} WHERE name = $1 FOR UPDATE", name
             )
             if stored is None:
                 raise NotFoundError(f"no {self.table[:-1]} named {name!r}")
-            self._check_owner(name, stored["owner"], owner)
+            self._check_owner(name, stored, owner)
             await conn.execute(f"DELETE FROM {self.table} WHERE name = $1", name)
 
 
