@@ -103,7 +103,11 @@ class RuleSync:
         uid: str | None,
         patch: kopf.Patch,
         fields: Callable[[list[dict[str, Any]]], dict[str, Any]],
+        resource: kopf.Body | None = None,
     ) -> None:
+        """Put the desired rules, delete the stale ones, write the status. A
+        conflict and a reverted hand edit are also posted as Kubernetes
+        events on ``resource`` (``kubectl describe`` shows them)."""
         previous = status.get("conditions")
         recorded = dict(status.get("ruleVersions") or {})
         in_sync = generation is not None and status.get("observedGeneration") == generation
@@ -144,11 +148,15 @@ class RuleSync:
         if conflicts:
             outcome = Outcome(False, REASON_CONFLICT, "; ".join(conflicts),
                               conflict="; ".join(conflicts))
+            if resource is not None and previous_reason(status) != REASON_CONFLICT:
+                kopf.warn(resource, reason=REASON_CONFLICT, message=outcome.conflict)
         elif reverted:
             log.warning("rules changed through the API were put back to their resource's spec",
                         extra={"rules": reverted})
             outcome = Outcome(True, REASON_DRIFT,
                               "changed outside Kubernetes, put back: " + ", ".join(reverted))
+            if resource is not None:
+                kopf.warn(resource, reason=REASON_DRIFT, message=outcome.message)
         else:
             outcome = Outcome(True, REASON_APPLIED,
                               "applied as " + ", ".join(r["name"] for r in stored))
@@ -213,6 +221,14 @@ class RuleSync:
             patch.status["firing"] = count
         if last and status.get("lastFiredAt") != last:
             patch.status["lastFiredAt"] = last
+
+
+def previous_reason(status: Mapping[str, Any]) -> str | None:
+    """The reason of the resource's Ready condition as last written."""
+    for cond in status.get("conditions") or ():
+        if cond.get("type") == "Ready":
+            return str(cond.get("reason"))
+    return None
 
 
 def _namespace(namespace: str | None) -> str:
@@ -313,7 +329,7 @@ def register(
 
     async def apply_alert_rule(
         spec: kopf.Spec, name: str, namespace: str | None, meta: kopf.Meta, status: kopf.Status,
-        patch: kopf.Patch, **_: Any,
+        patch: kopf.Patch, body: kopf.Body, **_: Any,
     ) -> None:
         if meta.get("deletionTimestamp"):  # the delete handler's turn: never recreate
             return
@@ -324,11 +340,12 @@ def register(
             meta.get("uid"),
             patch,
             lambda stored: {"ruleName": stored[0]["name"], "ruleVersion": stored[0]["version"]},
+            body,
         )
 
     async def apply_monitored_host(
         spec: kopf.Spec, name: str, namespace: str | None, meta: kopf.Meta, status: kopf.Status,
-        patch: kopf.Patch, **_: Any,
+        patch: kopf.Patch, body: kopf.Body, **_: Any,
     ) -> None:
         if meta.get("deletionTimestamp"):
             return
@@ -339,6 +356,7 @@ def register(
             meta.get("uid"),
             patch,
             lambda stored: {},
+            body,
         )
 
     for plural, apply in ((ALERT_RULES, apply_alert_rule), (MONITORED_HOSTS, apply_monitored_host)):

@@ -131,6 +131,16 @@ def obj(k8s: kmock.KubernetesEmulator, res: str, name: str) -> dict[str, Any]:
     return dict(k8s.objects[key].raw)
 
 
+def events(k8s: kmock.KubernetesEmulator, name: str, reason: str) -> list[dict[str, Any]]:
+    """Kubernetes events the operator posted about resource ``name``."""
+    return [
+        r.data for r in k8s
+        if r.method.value == "POST" and str(r.url.path).endswith("/events")
+        and isinstance(r.data, dict) and r.data.get("reason") == reason
+        and (r.data.get("involvedObject") or {}).get("name") == name
+    ]
+
+
 def conditions(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {c["type"]: c for c in (body.get("status") or {}).get("conditions") or ()}
 
@@ -244,6 +254,8 @@ async def test_operator_process_end_to_end(
                         and conditions(body)["Synced"]["reason"] == "DriftReverted")
 
         await eventually(reverted, 20)
+        drift = await eventually(lambda: _async(events(k8s, "cpu-high", "DriftReverted")), 10)
+        assert name in drift[0]["message"] and drift[0]["type"] == "Warning"
         assert (await api.delete(f"/api/v1/rules/{name}")).status_code == 204
         await eventually(lambda: rule(name), 20)
 
@@ -255,6 +267,7 @@ async def test_operator_process_end_to_end(
         body = await settled(k8s, AR, "by-hand", "False", "RuleOwnedElsewhere")
         assert conditions(body)["Conflict"]["status"] == "True"
         assert "made by hand" in conditions(body)["Conflict"]["message"]
+        await eventually(lambda: _async(events(k8s, "by-hand", "RuleOwnedElsewhere")), 10)
         await k8s.delete(f"{BASE}/alertrules/by-hand")
         await eventually(lambda: _async(not obj(k8s, AR, "by-hand")))
         kept = await rule(taken)
