@@ -40,6 +40,7 @@ from nazar_operator.reconcile import (
     failed_status,
     monitored_host_bodies,
     owned_rules,
+    plain,
     rule_name,
     status_of,
     sync_plan,
@@ -65,6 +66,18 @@ def _now() -> str:
 def _set_status(patch: kopf.Patch, status: Mapping[str, Any]) -> None:
     for key, value in status.items():
         patch.status[key] = value
+
+
+def _drop_unchanged(patch: kopf.Patch, status: Mapping[str, Any]) -> None:
+    """Leave out of the patch what the status already says: a resync that finds
+    everything in order writes nothing (no new resourceVersion, no watch event)."""
+    written = patch.get("status")
+    if not isinstance(written, dict):
+        return
+    for key in [k for k, v in written.items() if plain(status.get(k)) == plain(v)]:
+        del written[key]
+    if not written:
+        del patch["status"]
 
 
 async def cluster_login(settings: kopf.OperatorSettings, **_: Any) -> kopf.ConnectionInfo:
@@ -161,6 +174,7 @@ class RuleSync:
             outcome = Outcome(True, REASON_APPLIED,
                               "applied as " + ", ".join(r["name"] for r in stored))
         _set_status(patch, status_of(outcome, generation, previous, _now()))
+        _drop_unchanged(patch, status)
 
     async def delete(
         self,

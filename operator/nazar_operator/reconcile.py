@@ -92,12 +92,12 @@ def rule_name(namespace: str, name: str, suffix: str = "", kind: str = ALERT_RUL
     return candidate
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """A deep copy made of plain dicts and lists (kopf hands out mapping views)."""
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     return value
 
 
@@ -115,10 +115,10 @@ def validate_rule(body: Mapping[str, Any]) -> RuleSpec:
 
 def alert_rule_body(namespace: str, name: str, spec: Mapping[str, Any]) -> RuleBody:
     """The API rule of an ``AlertRule``: its spec, named after the resource."""
-    plain = _plain(spec)
-    if "name" in plain:
+    spec_ = plain(spec)
+    if "name" in spec_:
         raise InvalidInputError("spec.name is not allowed: the rule is named after the resource")
-    body = {"name": rule_name(namespace, name), **plain}
+    body = {"name": rule_name(namespace, name), **spec_}
     validate_rule(body)
     return RuleBody(body["name"], body)
 
@@ -134,7 +134,7 @@ def monitored_host_bodies(
     hostname = str(spec.get("hostname", ""))
     if not HOST_RE.match(hostname):
         raise InvalidInputError(f"spec.hostname {hostname!r} is not a valid host name")
-    labels = {str(k): str(v) for k, v in _plain(spec.get("labels") or {}).items()}
+    labels = {str(k): str(v) for k, v in plain(spec.get("labels") or {}).items()}
     common: dict[str, Any] = {
         "enabled": bool(spec.get("enabled", True)),
         "selector": {"hosts": [hostname]},

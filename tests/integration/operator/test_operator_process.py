@@ -141,6 +141,16 @@ def events(k8s: kmock.KubernetesEmulator, name: str, reason: str) -> list[dict[s
     ]
 
 
+def status_patches(k8s: kmock.KubernetesEmulator, name: str) -> list[Any]:
+    return [r for r in k8s if r.method.value == "PATCH" and r.name == name
+            and isinstance(r.data, dict) and "status" in r.data]
+
+
+def rule_versions(stored: dict[str, Any] | None) -> int:
+    assert stored is not None
+    return int(stored["version"])
+
+
 def conditions(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {c["type"]: c for c in (body.get("status") or {}).get("conditions") or ()}
 
@@ -200,6 +210,12 @@ async def test_operator_process_end_to_end(
             assert conditions(body)["Conflict"]["status"] == "False"
             assert conditions(body)["Synced"]["status"] == "True"
         name = dashed["status"]["ruleName"]
+        # In step: the resync timer (every 2 s here) finds nothing to write.
+        await eventually(lambda: _async("firing" in obj(k8s, AR, "cpu.high")["status"]))
+        before = len(status_patches(k8s, "cpu.high"))
+        await asyncio.sleep(4.5)
+        assert len(status_patches(k8s, "cpu.high")) == before
+        assert rule_versions(await rule(dotted["status"]["ruleName"])) == 1
         # A status refreshed on a timer: no alert fires yet; then one does.
         await eventually(lambda: _async(obj(k8s, AR, "cpu-high")["status"].get("firing") == 0))
         conn = await asyncpg.connect(ingest_server.database_url)
