@@ -50,20 +50,24 @@ def _ssl_context(info: kopf.ConnectionInfo) -> ssl.SSLContext | bool:
     return context
 
 
+def _client(info: kopf.ConnectionInfo) -> httpx.AsyncClient:
+    verify = _ssl_context(info) if info.server.startswith("https") else True
+    return httpx.AsyncClient(
+        base_url=info.server.rstrip("/"),
+        headers={**info.as_http_headers(), "User-Agent": "nazar-operator"},
+        verify=verify,
+        timeout=10.0,
+    )
+
+
 class DeploymentScale:
     """The ``apps/v1`` scale subresource of one Deployment."""
 
     def __init__(self, info: kopf.ConnectionInfo, namespace: str, name: str) -> None:
-        verify = _ssl_context(info) if info.server.startswith("https") else True
         self.namespace = namespace
         self.name = name
         self._path = f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale"
-        self._client = httpx.AsyncClient(
-            base_url=info.server.rstrip("/"),
-            headers={**info.as_http_headers(), "User-Agent": "nazar-operator"},
-            verify=verify,
-            timeout=10.0,
-        )
+        self._client = _client(info)
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -95,3 +99,62 @@ class DeploymentScale:
             json={"spec": {"replicas": replicas}},
             headers={"Content-Type": "application/merge-patch+json"},
         )
+
+
+class Peering:
+    """The kopf peering object through which replicas elect one active operator.
+
+    kopf pauses every replica but the one of highest priority among the live
+    peers listed in the object, but does not create it: :meth:`ensure` does.
+    """
+
+    def __init__(self, info: kopf.ConnectionInfo, name: str, namespace: str | None) -> None:
+        self.name = name
+        self.namespace = namespace
+        self._path = (
+            "/apis/kopf.dev/v1/clusterkopfpeerings"
+            if namespace is None
+            else f"/apis/kopf.dev/v1/namespaces/{namespace}/kopfpeerings"
+        )
+        self._client = _client(info)
+
+    async def peers(self) -> dict[str, Any]:
+        """The peers the object lists (its status): identity → priority, lifetime, lastseen."""
+        try:
+            response = await self._client.get(f"{self._path}/{self.name}")
+        except httpx.HTTPError as exc:
+            raise TransientError(f"Kubernetes API unreachable: {exc}") from exc
+        finally:
+            await self._client.aclose()
+        if response.status_code >= 400:
+            raise TransientError(
+                f"cannot read the peering object {self.name!r} ({response.status_code})"
+            )
+        status = response.json().get("status")
+        return dict(status) if isinstance(status, dict) else {}
+
+    async def ensure(self) -> bool:
+        """Create the object unless it exists; True when it was created."""
+        body = {
+            "apiVersion": "kopf.dev/v1",
+            "kind": "KopfPeering" if "/namespaces/" in self._path else "ClusterKopfPeering",
+            "metadata": {
+                "name": self.name,
+                **({"namespace": self.namespace} if self.namespace else {}),
+                "labels": {"app.kubernetes.io/part-of": "nazar"},
+            },
+        }
+        try:
+            response = await self._client.post(self._path, json=body)
+        except httpx.HTTPError as exc:
+            raise TransientError(f"Kubernetes API unreachable: {exc}") from exc
+        finally:
+            await self._client.aclose()
+        if response.status_code == 409:
+            return False
+        if response.status_code >= 400:
+            raise TransientError(
+                f"cannot create the peering object {self.name!r} ({response.status_code}): "
+                f"{response.text[:300]}"
+            )
+        return True

@@ -4,6 +4,8 @@
 retrying will not help), except authentication failures, which — like
 ``5xx`` answers and connection errors — become :class:`TransientError`: the
 operator's key or the API may be fixed without touching the resource.
+``409`` answers — the rule belongs to another owner, or was made by hand —
+become :class:`ConflictError`.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from nazar_common.errors import InvalidInputError, TransientError
+from nazar_common.errors import ConflictError, InvalidInputError, TransientError
 
 log = logging.getLogger(__name__)
 
@@ -71,28 +73,36 @@ class NazarApi:
             )
         return response
 
-    async def put_rule(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
-        """Create or replace a rule; returns the stored rule (with ``version``)."""
-        response = await self._call(
-            "PUT", f"/api/v1/rules/{name}", json=body, params={"source": "kubernetes"}
-        )
+    async def put_rule(
+        self, name: str, body: dict[str, Any], owner: str | None = None
+    ) -> tuple[dict[str, Any], bool]:
+        """Create or replace a rule owned by ``owner``; returns the stored rule
+        (with ``version``) and whether it was created."""
+        params = {"source": "kubernetes", **({"owner": owner} if owner else {})}
+        response = await self._call("PUT", f"/api/v1/rules/{name}", json=body, params=params)
+        if response.status_code == 409:
+            raise ConflictError(_detail(response))
         if response.status_code >= 400:
             raise InvalidInputError(
                 f"Nazar API rejected rule {name!r} ({response.status_code}): {_detail(response)}"
             )
         stored: dict[str, Any] = response.json()
+        created = response.status_code == 201
         log.info(
             "rule applied",
-            extra={"rule": name, "version": stored.get("version"),
-                   "rule_created": response.status_code == 201},
+            extra={"rule": name, "version": stored.get("version"), "rule_created": created},
         )
-        return stored
+        return stored, created
 
-    async def delete_rule(self, name: str) -> bool:
-        """Delete a rule; False when it did not exist (deleting is idempotent)."""
-        response = await self._call("DELETE", f"/api/v1/rules/{name}")
+    async def delete_rule(self, name: str, owner: str | None = None) -> bool:
+        """Delete a rule owned by ``owner``; False when it did not exist (deleting
+        is idempotent)."""
+        params = {"owner": owner} if owner else {}
+        response = await self._call("DELETE", f"/api/v1/rules/{name}", params=params)
         if response.status_code == 404:
             return False
+        if response.status_code == 409:
+            raise ConflictError(_detail(response))
         if response.status_code >= 400:
             raise InvalidInputError(
                 f"Nazar API refused to delete rule {name!r} ({response.status_code}): "
@@ -100,3 +110,19 @@ class NazarApi:
             )
         log.info("rule deleted", extra={"rule": name})
         return True
+
+    async def firing(self, rule: str) -> tuple[int, str | None]:
+        """How many alerts of ``rule`` fire now, and when it last fired (ISO time)."""
+        response = await self._call(
+            "GET", "/api/v1/alerts", params={"rule": rule, "state": "firing", "limit": 1000}
+        )
+        if response.status_code >= 400:
+            raise InvalidInputError(f"Nazar API refused the alerts of {rule!r}: "
+                                    f"{_detail(response)}")
+        count = len(response.json()["items"])
+        response = await self._call("GET", "/api/v1/alerts", params={"rule": rule, "limit": 50})
+        if response.status_code >= 400:
+            raise InvalidInputError(f"Nazar API refused the alerts of {rule!r}: "
+                                    f"{_detail(response)}")
+        fired = [str(a["fired_at"]) for a in response.json()["items"] if a.get("fired_at")]
+        return count, max(fired, default=None)

@@ -25,7 +25,12 @@ class QueueDepth:
             async with self._connection.channel() as channel:
                 declared = await channel.declare_queue(self.queue, passive=True)
                 count = declared.declaration_result.message_count
-        except (aiormq.exceptions.AMQPError, aio_pika.exceptions.AMQPException, OSError) as exc:
+        except (
+            aiormq.exceptions.AMQPError,
+            aio_pika.exceptions.AMQPException,
+            OSError,
+            RuntimeError,  # a robust connection still reconnecting: "not opened"
+        ) as exc:
             raise TransientError(
                 f"cannot read the depth of {self.queue}: {type(exc).__name__}: {exc}"
             ) from exc

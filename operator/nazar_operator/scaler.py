@@ -23,6 +23,7 @@ from nazar_operator.scaling import ScalingDecision, ScalingPolicy, decide_replic
 log = logging.getLogger(__name__)
 
 Connect = Callable[[], Awaitable[kopf.ConnectionInfo]]
+Leader = Callable[[], Awaitable[bool]]
 
 
 class Scaler:
@@ -34,7 +35,9 @@ class Scaler:
         deployment: str,
         policy: ScalingPolicy,
         clock: Callable[[], float] = time.monotonic,
+        leader: Leader | None = None,
     ) -> None:
+        self._leader = leader
         self._depth = depth
         self._connect = connect
         self.namespace = namespace
@@ -67,10 +70,14 @@ class Scaler:
         await self._depth.aclose()
 
     async def run(self, interval: float, stopped: asyncio.Event) -> None:
-        """Tick every ``interval`` seconds until ``stopped`` is set; failures are logged."""
+        """Tick every ``interval`` seconds until ``stopped`` is set, while this replica
+        is the elected one (``leader``, when given); failures are logged."""
         while not stopped.is_set():
             try:
-                await self.tick()
+                if self._leader is None or await self._leader():
+                    await self.tick()
+                else:
+                    log.debug("scaling left to the active operator replica")
             except NazarError as exc:
                 log.warning("scaling skipped", extra={"error": exc.detail})
             except Exception:

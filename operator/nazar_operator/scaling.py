@@ -3,13 +3,17 @@
 The analyzer's work is the backlog of ``nazar.analyzer.samples``: each
 replica is expected to absorb ``messages_per_replica`` queued batches. The
 decision scales up quickly and down slowly (separate cooldowns after the last
-change) and always stays within ``[min_replicas, max_replicas]``.
+change) and always stays within ``[min_replicas, max_replicas]``. With
+several operator replicas only the elected one scales (:func:`is_leader`).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -66,3 +70,31 @@ def decide_replicas(
     if since_last_change is not None and since_last_change < cooldown:
         return ScalingDecision(current, "cooldown")
     return ScalingDecision(target, "scale up" if target > current else "scale down")
+
+
+def is_leader(
+    peers: Mapping[str, Mapping[str, Any] | None], identity: str, priority: int, now: datetime
+) -> bool:
+    """Whether this replica is the active one among the live peers of a kopf
+    peering object's status (``{identity: {priority, lifetime, lastseen}}``).
+
+    As kopf decides for the resources: a replica waits until its own
+    heartbeat is listed, and while a live peer of higher or equal priority
+    is. A peer is live until ``lastseen`` plus ``lifetime`` seconds.
+    """
+    if not peers.get(identity):
+        return False
+    for other, info in peers.items():
+        if other == identity or not info:
+            continue
+        try:
+            seen = datetime.fromisoformat(str(info["lastseen"]))
+            lifetime = float(info.get("lifetime", 60))
+            theirs = int(info.get("priority", 0))
+        except (KeyError, TypeError, ValueError):
+            continue
+        if seen.tzinfo is None:
+            seen = seen.replace(tzinfo=UTC)
+        if seen + timedelta(seconds=lifetime) > now and theirs >= priority:
+            return False
+    return True

@@ -16,7 +16,9 @@ class OperatorSettings(CommonSettings):
         description="Nazar API base URL the operator applies rules to.",
     )
     api_key: SecretStr = Field(
-        default=SecretStr(""), description="Admin API key the operator uses."
+        default=SecretStr(""),
+        description="API key the operator uses: the rules scope is enough (it writes rules and "
+        "reads their alerts); an admin key works too.",
     )
     api_timeout: float = Field(
         default=10.0, gt=0, description="Seconds one Nazar API call may take."
@@ -35,6 +37,21 @@ class OperatorSettings(CommonSettings):
     operator_retry_delay: float = Field(
         default=30.0, gt=0,
         description="Seconds before a resource is retried after the Nazar API was unavailable.",
+    )
+    operator_resync_interval: float = Field(
+        default=300.0, gt=0,
+        description="Seconds between re-applications of each resource's spec: rules changed or "
+        "deleted through the API are put back, rules another owner held are tried again.",
+    )
+    operator_status_interval: float = Field(
+        default=60.0, gt=0,
+        description="Seconds between refreshes of each AlertRule's firing alerts in its status.",
+    )
+    operator_peering: str = Field(
+        default="nazar-operator",
+        pattern=r"^([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?)?$",
+        description="Name of the kopf peering object the replicas elect their one active "
+        "operator through (created if missing); empty: no election, a single replica only.",
     )
     scaler_enabled: bool = Field(
         default=False, description="Scale the analyzer Deployment on its queue depth."

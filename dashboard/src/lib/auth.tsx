@@ -5,7 +5,7 @@ import { createContext, useContext, useEffect, useState, type ReactNode } from "
 import { api, ApiError, getKey, onKeyChange, setKey } from "./api";
 import type { Whoami } from "./types";
 
-export type Scope = "read" | "admin" | "ingest";
+export type Scope = "read" | "admin" | "ingest" | "rules";
 
 interface Auth {
   key: string;

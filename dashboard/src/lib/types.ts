@@ -7,7 +7,7 @@ export interface Whoami {
   key_id: string;
   name: string;
   scopes: string[];
-  grants: { ingest: boolean; read: boolean; admin: boolean };
+  grants: { ingest: boolean; read: boolean; admin: boolean; rules?: boolean };
 }
 
 export interface OverviewHost {

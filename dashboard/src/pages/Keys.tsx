@@ -48,7 +48,7 @@ export default function Keys() {
           </label>
           <fieldset className="days">
             <legend>Scopes</legend>
-            {["ingest", "read", "admin"].map((s) => (
+            {["ingest", "read", "rules", "admin"].map((s) => (
               <label key={s} className="check">
                 <input type="checkbox" checked={scopes.includes(s)} onChange={(e) => setScopes(e.target.checked ? [...scopes, s] : scopes.filter((x) => x !== s))} /> {s}
               </label>

@@ -48,7 +48,7 @@ export default function RuleEditor() {
     if (stored.data) setForm(fromSpec(stored.data.spec));
   }, [stored.data]);
   const managed = stored.data ? managedBy(stored.data) : null;
-  const editable = auth.can("admin") && !managed;
+  const editable = (auth.can("rules") || auth.can("admin")) && !managed;
   const set = <K extends keyof RuleForm>(key: K, value: RuleForm[K]) => setForm((f) => ({ ...f, [key]: value }));
   const { spec, errors: local } = useMemo(() => toSpec(form), [form]);
   const shown = touched ? { ...local, ...errors } : errors;
@@ -131,7 +131,7 @@ export default function RuleEditor() {
           repository, and the operator applies it.
         </Notice>
       )}
-      {!auth.can("admin") && <Notice>Changing rules needs a key with the admin scope; this view is read-only.</Notice>}
+      {!auth.can("rules") && !auth.can("admin") && <Notice>Changing rules needs a key with the rules or admin scope; this view is read-only.</Notice>}
       <form className="rule-form" onSubmit={submit} noValidate aria-label="Rule">
         <fieldset>
           <legend>Rule</legend>

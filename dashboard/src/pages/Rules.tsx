@@ -41,7 +41,7 @@ export default function Rules() {
     mutationFn: (name: string) => api(`/api/v1/rules/${encodeURIComponent(name)}`, { method: "DELETE" }),
     onSuccess: () => client.invalidateQueries({ queryKey: ["rules"] }),
   });
-  const admin = auth.can("admin");
+  const admin = auth.can("rules") || auth.can("admin");
   return (
     <section>
       <div className="page-head">
@@ -59,7 +59,7 @@ export default function Rules() {
               {data.map((r) => {
                 const managed = managedBy(r);
                 const editable = admin && !managed;
-                const reason = managed ? `Managed by ${managed}: change it there` : "Needs a key with the admin scope";
+                const reason = managed ? `Managed by ${managed}: change it there` : "Needs a key with the rules or admin scope";
                 return (
                   <tr key={r.name}>
                     <th scope="row">

@@ -50,7 +50,7 @@ def migrate() -> None:
 
 @keys_app.command("create")
 def keys_create(
-    scope: Annotated[list[Scope], typer.Option(help="ingest, read or admin; repeatable.")],
+    scope: Annotated[list[Scope], typer.Option(help="ingest, read, rules or admin; repeatable.")],
     name: Annotated[str, typer.Option(help="A label for the key.")] = "",
 ) -> None:
     """Create a key. The key is printed once, alone on the last line."""

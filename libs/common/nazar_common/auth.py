@@ -19,13 +19,17 @@ class Scope(StrEnum):
     INGEST = "ingest"
     READ = "read"
     ADMIN = "admin"
+    #: Create, change and delete alert rules (and read): what the Kubernetes
+    #: operator needs, without keys, channels or silences.
+    RULES = "rules"
 
 
-#: What each scope grants: admin implies read and ingest.
+#: What each scope grants: admin implies every other; rules implies read.
 _IMPLIED: dict[Scope, frozenset[Scope]] = {
     Scope.INGEST: frozenset({Scope.INGEST}),
     Scope.READ: frozenset({Scope.READ}),
-    Scope.ADMIN: frozenset({Scope.ADMIN, Scope.READ, Scope.INGEST}),
+    Scope.ADMIN: frozenset({Scope.ADMIN, Scope.READ, Scope.INGEST, Scope.RULES}),
+    Scope.RULES: frozenset({Scope.RULES, Scope.READ}),
 }
 
 

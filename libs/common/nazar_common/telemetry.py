@@ -12,7 +12,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
-from pythonjsonlogger.json import JsonFormatter
+from pythonjsonlogger.json import JsonEncoder, JsonFormatter
 
 from nazar_common.redaction import redact as redact  # re-exported
 from nazar_common.settings import CommonSettings
@@ -53,6 +53,39 @@ class RedactingFilter(logging.Filter):
 _FORMATTER = logging.Formatter()
 
 
+def _make_record(
+    self: logging.Logger,
+    name: str,
+    level: int,
+    fn: str,
+    lno: int,
+    msg: object,
+    args: Any,
+    exc_info: Any,
+    func: str | None = None,
+    extra: Mapping[str, object] | None = None,
+    sinfo: str | None = None,
+) -> logging.LogRecord:
+    """``Logger.makeRecord`` that namespaces an ``extra`` key naming a record
+    attribute (``created``, ``name``, ``message`` …) as ``extra.<key>``.
+
+    The standard one raises ``KeyError`` for those — and only when the level
+    is enabled, so a call that passes at WARNING crashes its caller at INFO.
+    """
+    record = logging.getLogRecordFactory()(name, level, fn, lno, msg, args, exc_info, func, sinfo)
+    for key, value in (extra or {}).items():
+        if key in ("message", "asctime") or key in record.__dict__:
+            key = f"extra.{key}"
+        record.__dict__[key] = value
+    return record
+
+
+def install_safe_extras() -> None:
+    """Make every logger (existing and future, the libraries' too) use
+    :func:`_make_record`. Idempotent; :func:`setup_logging` calls it."""
+    logging.Logger.makeRecord = _make_record  # type: ignore[method-assign]
+
+
 class _TraceContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         ctx = trace.get_current_span().get_span_context()
@@ -62,15 +95,42 @@ class _TraceContextFilter(logging.Filter):
         return True
 
 
+class _Encoder(JsonEncoder):
+    """Values the JSON encoder cannot take become ``<TypeName>``: a record
+    must never be lost to one of its ``extra`` values (kopf passes its
+    settings, a dataclass holding a queue, with every object's line)."""
+
+    def default(self, o: Any) -> Any:
+        try:
+            return super().default(o)
+        except Exception:
+            return f"<{type(o).__name__}>"
+
+
+class _Formatter(JsonFormatter):
+    """kopf attaches its whole ``settings`` object to each of its records (its
+    own event poster reads it): not log data, left out of the line."""
+
+    def add_fields(
+        self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]
+    ) -> None:
+        super().add_fields(log_data, record, message_dict)
+        if record.name.startswith("kopf"):
+            log_data.pop("settings", None)
+
+
 def setup_logging(settings: CommonSettings, service: str) -> None:
-    """Configure the root logger: JSON lines on stderr, secrets redacted."""
+    """Configure the root logger: JSON lines on stderr, secrets redacted,
+    ``extra`` keys that would collide with record attributes namespaced."""
+    install_safe_extras()
     handler = logging.StreamHandler(sys.stderr)
     if settings.log_format == "json":
         handler.setFormatter(
-            JsonFormatter(
+            _Formatter(
                 "%(asctime)s %(levelname)s %(name)s %(message)s",
                 rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
                 static_fields={"service": service},
+                json_encoder=_Encoder,
             )
         )
     else:

@@ -68,12 +68,12 @@ def retention_of(settings: IngestSettings) -> Retention:
 #: Keys created at start-up from settings (the Helm chart generates them):
 #: (setting, name, scope, condition). The bootstrap admin key only while no
 #: admin key is active; the others unless their id is known, so a revoked key
-#: stays revoked. The operator needs the admin scope (rules) under a key of its
-#: own that can be revoked alone; the agent DaemonSet writes samples only.
+#: stays revoked. The operator needs the rules scope under a key of its own
+#: that can be revoked alone; the agent DaemonSet writes samples only.
 _BOOTSTRAP_KEYS = (
     ("bootstrap_admin_key", "bootstrap", "admin", "WHERE NOT EXISTS (SELECT 1 FROM api_keys "
      "WHERE 'admin' = ANY(scopes) AND revoked_at IS NULL)"),
-    ("bootstrap_operator_key", "operator", "admin", ""),
+    ("bootstrap_operator_key", "operator", "rules", ""),
     ("bootstrap_agent_key", "agent", "ingest", ""),
 )
 

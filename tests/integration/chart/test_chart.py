@@ -129,9 +129,8 @@ def test_rendered_objects_are_well_formed(helm: str, values: list[str]) -> None:
         assert doc["metadata"]["name"]
         if kind in MODELS:
             assert _prune(doc) == roundtrip(doc), f"{kind} {doc['metadata']['name']}"
-    assert {"alertrules.nazar.dev", "monitoredhosts.nazar.dev"} == set(
-        by_kind(docs, "CustomResourceDefinition")
-    )
+    assert {"alertrules.nazar.dev", "monitoredhosts.nazar.dev", "kopfpeerings.kopf.dev",
+            "clusterkopfpeerings.kopf.dev"} == set(by_kind(docs, "CustomResourceDefinition"))
 
 
 def test_defaults(helm: str) -> None:

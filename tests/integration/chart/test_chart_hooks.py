@@ -171,6 +171,12 @@ async def test_ingest_creates_the_keys_the_chart_generates(
                                          headers={"Authorization": f"Bearer {key}"}) as client:
                 r = await client.put("/api/v1/rules/chart-key-check", json=rule)
                 assert r.status_code in (200, 201), r.text
+        # The operator's key writes rules, not channels.
+        async with httpx.AsyncClient(base_url=thread.url, timeout=30,
+                                     headers={"Authorization": f"Bearer {operator}"}) as client:
+            r = await client.put("/api/v1/channels/chart-key-check", json={
+                "config": {"type": "webhook", "url": "https://hooks.example.invalid/x"}})
+            assert r.status_code == 403, r.text
         # The agent's key writes samples and nothing else.
         async with httpx.AsyncClient(base_url=thread.url, timeout=30,
                                      headers={"Authorization": f"Bearer {agent}"}) as client:
@@ -184,7 +190,7 @@ async def test_ingest_creates_the_keys_the_chart_generates(
     try:
         scopes = {r["name"]: r["scopes"] for r in await conn.fetch(
             "SELECT name, scopes FROM api_keys")}
-        assert scopes == {"bootstrap": ["admin"], "operator": ["admin"], "agent": ["ingest"]}
+        assert scopes == {"bootstrap": ["admin"], "operator": ["rules"], "agent": ["ingest"]}
         # The operator's key can be revoked alone, and a restart does not bring it back.
         await conn.execute("UPDATE api_keys SET revoked_at = now() WHERE name = 'operator'")
     finally:

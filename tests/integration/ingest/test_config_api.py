@@ -53,6 +53,80 @@ async def test_rule_crud(ingest_server: IngestServer) -> None:
         assert (await reader.get("/api/v1/rules/cpu-high")).status_code == 404
 
 
+async def test_owned_rules_are_neither_adopted_nor_taken_over(ingest_server: IngestServer) -> None:
+    """``?owner=`` is stored on creation; another owner (or a hand-made rule,
+    which has none) gets 409 and the rule stays as it was; requests without
+    an owner (people) may edit and keep the owner."""
+    rule = {**RULE, "name": "owned-cpu", "channels": []}
+    async with ingest_server.client() as admin:
+        r = await admin.put("/api/v1/rules/owned-cpu", json=rule,
+                            params={"source": "kubernetes", "owner": "uid-1"})
+        assert r.status_code == 201, r.text
+        assert r.json()["owner"] == "uid-1" and r.json()["source"] == "kubernetes"
+        other = {**rule, "params": {**rule["params"], "value": 50}}
+        r = await admin.put("/api/v1/rules/owned-cpu", json=other, params={"owner": "uid-2"})
+        assert r.status_code == 409, r.text
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert "uid-1" in r.json()["detail"]
+        r = await admin.delete("/api/v1/rules/owned-cpu", params={"owner": "uid-2"})
+        assert r.status_code == 409
+        stored = (await admin.get("/api/v1/rules/owned-cpu")).json()
+        assert stored["version"] == 1 and stored["spec"]["params"]["value"] == 90
+        # A person's edit (no owner) is allowed and keeps the owner.
+        r = await admin.put("/api/v1/rules/owned-cpu", json=other)
+        assert r.status_code == 200 and r.json()["owner"] == "uid-1"
+        assert r.json()["version"] == 2
+        r = await admin.put("/api/v1/rules/owned-cpu", json=rule, params={"owner": "uid-1"})
+        assert r.status_code == 200 and r.json()["version"] == 3
+        assert (await admin.delete("/api/v1/rules/owned-cpu",
+                                   params={"owner": "uid-1"})).status_code == 204
+        # A hand-made rule is not adopted.
+        hand = {**rule, "name": "hand-cpu"}
+        assert (await admin.post("/api/v1/rules", json=hand)).status_code == 201
+        r = await admin.put("/api/v1/rules/hand-cpu", json=hand, params={"owner": "uid-1"})
+        assert r.status_code == 409 and "made by hand" in r.json()["detail"]
+        assert (await admin.get("/api/v1/rules/hand-cpu")).json()["owner"] is None
+        r = await admin.delete("/api/v1/rules/hand-cpu", params={"owner": "uid-1"})
+        assert r.status_code == 409
+        r = await admin.put("/api/v1/rules/hand-cpu", json=hand, params={"owner": "bad owner"})
+        assert r.status_code in (400, 422)
+        assert (await admin.delete("/api/v1/rules/hand-cpu")).status_code == 204
+        r = await admin.delete("/api/v1/rules/hand-cpu", params={"owner": "uid-1"})
+        assert r.status_code == 404
+        # A rule the operator stored before owners existed goes to the first claim.
+        old = {**rule, "name": "legacy-cpu"}
+        r = await admin.put("/api/v1/rules/legacy-cpu", json=old, params={"source": "kubernetes"})
+        assert r.status_code == 201 and r.json()["owner"] is None
+        r = await admin.put("/api/v1/rules/legacy-cpu", json=old,
+                            params={"source": "kubernetes", "owner": "uid-7"})
+        assert r.status_code == 200 and r.json()["owner"] == "uid-7"
+        assert r.json()["version"] == 1  # same spec: claimed, not changed
+        r = await admin.put("/api/v1/rules/legacy-cpu", json=old, params={"owner": "uid-8"})
+        assert r.status_code == 409
+        r = await admin.delete("/api/v1/rules/legacy-cpu", params={"owner": "uid-7"})
+        assert r.status_code == 204
+
+
+async def test_a_rules_key_writes_rules_and_nothing_else(ingest_server: IngestServer) -> None:
+    """The operator's scope: rules (and reading), but no channels, keys or silences."""
+    async with ingest_server.client() as admin:
+        r = await admin.post("/api/v1/keys", json={"name": "operator", "scopes": ["rules"]})
+        assert r.status_code == 201, r.text
+        key = r.json()["key"]
+    rule = {**RULE, "name": "scoped-cpu", "channels": []}
+    async with ingest_server.client(key) as rules:
+        me = (await rules.get("/api/v1/auth/whoami")).json()
+        assert me["grants"] == {"ingest": False, "read": True, "admin": False, "rules": True}
+        r = await rules.put("/api/v1/rules/scoped-cpu", json=rule, params={"owner": "u"})
+        assert r.status_code == 201, r.text
+        assert (await rules.get("/api/v1/alerts", params={"rule": "scoped-cpu"})).status_code == 200
+        assert (await rules.put("/api/v1/channels/ops-x", json=CHANNEL)).status_code == 403
+        assert (await rules.post("/api/v1/keys", json={"name": "x", "scopes": ["admin"]})
+                ).status_code == 403
+        r = await rules.delete("/api/v1/rules/scoped-cpu", params={"owner": "u"})
+        assert r.status_code == 204
+
+
 async def test_invalid_rules_are_explained(ingest_server: IngestServer) -> None:
     async with ingest_server.client() as admin:
         bad = {**RULE, "name": "Bad Name", "params": {"kind": "threshold"}}

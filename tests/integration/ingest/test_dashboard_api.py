@@ -79,9 +79,12 @@ async def wait_hosts(server: IngestServer, q: str, count: int) -> None:
 
 async def test_whoami_tells_every_key_its_scopes(server: IngestServer) -> None:
     expected = {
-        server.admin_key: (["admin"], {"admin": True, "read": True, "ingest": True}),
-        server.read_key: (["read"], {"admin": False, "read": True, "ingest": False}),
-        server.ingest_key: (["ingest"], {"admin": False, "read": False, "ingest": True}),
+        server.admin_key: (["admin"], {"admin": True, "read": True, "ingest": True,
+                                       "rules": True}),
+        server.read_key: (["read"], {"admin": False, "read": True, "ingest": False,
+                                     "rules": False}),
+        server.ingest_key: (["ingest"], {"admin": False, "read": False, "ingest": True,
+                                         "rules": False}),
     }
     for key, (scopes, grants) in expected.items():
         async with server.client(key) as client:

@@ -4,6 +4,7 @@ and a real Nazar API server."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -16,6 +17,7 @@ import pytest
 from nazar_operator.handlers import register
 from nazar_operator.resources import ALERT_RULES, GROUP, MONITORED_HOSTS, VERSION
 from nazar_operator.settings import OperatorSettings
+from tests.support.kube import KubernetesServer
 
 NAMESPACE = "team-a"
 ALERT_RULES_RES = f"{GROUP}/{VERSION}/{ALERT_RULES}"
@@ -39,6 +41,12 @@ def connection(server: kmock.KubernetesEmulator) -> kopf.ConnectionInfo:
 
 
 @pytest.fixture
+def kmock_options(kmock_options: dict[str, Any]) -> dict[str, Any]:
+    """kmock with uid, resourceVersion and generation (tests/support/kube.py)."""
+    return {**kmock_options, "cls": KubernetesServer}
+
+
+@pytest.fixture
 def k8s(kmock: kmock.KubernetesEmulator) -> kmock.KubernetesEmulator:
     """kmock serving the Nazar custom resources (and events)."""
     kmock.resources[ALERT_RULES_RES] = kmock.ResourceInfo(
@@ -58,11 +66,16 @@ def k8s(kmock: kmock.KubernetesEmulator) -> kmock.KubernetesEmulator:
     return kmock
 
 
-@pytest.fixture
+@pytest.fixture(params=["INFO", "DEBUG"])
 async def operator(
-    k8s: kmock.KubernetesEmulator, ingest_server: Any
+    request: pytest.FixtureRequest, k8s: kmock.KubernetesEmulator, ingest_server: Any
 ) -> AsyncIterator[kmock.KubernetesEmulator]:
-    """The operator's handlers running in kopf's loop until the test ends."""
+    """The operator's handlers running in kopf's loop until the test ends, at
+    the chart's default log level and at DEBUG: a log call that fails only
+    when its level is enabled must fail here."""
+    root = logging.getLogger()
+    saved_level = root.level
+    root.setLevel(request.param)
     registry = kopf.OperatorRegistry()
 
     @kopf.on.login(registry=registry)
@@ -73,6 +86,7 @@ async def operator(
         api_url=ingest_server.url,
         api_key=ingest_server.admin_key,
         operator_retry_delay=1.0,
+        operator_peering="",
         log_format="text",
     )
     register(registry, settings)
@@ -105,3 +119,4 @@ async def operator(
     yield k8s
     stop.set()
     await asyncio.to_thread(thread.join, 15)
+    root.setLevel(saved_level)

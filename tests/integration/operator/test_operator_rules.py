@@ -53,14 +53,8 @@ async def test_alert_rule_is_applied_then_deleted(operator: Any, ingest_server: 
     async with ingest_server.client() as api:
 
         async def stored() -> dict[str, Any] | None:
-            r = await api.get(f"/api/v1/rules/{NAMESPACE}-high-cpu")
+            r = await api.get(f"/api/v1/rules/{rule_name}")
             return r.json() if r.status_code == 200 else None
-
-        rule = await eventually(stored)
-        assert rule["spec"]["metric"] == "cpu.usage_percent"
-        assert rule["spec"]["params"]["value"] == 90
-        assert rule["spec"]["for"] == 120
-        assert rule["spec"]["severity"] == "critical"
 
         async def applied() -> dict[str, Any] | None:
             status = status_of(operator, ALERT_RULES_RES, "high-cpu")
@@ -68,8 +62,16 @@ async def test_alert_rule_is_applied_then_deleted(operator: Any, ingest_server: 
             return status if cond and cond["status"] == "True" else None
 
         status = await eventually(applied)
+        rule_name = status["ruleName"]
+        rule = await eventually(stored)
+        assert rule["spec"]["metric"] == "cpu.usage_percent"
+        assert rule["spec"]["params"]["value"] == 90
+        assert rule["spec"]["for"] == 120
+        assert rule["spec"]["severity"] == "critical"
+        obj = operator.objects[ALERT_RULES_RES, NAMESPACE, "high-cpu"]
+        assert rule["owner"] == obj["metadata"]["uid"]
         assert status["observedGeneration"] == 1
-        assert status["ruleName"] == f"{NAMESPACE}-high-cpu"
+        assert rule_name.startswith(f"{NAMESPACE}-high-cpu-")
         assert status["ruleVersion"] == rule["version"]
         assert ready(status)["reason"] == "Applied"
         obj = operator.objects[ALERT_RULES_RES, NAMESPACE, "high-cpu"]
@@ -91,7 +93,7 @@ async def test_alert_rule_is_applied_then_deleted(operator: Any, ingest_server: 
         assert resp.status == 200, await resp.text()
 
         async def updated() -> dict[str, Any] | None:
-            r = await api.get(f"/api/v1/rules/{NAMESPACE}-high-cpu")
+            r = await api.get(f"/api/v1/rules/{rule_name}")
             body = r.json()
             return body if body["spec"]["params"]["value"] == 95 else None
 
@@ -108,7 +110,7 @@ async def test_alert_rule_is_applied_then_deleted(operator: Any, ingest_server: 
         assert resp.status == 200, await resp.text()
 
         async def gone() -> bool:
-            r = await api.get(f"/api/v1/rules/{NAMESPACE}-high-cpu")
+            r = await api.get(f"/api/v1/rules/{rule_name}")
             return r.status_code == 404
 
         await eventually(gone)
@@ -135,8 +137,8 @@ async def test_invalid_alert_rule_is_reported_and_not_retried(
     assert cond["reason"] == "Invalid"
     assert "metric" in cond["message"]
     async with ingest_server.client() as api:
-        r = await api.get(f"/api/v1/rules/{NAMESPACE}-no-metric")
-        assert r.status_code == 404
+        names = [r["name"] for r in (await api.get("/api/v1/rules")).json()]
+        assert not [n for n in names if n.startswith(f"{NAMESPACE}-no-metric")]
 
 
 async def test_monitored_host_becomes_absence_rules(operator: Any, ingest_server: Any) -> None:
@@ -164,15 +166,14 @@ async def test_monitored_host_becomes_absence_rules(operator: Any, ingest_server
 
     names = await eventually(applied)
     assert len(names) == 3
-    assert names[0] == f"{NAMESPACE}-db-1"
+    assert all(n.startswith(f"{NAMESPACE}-db-1-") for n in names)
     async with ingest_server.client() as api:
         rules = [(await api.get(f"/api/v1/rules/{n}")).json() for n in names]
         assert all(r["spec"]["params"] == {"kind": "absence", "after": 600.0} for r in rules)
         assert all(r["spec"]["selector"]["hosts"] == ["db-1.example.com"] for r in rules)
         assert all(r["spec"]["labels"]["env"] == "prod" for r in rules)
-        assert rules[0]["spec"]["metric"] is None
-        assert {r["spec"]["metric"] for r in rules[1:]} == {"cpu.usage_percent",
-                                                             "disk.used_percent"}
+        assert {r["spec"]["metric"] for r in rules} == {None, "cpu.usage_percent",
+                                                         "disk.used_percent"}
 
         # Dropping an expected metric deletes its rule.
         resp = await operator.patch(

@@ -25,3 +25,5 @@ def test_scopes() -> None:
     assert not grants({Scope.INGEST}, Scope.READ)
     assert not grants({Scope.READ}, Scope.ADMIN)
     assert grants({Scope.READ, Scope.INGEST}, Scope.INGEST)
+    assert grants({Scope.RULES}, Scope.READ) and grants({Scope.ADMIN}, Scope.RULES)
+    assert not grants({Scope.RULES}, Scope.ADMIN) and not grants({Scope.RULES}, Scope.INGEST)

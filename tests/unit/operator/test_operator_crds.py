@@ -7,6 +7,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
+import celpy
 import jsonschema
 import pytest
 import yaml
@@ -67,12 +68,93 @@ def test_crd_identity(crd: dict[str, Any], kind: str, plural: str, short: str) -
     assert version["name"] == "v1alpha1" and version["served"] and version["storage"]
     assert version["subresources"] == {"status": {}}
     columns = {c["name"]: c for c in version["additionalPrinterColumns"]}
-    assert {"Severity", "Ready", "Age"} <= set(columns)
+    assert {"Severity", "Ready", "Reason", "Age"} <= set(columns)
     assert columns["Ready"]["jsonPath"] == '.status.conditions[?(@.type=="Ready")].status'
+    assert columns["Reason"]["jsonPath"] == '.status.conditions[?(@.type=="Ready")].reason'
     status = schema_of(crd)["properties"]["status"]["properties"]
     assert status["observedGeneration"]["type"] == "integer"
+    assert status["ruleVersions"]["additionalProperties"]["type"] == "integer"
     condition = status["conditions"]["items"]["properties"]
-    assert set(condition) == {"type", "status", "reason", "message", "lastTransitionTime"}
+    assert set(condition) == {"type", "status", "reason", "message", "lastTransitionTime",
+                              "observedGeneration"}
+
+
+def test_alert_rule_shows_its_firing_alerts() -> None:
+    (version,) = ALERT_RULE["spec"]["versions"]
+    columns = {c["name"]: c for c in version["additionalPrinterColumns"]}
+    assert columns["Firing"]["jsonPath"] == ".status.firing"
+    status = schema_of(ALERT_RULE)["properties"]["status"]["properties"]
+    assert status["firing"]["type"] == "integer"
+    assert status["lastFiredAt"]["format"] == "date-time"
+
+
+def test_expected_metrics_are_a_set() -> None:
+    spec = schema_of(MONITORED_HOST)["properties"]["spec"]["properties"]
+    assert spec["expectedMetrics"]["x-kubernetes-list-type"] == "set"
+
+
+def cel_violations(schema: dict[str, Any], value: Any) -> list[str]:
+    """Messages of the ``x-kubernetes-validations`` rules ``value`` breaks, evaluated
+    with a CEL interpreter at every node of the schema, as the API server does."""
+    out: list[str] = []
+    for check in schema.get("x-kubernetes-validations") or ():
+        env = celpy.Environment()
+        program = env.program(env.compile(check["rule"]))
+        result = program.evaluate({"self": celpy.json_to_cel(value)})
+        if isinstance(result, Exception) or not bool(result):
+            out.append(check["message"])
+    if isinstance(value, dict):
+        for key, child in value.items():
+            sub = (schema.get("properties") or {}).get(key) or schema.get("additionalProperties")
+            if isinstance(sub, dict):
+                out += cel_violations(sub, child)
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for child in value:
+            out += cel_violations(schema["items"], child)
+    return out
+
+
+def alert_rule_doc(spec: dict[str, Any]) -> dict[str, Any]:
+    return {"apiVersion": "nazar.dev/v1alpha1", "kind": "AlertRule",
+            "metadata": {"name": "x"}, "spec": spec}
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"kind": "threshold"}, "needs params.value"),
+        ({"kind": "threshold", "value": 1, "band": 2}, "baseline rules only"),
+        ({"kind": "baseline", "value": 1}, "threshold rules only"),
+        ({"kind": "absence", "score_threshold": 0.5}, "anomaly rules only"),
+        ({"kind": "anomaly", "after": 60}, "absence rules only"),
+        ({"kind": "threshold", "value": 90, "recovery_value": 95}, "resolving side"),
+        ({"kind": "threshold", "comparator": "<", "value": 10, "recovery_value": 5},
+         "resolving side"),
+        ({"kind": "baseline", "min_history": 7200, "window": 3600}, "must not exceed window"),
+    ],
+)
+def test_cel_rules_refuse_what_the_api_would(params: dict[str, Any], message: str) -> None:
+    doc = alert_rule_doc({"metric": "m", "params": params})
+    validator(ALERT_RULE).validate(doc)  # the structural schema alone lets it through
+    violations = cel_violations(schema_of(ALERT_RULE), doc)
+    assert any(message in v for v in violations), violations
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"kind": "threshold", "value": 90, "recovery_value": 80},
+        {"kind": "threshold", "comparator": "<=", "value": 10, "recovery_value": 15},
+        {"kind": "threshold", "comparator": "==", "value": 1, "recovery_value": 3},
+        {"kind": "baseline", "min_history": 3600, "window": 3600},
+        {"kind": "anomaly", "score_threshold": 0.7},
+        {"kind": "absence", "after": 60},
+    ],
+)
+def test_cel_rules_accept_valid_rules(params: dict[str, Any]) -> None:
+    doc = alert_rule_doc({"metric": "m", "params": params})
+    assert cel_violations(schema_of(ALERT_RULE), doc) == []
+    alert_rule_body("mon", "x", doc["spec"])
 
 
 def _walk(node: dict[str, Any], path: str = "") -> list[tuple[str, dict[str, Any]]]:
@@ -137,6 +219,7 @@ def test_examples_are_valid_resources_and_rules(path: Path) -> None:
     meta = doc["metadata"]
     if doc["kind"] == "AlertRule":
         validator(ALERT_RULE).validate(doc)
+        assert cel_violations(schema_of(ALERT_RULE), doc) == []
         alert_rule_body(meta["namespace"], meta["name"], doc["spec"])
     else:
         validator(MONITORED_HOST).validate(doc)

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from nazar_common.errors import InvalidInputError
 from nazar_operator.reconcile import (
     MAX_RULE_NAME,
     NAME_RE,
+    Outcome,
     RuleBody,
     alert_rule_body,
     condition,
+    drifted,
     failed_status,
     monitored_host_bodies,
     owned_rules,
     ready_status,
     rule_name,
+    status_of,
     sync_plan,
 )
 
@@ -24,8 +29,46 @@ THRESHOLD = {"metric": "cpu.usage_percent", "params": {"kind": "threshold", "val
 
 def test_rule_name_joins_namespace_and_name() -> None:
     assert rule_name("monitoring", "high-cpu") == "monitoring-high-cpu"
-    assert rule_name("team-a", "web.example.com") == "team-a-web-example-com"
-    assert rule_name("ns", "host", "cpu.usage_percent") == "ns-host-cpu-usage-percent"
+    assert re.fullmatch(r"team-a-web-example-com-[0-9a-f]{6}",
+                        rule_name("team-a", "web.example.com"))
+    assert re.fullmatch(r"ns-host-cpu-usage-percent-[0-9a-f]{6}",
+                        rule_name("ns", "host", "cpu.usage_percent", kind="MonitoredHost"))
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        (("mon", "cpu.high"), ("mon", "cpu-high")),
+        (("a-b", "c"), ("a", "b-c")),
+        (("a", "b-c-0a1b2c"), ("a-b", "c")),
+        (("mon", "x.y.z"), ("mon", "x-y.z")),
+    ],
+)
+def test_resources_whose_names_sanitise_alike_get_distinct_rules(
+    a: tuple[str, str], b: tuple[str, str]
+) -> None:
+    assert rule_name(*a) != rule_name(*b)
+    assert rule_name(*a) == rule_name(*a)  # stable
+    for name in (rule_name(*a), rule_name(*b)):
+        assert NAME_RE.match(name) and len(name) <= MAX_RULE_NAME
+
+
+def test_kinds_never_share_a_rule() -> None:
+    assert rule_name("mon", "db-1") != rule_name("mon", "db-1", kind="MonitoredHost")
+    host = monitored_host_bodies("mon", "db-1", {"hostname": "db-1"})[0].name
+    assert host != alert_rule_body("mon", "db-1", THRESHOLD).name
+
+
+def test_rule_names_are_injective_over_many_resources() -> None:
+    """No two of a few thousand lookalike resources map to one rule."""
+    parts = ["a", "b", "a-b", "b-a", "a.b", "a-b-c", "a.b.c", "x" * 60, "a--b"]
+    seen: dict[str, tuple[str, str, str]] = {}
+    for ns in ["a", "b", "a-b", "team-a", "x" * 50]:
+        for name in parts:
+            for kind in ("AlertRule", "MonitoredHost"):
+                key = rule_name(ns, name, kind=kind)
+                assert key not in seen, (seen[key], (kind, ns, name))
+                seen[key] = (kind, ns, name)
 
 
 def test_long_names_are_cut_with_a_distinguishing_hash() -> None:
@@ -65,7 +108,7 @@ def test_monitored_host_becomes_host_and_metric_absence_rules() -> None:
          "expectedMetrics": ["cpu.usage_percent", "cpu_usage_percent"], "absenceTimeout": 120,
          "severity": "critical", "channels": ["ops"]},
     )
-    assert bodies[0].name == "mon-db-1"
+    assert bodies[0].name.startswith("mon-db-1-")
     assert len({b.name for b in bodies}) == 3  # similar metric names do not collide
     host, *metrics = (b.body for b in bodies)
     assert "metric" not in host
@@ -112,6 +155,28 @@ def test_owned_rules_merge_status_and_fallback() -> None:
     assert owned_rules({}, ["z"]) == ("z",)
 
 
+def test_drift_is_a_recreated_or_re_versioned_rule_while_the_spec_stood_still() -> None:
+    recorded = {"r": 3}
+    assert not drifted(recorded, "r", 3, False, True)
+    assert drifted(recorded, "r", 5, False, True)  # edited by hand, put back
+    assert drifted(recorded, "r", 1, True, True)  # deleted by hand, recreated
+    assert not drifted(recorded, "r", 4, False, False)  # the spec changed
+    assert not drifted(recorded, "new", 1, True, True)  # first apply
+
+
+def test_outcomes_set_ready_synced_and_conflict_with_generation() -> None:
+    ok = status_of(Outcome(True, "Applied", "fine"), 7, None, "T")
+    kinds = {c["type"]: c for c in ok["conditions"]}
+    assert set(kinds) == {"Ready", "Synced", "Conflict"}
+    assert all(c["observedGeneration"] == 7 for c in kinds.values())
+    assert kinds["Conflict"]["status"] == "False"
+    clash = status_of(Outcome(False, "RuleOwnedElsewhere", "x", conflict="owned by u"), 8,
+                      ok["conditions"], "T2")
+    kinds = {c["type"]: c for c in clash["conditions"]}
+    assert (kinds["Conflict"]["status"], kinds["Conflict"]["message"]) == ("True", "owned by u")
+    assert kinds["Ready"]["status"] == "False" and kinds["Ready"]["lastTransitionTime"] == "T2"
+
+
 def test_transition_time_moves_only_when_status_changes() -> None:
     first = condition(None, "Ready", True, "Applied", "ok", "T1")
     assert first["lastTransitionTime"] == "T1"
@@ -127,6 +192,7 @@ def test_status_shapes() -> None:
     assert ok["observedGeneration"] == 4 and ok["ruleVersion"] == 2
     assert ok["conditions"][0]["status"] == "True"
     bad = failed_status(5, ok["conditions"], "T2", "Invalid", "nope")
-    assert bad == {"observedGeneration": 5, "conditions": [
-        {"type": "Ready", "status": "False", "reason": "Invalid", "message": "nope",
-         "lastTransitionTime": "T2"}]}
+    assert bad["observedGeneration"] == 5
+    assert bad["conditions"][0] == {
+        "type": "Ready", "status": "False", "reason": "Invalid", "message": "nope",
+        "lastTransitionTime": "T2", "observedGeneration": 5}

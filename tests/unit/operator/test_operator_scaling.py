@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
-from nazar_operator.scaling import ScalingPolicy, decide_replicas, target_replicas
+from nazar_operator.scaling import ScalingPolicy, decide_replicas, is_leader, target_replicas
 
 POLICY = ScalingPolicy(min_replicas=1, max_replicas=6, messages_per_replica=100,
                        up_cooldown=60, down_cooldown=300)
@@ -54,3 +56,23 @@ def test_out_of_bounds_is_corrected_at_once() -> None:
 def test_policy_rejects_impossible_bounds(bounds: tuple[int, int]) -> None:
     with pytest.raises(ValueError):
         ScalingPolicy(bounds[0], bounds[1], 100, 0, 0)
+
+
+def test_only_the_live_peer_of_highest_priority_leads() -> None:
+    now = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    fresh = (now - timedelta(seconds=10)).isoformat()
+    stale = (now - timedelta(seconds=120)).isoformat()
+    peers = {
+        "a": {"priority": 5, "lifetime": 60, "lastseen": fresh},
+        "b": {"priority": 9, "lifetime": 60, "lastseen": fresh},
+        "c": {"priority": 99, "lifetime": 60, "lastseen": stale},  # dead
+        "d": None,  # withdrawn
+    }
+    assert is_leader(peers, "b", 9, now)
+    assert not is_leader(peers, "a", 5, now)
+    assert not is_leader({**peers, "e": {"priority": 9, "lifetime": 60, "lastseen": fresh}},
+                         "b", 9, now)  # a tie: both wait, as kopf does
+    assert not is_leader({}, "a", 1, now)  # not registered yet
+    own = {"priority": 1, "lifetime": 60, "lastseen": fresh}
+    assert is_leader({"a": own}, "a", 1, now)
+    assert is_leader({"a": own, "x": {"priority": "garbage"}}, "a", 1, now)

@@ -21,7 +21,7 @@ AnyKey = Annotated[Principal, Depends(require(None))]
 )
 async def whoami(principal: AnyKey) -> dict[str, Any]:
     """Answers for a key of any scope, so a client can show only what the
-    key may do (``grants``: ``ingest``, ``read``, ``admin``)."""
+    key may do (``grants``: ``ingest``, ``read``, ``admin``, ``rules``)."""
     return {
         "key_id": principal.key_id,
         "name": principal.name,

@@ -2,10 +2,17 @@
 
 Rules and channels are addressed by name. ``PUT`` creates or replaces (what
 GitOps tools and the operator use); ``POST`` creates and answers 409 if the
-name exists. Channel secrets are write-only: responses mask them, and a
-masked value sent back in a ``PUT`` keeps the stored secret. URLs in channel
-configurations are shown in full to admin keys only: to other keys with
-their credentials and secret-looking parameters masked.
+name exists. A client that manages objects (the Kubernetes operator) names
+itself with ``?owner=``: the owner is stored on creation, and a ``PUT`` or
+``DELETE`` naming another owner than the stored one — or an object made by
+hand, which has none — is refused with 409, so nothing is adopted or removed
+by mistake. Requests without ``owner`` (people, scripts) may change any
+object and keep its owner. Objects the operator stored before owners existed
+(source ``kubernetes``, no owner) go to the first owner that claims them.
+Channel secrets are write-only: responses mask them, and a masked value sent
+back in a ``PUT`` keeps the stored secret. URLs in channel configurations are
+shown in full to admin keys only: to other keys with their credentials and
+secret-looking parameters masked.
 """
 
 from __future__ import annotations
@@ -28,10 +35,19 @@ from nazar_ingest.security import Principal
 
 router = APIRouter(tags=["configuration"])
 Reader = Annotated[Principal, Depends(require(Scope.READ))]
-Admin = Annotated[object, Depends(require(Scope.ADMIN))]
 Name = Annotated[str, Path(pattern=NAME_PATTERN)]
 
 MASK = "**********"
+COLUMNS = "id, name, version, source, owner, created_at, updated_at, spec::text AS spec"
+Owner = Annotated[
+    str | None,
+    Query(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$",
+        description="The managing client's identifier (the operator: its resource's uid). "
+        "Stored on creation; a request naming another owner than the stored one is refused "
+        "with 409.",
+    ),
+]
 SpecT = TypeVar("SpecT", RuleSpec, ChannelSpec)
 
 
@@ -88,6 +104,7 @@ class _Resource(Generic[SpecT]):
             "name": row["name"],
             "version": row["version"],
             "source": row["source"],
+            "owner": row["owner"],
             "created_at": row["created_at"].isoformat(),
             "updated_at": row["updated_at"].isoformat(),
             "spec": public,
@@ -95,16 +112,13 @@ class _Resource(Generic[SpecT]):
 
     async def list(self, pool: asyncpg.Pool, reader: Principal) -> list[dict[str, Any]]:
         rows = await pool.fetch(
-            f"SELECT id, name, version, source, created_at, updated_at, spec::text AS spec "
-            f"FROM {self.table} ORDER BY name"
+            f"SELECT {COLUMNS} FROM {self.table} ORDER BY name"
         )
         return [self.out(r, reader) for r in rows]
 
     async def get(self, pool: asyncpg.Pool, name: str, reader: Principal) -> dict[str, Any]:
         row = await pool.fetchrow(
-            f"SELECT id, name, version, source, created_at, updated_at, spec::text AS spec "
-            f"FROM {self.table} WHERE name = $1",
-            name,
+            f"SELECT {COLUMNS} FROM {self.table} WHERE name = $1", name
         )
         if row is None:
             raise NotFoundError(f"no {self.table[:-1]} named {name!r}")
@@ -114,8 +128,7 @@ class _Resource(Generic[SpecT]):
         spec = self.parse(raw)
         row = await pool.fetchrow(
             f"INSERT INTO {self.table} (name, spec) VALUES ($1, $2::jsonb) "
-            f"ON CONFLICT (name) DO NOTHING "
-            f"RETURNING id, name, version, source, created_at, updated_at, spec::text AS spec",
+            f"ON CONFLICT (name) DO NOTHING RETURNING {COLUMNS}",
             spec.name,
             _private(spec),
         )
@@ -123,51 +136,86 @@ class _Resource(Generic[SpecT]):
             raise ConflictError(f"a {self.table[:-1]} named {spec.name!r} exists; use PUT")
         return self.out(row)
 
+    def _check_owner(self, name: str, stored: asyncpg.Record, owner: str | None) -> None:
+        """409 unless ``owner`` is None (a person) or the stored owner.
+
+        An object the operator stored before owners existed (source
+        ``kubernetes``, no owner) goes to the first owner that claims it.
+        """
+        if owner is None or stored["owner"] == owner:
+            return
+        if stored["owner"] is None and stored["source"] == "kubernetes":
+            return
+        holder = (
+            f"owner {stored['owner']!r}" if stored["owner"] else "no owner (it was made by hand)"
+        )
+        raise ConflictError(
+            f"the {self.table[:-1]} {name!r} has {holder}, not {owner!r}: left unchanged"
+        )
+
     async def put(
-        self, pool: asyncpg.Pool, name: str, raw: dict[str, Any], source: str = "api"
+        self,
+        pool: asyncpg.Pool,
+        name: str,
+        raw: dict[str, Any],
+        source: str = "api",
+        owner: str | None = None,
     ) -> tuple[dict[str, Any], bool]:
         raw = {**raw, "name": raw.get("name", name)}
         if raw["name"] != name:
             raise InvalidInputError(f"the body names {raw['name']!r} but the URL {name!r}")
         async with pool.acquire() as conn, conn.transaction():
-            old = await conn.fetchval(
-                f"SELECT spec::text FROM {self.table} WHERE name = $1 FOR UPDATE", name
+            old = await conn.fetchrow(
+                f"SELECT spec::text AS spec, owner, source FROM {self.table} "
+                f"WHERE name = $1 FOR UPDATE",
+                name,
             )
             if old is not None:
-                raw = _keep_masked(raw, orjson.loads(old))
+                self._check_owner(name, old, owner)
+                raw = _keep_masked(raw, orjson.loads(old["spec"]))
             spec = self.parse(raw)
             row = await conn.fetchrow(
-                f"INSERT INTO {self.table} (name, spec, source) VALUES ($1, $2::jsonb, $3) "
+                f"INSERT INTO {self.table} (name, spec, source, owner) "
+                f"VALUES ($1, $2::jsonb, $3, $4) "
                 f"ON CONFLICT (name) DO UPDATE SET spec = EXCLUDED.spec, source = EXCLUDED.source, "
-                f"version = {self.table}.version + 1, updated_at = now() "
+                f"owner = coalesce({self.table}.owner, EXCLUDED.owner), "
+                f"version = {self.table}.version + "
+                f"(({self.table}.spec IS DISTINCT FROM EXCLUDED.spec)::int), updated_at = now() "
                 f"WHERE {self.table}.spec IS DISTINCT FROM EXCLUDED.spec "
-                f"RETURNING id, name, version, source, created_at, updated_at, spec::text AS spec",
+                f"OR ({self.table}.owner IS NULL AND EXCLUDED.owner IS NOT NULL) "
+                f"RETURNING {COLUMNS}",
                 name,
                 _private(spec),
                 source,
+                owner,
             )
             if row is None:  # unchanged
                 row = await conn.fetchrow(
-                    f"SELECT id, name, version, source, created_at, updated_at, spec::text AS spec "
-                    f"FROM {self.table} WHERE name = $1",
-                    name,
+                    f"SELECT {COLUMNS} FROM {self.table} WHERE name = $1", name
                 )
         return self.out(row), old is None
 
-    async def delete(self, pool: asyncpg.Pool, name: str) -> None:
-        if (
-            await pool.fetchval(f"DELETE FROM {self.table} WHERE name = $1 RETURNING id", name)
-            is None
-        ):
-            raise NotFoundError(f"no {self.table[:-1]} named {name!r}")
+    async def delete(self, pool: asyncpg.Pool, name: str, owner: str | None = None) -> None:
+        async with pool.acquire() as conn, conn.transaction():
+            stored = await conn.fetchrow(
+                f"SELECT owner, source FROM {self.table} WHERE name = $1 FOR UPDATE", name
+            )
+            if stored is None:
+                raise NotFoundError(f"no {self.table[:-1]} named {name!r}")
+            self._check_owner(name, stored, owner)
+            await conn.execute(f"DELETE FROM {self.table} WHERE name = $1", name)
 
 
 RULES = _Resource("rules", RuleSpec)
 CHANNELS = _Resource("channels", ChannelSpec, has_urls=True)
 
 
-def _routes(resource: _Resource[Any], path: str, model: type[BaseModel]) -> None:
+def _routes(
+    resource: _Resource[Any], path: str, model: type[BaseModel], write: Scope = Scope.ADMIN
+) -> None:
+    """CRUD routes; writing needs the ``write`` scope."""
     tag = [path.strip("/")]
+    writer = [Depends(require(write))]
 
     @router.get(f"/api/v1/{path}", tags=tag, summary=f"List {path}")
     async def list_(state: Annotated[AppState, Depends(get_state)], reader: Reader) -> Any:
@@ -184,11 +232,12 @@ def _routes(resource: _Resource[Any], path: str, model: type[BaseModel]) -> None
         tags=tag,
         status_code=201,
         summary=f"Create one of {path}",
+        dependencies=writer,
         openapi_extra={"requestBody": json_body(model)},
         responses={409: {"description": "The name exists; use PUT to replace"}},
     )
     async def create_(
-        state: Annotated[AppState, Depends(get_state)], _: Admin, body: JsonObject
+        state: Annotated[AppState, Depends(get_state)], body: JsonObject
     ) -> Any:
         return await resource.create(state.pool, body)
 
@@ -196,13 +245,16 @@ def _routes(resource: _Resource[Any], path: str, model: type[BaseModel]) -> None
         f"/api/v1/{path}/{{name}}",
         tags=tag,
         summary=f"Create or replace one of {path}",
+        dependencies=writer,
         openapi_extra={"requestBody": json_body(model)},
-        responses={201: {"description": "Created", "content": {"application/json": {}}}},
+        responses={
+            201: {"description": "Created", "content": {"application/json": {}}},
+            409: {"description": "The object has another owner than the one named"},
+        },
     )
     async def put_(
         name: Name,
         state: Annotated[AppState, Depends(get_state)],
-        _: Admin,
         body: JsonObject,
         source: Annotated[
             str,
@@ -211,16 +263,26 @@ def _routes(resource: _Resource[Any], path: str, model: type[BaseModel]) -> None
                 description="Who manages this object, e.g. `kubernetes` for the operator.",
             ),
         ] = "api",
+        owner: Owner = None,
     ) -> Any:
-        out, created = await resource.put(state.pool, name, body, source)
+        out, created = await resource.put(state.pool, name, body, source, owner)
         return JSONResponse(out, status_code=201 if created else 200)
 
     @router.delete(
-        f"/api/v1/{path}/{{name}}", tags=tag, status_code=204, summary=f"Delete one of {path}"
+        f"/api/v1/{path}/{{name}}",
+        tags=tag,
+        status_code=204,
+        summary=f"Delete one of {path}",
+        dependencies=writer,
+        responses={409: {"description": "The object has another owner than the one named"}},
     )
-    async def delete_(name: Name, state: Annotated[AppState, Depends(get_state)], _: Admin) -> None:
-        await resource.delete(state.pool, name)
+    async def delete_(
+        name: Name,
+        state: Annotated[AppState, Depends(get_state)],
+        owner: Owner = None,
+    ) -> None:
+        await resource.delete(state.pool, name, owner)
 
 
-_routes(RULES, "rules", RuleSpec)
+_routes(RULES, "rules", RuleSpec, Scope.RULES)
 _routes(CHANNELS, "channels", ChannelSpec)
