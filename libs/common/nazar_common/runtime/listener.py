@@ -56,12 +56,13 @@ class PgListener:
         while True:
             conn: asyncpg.Connection | None = None
             try:
-                connection: asyncpg.Connection = await asyncio.wait_for(
-                    asyncpg.connect(
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for drops a
+                # cancellation that arrives as the call completes, and this loop
+                # would then never end.
+                async with asyncio.timeout(10.0):
+                    connection: asyncpg.Connection = await asyncpg.connect(
                         self.dsn, server_settings={"application_name": self.application_name}
-                    ),
-                    10.0,
-                )
+                    )
                 conn = connection
                 lost = asyncio.get_running_loop().create_future()
 
@@ -97,4 +98,5 @@ class PgListener:
             done, _ = await asyncio.wait({lost}, timeout=self.ping_interval)
             if done:
                 return
-            await asyncio.wait_for(conn.execute("SELECT 1"), self.ping_interval)
+            async with asyncio.timeout(self.ping_interval):
+                await conn.execute("SELECT 1")

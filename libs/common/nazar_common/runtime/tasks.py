@@ -11,12 +11,11 @@ with its traceback every time. Both count in
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from nazar_common.runtime.backoff import Backoff, Incident, is_transient
+from nazar_common.runtime.backoff import Backoff, Incident, is_transient, wait_event
 from nazar_common.runtime.metrics import RuntimeMetrics
 
 log = logging.getLogger(__name__)
@@ -54,8 +53,7 @@ class Periodic:
         self._wake.set()
 
     async def wait(self) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), self.interval)
+        await wait_event(self._wake, self.interval)
         self._wake.clear()
 
 
