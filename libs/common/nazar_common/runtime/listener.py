@@ -6,7 +6,9 @@ drops, and ``on_notify`` is also called after every (re)connection, because
 notifications sent while nobody listened are gone: the callback must reload
 what it caches. A connection that dies without a FIN (a crashed host, a
 network partition) is noticed by a cheap ping every ``ping_interval``
-seconds.
+seconds. ``on_connect`` runs on every new connection before it is used,
+e.g. to take a session-level advisory lock that lives exactly as long as
+the process's hold on the database (the notifier's delivery leases).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -39,6 +41,7 @@ class PgListener:
         metrics: RuntimeMetrics | None = None,
         ping_interval: float = 10.0,
         backoff: Backoff | None = None,
+        on_connect: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
     ) -> None:
         self.dsn = dsn
         self.channel = channel
@@ -47,6 +50,7 @@ class PgListener:
         self.metrics = metrics
         self.ping_interval = ping_interval
         self.backoff = backoff or Backoff(0.5, 10.0)
+        self.on_connect = on_connect
         self.connected = False
         self.connections = 0
 
@@ -71,6 +75,8 @@ class PgListener:
                         lost.set_result(None)
 
                 connection.add_termination_listener(terminated)
+                if self.on_connect is not None:
+                    await self.on_connect(connection)
                 await connection.add_listener(self.channel, lambda *_: self.on_notify())
                 self.connected = True
                 self.connections += 1
