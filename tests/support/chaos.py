@@ -153,6 +153,10 @@ class FaultWindow:
 
     outages: list[tuple[float, float, float]] = field(default_factory=list)
     broker: bool = False
+    #: Seconds from each broker return until every consumer was attached again.
+    consumers_back: list[float] = field(default_factory=list)
+    #: Scales how long each fault lasts.
+    hold: float = 1.0
     _down: float = 0.0
     _restoring: float = 0.0
 
@@ -170,6 +174,14 @@ class FaultWindow:
 Fault = Callable[[Stack, AgentLoad, FaultWindow], Awaitable[None]]
 
 
+async def _broker_back(stack: Stack, w: FaultWindow) -> None:
+    w.back()
+    try:
+        w.consumers_back.append(await wait_for(stack.all_consumers_attached, 30, "consumers"))
+    except AssertionError:
+        w.consumers_back.append(float("inf"))
+
+
 async def _rabbit_stop_app_twice(stack: Stack, load: AgentLoad, w: FaultWindow) -> None:
     w.broker = True
     for i in range(2):
@@ -177,23 +189,23 @@ async def _rabbit_stop_app_twice(stack: Stack, load: AgentLoad, w: FaultWindow) 
         w.down()
         if i == 0:
             load.spike("spike-mq-app")
-        await asyncio.sleep(2.0)
+        await asyncio.sleep(2.0 * w.hold)
         w.restoring()
         await asyncio.to_thread(stack.mq.start_app)
-        w.back()
-        if i == 0:
-            await wait_for(stack.all_consumers_attached, 30, "consumers after the first restart")
+        await _broker_back(stack, w)
 
 
-async def _rabbit_node_restart(stack: Stack, load: AgentLoad, w: FaultWindow) -> None:
+async def _rabbit_node_restart_twice(stack: Stack, load: AgentLoad, w: FaultWindow) -> None:
     w.broker = True
-    await stack.mq.astop("graceful")
-    w.down()
-    load.spike("spike-mq-node")
-    await asyncio.sleep(1.0)
-    w.restoring()
-    await stack.mq.astart()
-    w.back()
+    for i in range(2):
+        await stack.mq.astop("graceful")
+        w.down()
+        if i == 0:
+            load.spike("spike-mq-node")
+        await asyncio.sleep(1.0 * w.hold)
+        w.restoring()
+        await stack.mq.astart()
+        await _broker_back(stack, w)
 
 
 def _postgres(mode: str) -> Fault:
@@ -201,7 +213,7 @@ def _postgres(mode: str) -> Fault:
         await stack.pg.astop(mode)  # type: ignore[arg-type]
         w.down()
         load.spike(f"spike-pg-{mode}")
-        await asyncio.sleep(3.0)
+        await asyncio.sleep(3.0 * w.hold)
         w.restoring()
         await stack.pg.astart()
         w.back()
@@ -228,7 +240,7 @@ def _service(name: str, sig: signal.Signals) -> Fault:
         await service.stop(sig)
         if name != "notifier":
             load.spike(spike)
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(1.0 * w.hold)
         w.restoring()
         service.start()
         await service.wait_ready()
@@ -247,10 +259,12 @@ class Scenario:
 
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario("rabbitmq stop_app/start_app x2", _rabbit_stop_app_twice),
-    Scenario("rabbitmq node restart", _rabbit_node_restart),
+    Scenario("rabbitmq node restart x2", _rabbit_node_restart_twice),
     Scenario("postgresql fast shutdown", _postgres("fast")),
     Scenario("postgresql immediate shutdown", _postgres("immediate")),
+    Scenario("ingest SIGTERM", _service("ingest", signal.SIGTERM)),
     Scenario("ingest SIGKILL", _service("ingest", signal.SIGKILL)),
+    Scenario("analyzer SIGTERM", _service("analyzer", signal.SIGTERM)),
     Scenario("analyzer SIGKILL", _service("analyzer", signal.SIGKILL)),
     Scenario("notifier SIGTERM", _service("notifier", signal.SIGTERM)),
     Scenario("notifier SIGKILL", _service("notifier", signal.SIGKILL), repeats_allowed=1),
@@ -278,6 +292,7 @@ class Result:
     outage: float = 0.0
     stored_after: float = 0.0  # after the fault ended, until every sample was stored
     alert_delay: float = 0.0  # spike accepted -> firing notification received
+    repeat_after: float | None = None  # first delivery -> its repeat
     problems: list[str] = field(default_factory=list)
 
     def row(self) -> list[str]:
@@ -289,12 +304,12 @@ class Result:
                 f"{self.distinct_keys}/{self.alerts_expected}", str(self.repeats),
                 fmt(self.consumers_back), {None: "-", True: "yes", False: "NO"}[self.readyz_503],
                 fmt(self.outage), fmt(self.stored_after), fmt(self.alert_delay),
-                str(self.retries)]
+                fmt(self.repeat_after), str(self.retries)]
 
 
 HEADER = ["scenario", "202 samples", "stored", "stored twice", "alerts opened",
           "notified", "repeats", "consumers back s", "readyz 503", "outage s",
-          "stored +s", "alert->notify s", "agent retries"]
+          "stored +s", "alert->notify s", "repeat +s", "agent retries"]
 
 
 def table(results: list[Result]) -> str:
@@ -332,21 +347,20 @@ async def stored_counts(stack: Stack, hosts: list[str]) -> tuple[int, int]:
 
 
 async def run(stack: Stack, scenario: Scenario, *, hosts: int = 6, interval: float = 1.0,
-              warmup: float = 1.5, settle: float = 1.5) -> Result:
-    """One scenario under ``hosts`` agents posting every ``interval`` s."""
+              warmup: float = 1.5, settle: float = 1.5, hold: float = 1.0) -> Result:
+    """One scenario under ``hosts`` agents posting every ``interval`` s; the
+    fault lasts ``hold`` times its usual length."""
     result = Result(scenario.name)
     tag = scenario.name.split()[0][:4] + uuid.uuid4().hex[:4]
     probe = ReadinessProbe(stack).start()
     load = AgentLoad(stack, hosts, interval, tag).start()
-    window = FaultWindow()
+    window = FaultWindow(hold=hold)
     try:
         await asyncio.sleep(warmup)
         await scenario.fault(stack, load, window)
         result.outage = sum(back - down for down, _, back in window.outages)
         if window.broker:
-            with contextlib.suppress(AssertionError):
-                result.consumers_back = await wait_for(stack.all_consumers_attached, 30,
-                                                       "every consumer back")
+            result.consumers_back = max(window.consumers_back)
             readyz = [s for down, restoring, _ in window.outages
                       for name in ("analyzer", "notifier")
                       for s, _ in probe.between(down + 0.5, restoring, name)]
@@ -398,6 +412,11 @@ async def run(stack: Stack, scenario: Scenario, *, hosts: int = 6, interval: flo
     first_spike = min((h.first_accepted for h in spikes if h.first_accepted), default=None)
     if received and first_spike is not None:
         result.alert_delay = min(r.at for r in received) - first_spike
+    arrivals: dict[str, list[float]] = {}
+    for r in received:
+        arrivals.setdefault(r.headers["idempotency-key"], []).append(r.at)
+    gaps = [a[-1] - a[0] for a in arrivals.values() if len(a) > 1]
+    result.repeat_after = max(gaps) if gaps else None
 
     if result.rejected:
         result.problems.append(f"rejected: {load.rejected[:3]}")
