@@ -228,7 +228,8 @@ class Notifier:
         free = self.settings.notifier_concurrency - len(self._inflight)
         if free <= 0 or not self.accepting:
             return 0
-        claimed = await self.store.claim(self.clock(), free, self._lease, self.lease_owner)
+        mine = [c.notification.id for c in self._inflight.values() if c.notification.id]
+        claimed = await self.store.claim(self.clock(), free, self._lease, self.lease_owner, mine)
         for item in claimed:
             task = asyncio.create_task(self._deliver_logged(item))
             self._inflight[task] = item

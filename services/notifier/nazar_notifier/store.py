@@ -336,20 +336,30 @@ class NotifierStore:
         return owner
 
     async def claim(
-        self, now: datetime, limit: int, lease: float, owner: int | None = None
+        self,
+        now: datetime,
+        limit: int,
+        lease: float,
+        owner: int | None = None,
+        in_flight: list[int] | None = None,
     ) -> list[Claimed]:
         """Claim due notifications for one attempt each (``FOR UPDATE SKIP LOCKED``:
         replicas never take the same one). A claim is held until ``lease`` runs
-        out or, sooner, until its owner's lease lock is gone (the process died)."""
+        out or, sooner, until its owner's lease lock is gone (the process died;
+        not when the server restarted since, which ends every lock). Never one
+        of ``in_flight`` (this process's own deliveries)."""
         rows = await self.pool.fetch(
             "WITH live AS (SELECT objid FROM pg_locks WHERE locktype = 'advisory' "
             "AND classid = $5::oid AND objsubid = 2 AND granted AND database = "
             "(SELECT oid FROM pg_database WHERE datname = current_database())) "
             "UPDATE notifications n SET status = 'sending', attempts = n.attempts + 1, "
-            "lease_until = $1 + make_interval(secs => $3), lease_owner = $4 "
+            "lease_until = $1 + make_interval(secs => $3), lease_owner = $4, "
+            "claimed_at = now() "
             "FROM (SELECT id FROM notifications WHERE next_attempt_at <= $1 AND "
+            "id <> ALL($6::bigint[]) AND "
             "(status = 'pending' OR (status = 'sending' AND (lease_until < $1 OR "
-            "(lease_owner IS NOT NULL AND lease_owner::oid NOT IN (SELECT objid FROM live))))) "
+            "(lease_owner IS NOT NULL AND claimed_at > pg_postmaster_start_time() "
+            "AND lease_owner::oid NOT IN (SELECT objid FROM live))))) "
             "ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED) due "
             "WHERE n.id = due.id RETURNING n.id, n.dedupe_key, n.channel_type, n.payload::text "
             "AS payload, n.attempts, n.deadline, n.created_at, n.status",
@@ -358,6 +368,7 @@ class NotifierStore:
             lease,
             owner,
             LEASE_LOCK_CLASS,
+            in_flight or [],
         )
         return [
             Claimed(

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from typing import Any
 
 import pytest
 
@@ -31,8 +32,10 @@ from tests.integration.notifier.support import (
     add_channel,
     fetch,
     make_event,
+    prepare_db,
     wait_until,
 )
+from tests.support.instances import PrivatePostgres
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -176,3 +179,49 @@ async def test_sigterm_finishes_in_flight_deliveries_and_sends_nothing_twice(
     assert max(exits) < SEND_TIMEOUT + 5, exits
     print(f"\nSIGTERM x{stops}, {count} notifications: sent twice 0, "
           f"exit took {max(exits):.2f} s at most")
+
+
+async def test_database_restart_during_deliveries_repeats_nothing(
+    fresh_amqp_url: str, hook: Receiver
+) -> None:
+    """A PostgreSQL restart ends every session, and with them every lease
+    lock: that must not read as dead notifiers (two replicas here). Deliveries in flight across
+    the restart record their outcome once the database is back (retried), and
+    nobody sends them again."""
+    with PrivatePostgres() as pg:
+        pg.start()
+        pg.create_database("nazar")
+        db = pg.dsn("nazar")
+        await prepare_db(db)
+        hook.default = Answer(delay=1.5)
+        await add_channel(db, spec(hook.url))
+        # Two replicas: each must not take the other's deliveries for abandoned.
+        notifiers = [await SubprocessNotifier(db, fresh_amqp_url, **SETTINGS).start()
+                     for _ in range(2)]
+        count = 32
+        try:
+            async with Publisher(fresh_amqp_url) as pub:
+                for i in range(count):
+                    await pub.publish(make_event(fingerprint=f"fp-{i}", host=f"h-{i}",
+                                                 channels=["ops"]))
+            await wait_until(lambda: len(hook.requests) >= 10, timeout=30,
+                             what="deliveries in flight")
+            await pg.arestart("fast")
+            await wait_until(lambda: len({r.body["alerts"][0]["fingerprint"]
+                                          for r in hook.requests}) == count,
+                             timeout=90, what="every alert delivered")
+            rows: list[Any] = []
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                rows = await fetch(db, "SELECT status, count(*) AS n FROM notifications "
+                                   "GROUP BY status")
+                if {r["status"]: r["n"] for r in rows} == {"sent": count}:
+                    break
+                await asyncio.sleep(0.2)
+            assert {r["status"]: r["n"] for r in rows} == {"sent": count}
+        finally:
+            for notifier in notifiers:
+                notifier.kill()
+    per_key, keys_of = received_keys(hook)
+    assert len(keys_of) == count
+    assert all(n == 1 for n in per_key.values()), sorted(per_key.values())
