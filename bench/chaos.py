@@ -29,8 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.support import chaos
-from tests.support.instances import PrivatePostgres, PrivateRabbitMQ
-from tests.support.stack import Stack
+from tests.support.stack import Stack, private_servers
 
 
 async def main(args: argparse.Namespace) -> int:
@@ -40,9 +39,7 @@ async def main(args: argparse.Namespace) -> int:
         return 2
     results: list[chaos.Result] = []
     started = time.monotonic()
-    with PrivatePostgres() as pg, PrivateRabbitMQ() as mq:
-        pg.start()
-        mq.start()
+    with private_servers() as (pg, mq):
         stack = Stack(pg, mq)
         try:
             await stack.start()

@@ -18,17 +18,15 @@ import pytest
 from tests.chaos.conftest import RESULTS
 from tests.support import chaos
 from tests.support.instances import PrivatePostgres, PrivateRabbitMQ
-from tests.support.stack import Stack
+from tests.support.stack import Stack, private_servers
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
 
 @pytest.fixture(scope="module")
 def servers() -> Iterator[tuple[PrivatePostgres, PrivateRabbitMQ]]:
-    with PrivatePostgres() as pg, PrivateRabbitMQ() as mq:
-        pg.start()
-        mq.start()
-        yield pg, mq
+    with private_servers() as both:
+        yield both
 
 
 @pytest.fixture(scope="module")

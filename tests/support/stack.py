@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,15 @@ CONSUMED = {
     "analyzer": "nazar.analyzer.samples",
     "notifier": "nazar.notifier.alerts",
 }
+
+
+@contextlib.contextmanager
+def private_servers() -> Iterator[tuple[PrivatePostgres, PrivateRabbitMQ]]:
+    """A private PostgreSQL and RabbitMQ, started; stopped and removed after."""
+    with PrivatePostgres() as pg, PrivateRabbitMQ() as mq:
+        pg.start()
+        mq.start()
+        yield pg, mq
 
 
 @dataclass

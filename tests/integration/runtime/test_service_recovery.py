@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from tests.support.instances import PrivatePostgres, PrivateRabbitMQ
-from tests.support.stack import CONSUMED, ReadinessProbe, Stack
+from tests.support.stack import CONSUMED, ReadinessProbe, Stack, private_servers
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -32,10 +32,8 @@ METRIC = "recovery.cpu"
 
 @pytest.fixture(scope="module")
 def servers() -> Iterator[tuple[PrivatePostgres, PrivateRabbitMQ]]:
-    with PrivatePostgres() as pg, PrivateRabbitMQ() as mq:
-        pg.start()
-        mq.start()
-        yield pg, mq
+    with private_servers() as both:
+        yield both
 
 
 @pytest.fixture(scope="module")
