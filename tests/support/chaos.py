@@ -32,6 +32,7 @@ from typing import Any
 
 import httpx
 
+from nazar_common.runtime.backoff import wait_event
 from tests.integration.notifier.support import Answer
 from tests.support.stack import ReadinessProbe, Stack
 
@@ -115,8 +116,7 @@ class AgentLoad:
                         else round(random.uniform(5, 60), 3)} for m in METRICS]
             await self._post(host, {"host": host.name, "samples": samples})
             n += 1
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), self.interval)
+            await wait_event(self._stop, self.interval)
 
     async def _post(self, host: Host, body: dict[str, Any]) -> None:
         assert self._client is not None
