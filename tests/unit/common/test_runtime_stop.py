@@ -56,3 +56,25 @@ async def test_wait_event_reports_set_and_timeout() -> None:
     assert await wait_event(event, 0.01) is False
     event.set()
     assert await wait_event(event, 5.0) is True
+
+
+async def test_a_task_that_swallows_its_cancellation_is_stopped_all_the_same() -> None:
+    """Whatever inside a background task drops the cancellation (a library,
+    ``wait_for`` completing at that moment), the stop repeats it and the
+    loops end at their next turn."""
+    tasks = Tasks("stop-test", runtime_metrics("stop_test"))
+    swallowed = 0
+
+    async def stubborn() -> None:
+        nonlocal swallowed
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            swallowed += 1  # dropped, as wait_for on Python 3.11 may do
+
+    tasks.every("stubborn", 0.05, stubborn, run_first=True)
+    tasks.spawn("stubborn-long", stubborn)
+    await asyncio.sleep(0.05)
+    await asyncio.wait_for(tasks.stop(), 5.0)
+    assert swallowed >= 2
+    assert "stubborn" not in tasks and "stubborn-long" not in tasks
