@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.support import chaos
-from tests.support.stack import Stack, private_servers
+from tests.support.stack import running_stack
 
 
 async def main(args: argparse.Namespace) -> int:
@@ -39,20 +39,16 @@ async def main(args: argparse.Namespace) -> int:
         return 2
     results: list[chaos.Result] = []
     started = time.monotonic()
-    with private_servers() as (pg, mq):
-        stack = Stack(pg, mq)
-        try:
-            await stack.start()
-            await chaos.prepare(stack)
-            for scenario in scenarios:
-                result = await chaos.run(stack, scenario, hosts=args.hosts,
-                                         interval=args.interval, warmup=args.warmup,
-                                         settle=args.settle, hold=args.hold)
-                results.append(result)
-                status = "ok" if not result.problems else "; ".join(result.problems)
-                print(f"{scenario.name}: {status}", flush=True)
-        finally:
-            await stack.stop()
+    async with running_stack() as stack:
+        pg_version = stack.pg.version
+        await chaos.prepare(stack)
+        for scenario in scenarios:
+            result = await chaos.run(stack, scenario, hosts=args.hosts,
+                                     interval=args.interval, warmup=args.warmup,
+                                     settle=args.settle, hold=args.hold)
+            results.append(result)
+            status = "ok" if not result.problems else "; ".join(result.problems)
+            print(f"{scenario.name}: {status}", flush=True)
     print()
     print(chaos.table(results))
     print()
@@ -62,7 +58,7 @@ async def main(args: argparse.Namespace) -> int:
           f"{chaos.RECEIVER_DELAY} s per message")
     print(f"machine: {os.cpu_count()} CPUs, Python {platform.python_version()} "
           f"({platform.machine()}), load average {os.getloadavg()[0]:.2f}; "
-          f"private PostgreSQL {pg.version}, private RabbitMQ; "
+          f"private PostgreSQL {pg_version}, private RabbitMQ; "
           f"{time.monotonic() - started:.0f} s in all")
     return 0 if all(not r.problems for r in results) else 1
 

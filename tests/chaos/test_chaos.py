@@ -11,33 +11,22 @@ they were missing. The counts are printed at the end of the run
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
 from tests.chaos.conftest import RESULTS
 from tests.support import chaos
-from tests.support.instances import PrivatePostgres, PrivateRabbitMQ
-from tests.support.stack import Stack, private_servers
+from tests.support.stack import Stack, running_stack
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
 
 @pytest.fixture(scope="module")
-def servers() -> Iterator[tuple[PrivatePostgres, PrivateRabbitMQ]]:
-    with private_servers() as both:
-        yield both
-
-
-@pytest.fixture(scope="module")
-async def stack(servers: tuple[PrivatePostgres, PrivateRabbitMQ]) -> AsyncIterator[Stack]:
-    s = Stack(*servers)
-    try:
-        await s.start()
+async def stack() -> AsyncIterator[Stack]:
+    async with running_stack() as s:
         await chaos.prepare(s)
         yield s
-    finally:
-        await s.stop()
 
 
 @pytest.mark.parametrize("scenario", chaos.SCENARIOS, ids=[s.name for s in chaos.SCENARIOS])

@@ -34,7 +34,7 @@ import httpx
 
 from nazar_common.runtime.backoff import wait_event
 from tests.integration.notifier.support import Answer
-from tests.support.stack import ReadinessProbe, Stack
+from tests.support.stack import ReadinessProbe, Stack, wait_for
 
 CHANNEL = "chaos-hook"
 RULE = "chaos-cpu"
@@ -318,15 +318,6 @@ def table(results: list[Result]) -> str:
     lines = [" | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
     lines.insert(1, "-+-".join("-" * w for w in widths))
     return "\n".join(lines)
-
-
-async def wait_for(predicate: Callable[[], Awaitable[bool]], timeout: float, what: str) -> float:
-    started = time.monotonic()
-    while not await predicate():
-        if time.monotonic() - started > timeout:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.1)
-    return time.monotonic() - started
 
 
 async def _fetch(stack: Stack, sql: str, *args: Any) -> list[Any]:
