@@ -6,7 +6,7 @@ BIN := .venv/bin
 DATABASES := nazar
 
 .PHONY: help install services test-deps dashboard dashboard-test screenshots up test lint typecheck \
-        importlint pytest bench bench-ingest bench-accuracy bench-analyzer bench-synthetic bench-dashboard clean
+        importlint pytest bench bench-ingest bench-accuracy bench-analyzer bench-synthetic bench-dashboard bench-chaos clean
 
 help:
 	@echo "make up      start PostgreSQL/RabbitMQ if needed, then the whole stack with an agent"
@@ -72,6 +72,10 @@ bench-synthetic: install
 
 bench-analyzer: install services
 	$(BIN)/python bench/analyzer.py
+
+# Faults under load on private PostgreSQL/RabbitMQ instances (minutes; not part of `make bench`).
+bench-chaos: install test-deps
+	nice -n 10 $(BIN)/python bench/chaos.py
 
 bench-dashboard: install test-deps dashboard
 	$(BIN)/python bench/dashboard.py

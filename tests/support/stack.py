@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,37 @@ CONSUMED = {
     "analyzer": "nazar.analyzer.samples",
     "notifier": "nazar.notifier.alerts",
 }
+
+
+@contextlib.contextmanager
+def private_servers() -> Iterator[tuple[PrivatePostgres, PrivateRabbitMQ]]:
+    """A private PostgreSQL and RabbitMQ, started; stopped and removed after."""
+    with PrivatePostgres() as pg, PrivateRabbitMQ() as mq:
+        pg.start()
+        mq.start()
+        yield pg, mq
+
+
+@contextlib.asynccontextmanager
+async def running_stack() -> AsyncIterator[Stack]:
+    """Private servers and the whole stack on them, started; all stopped after."""
+    with private_servers() as (pg, mq):
+        stack = Stack(pg, mq)
+        try:
+            await stack.start()
+            yield stack
+        finally:
+            await stack.stop()
+
+
+async def wait_for(predicate: Callable[[], Awaitable[bool]], timeout: float, what: str) -> float:
+    """Await ``predicate()`` until true; returns the seconds it took."""
+    started = time.monotonic()
+    while not await predicate():
+        if time.monotonic() - started > timeout:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.1)
+    return time.monotonic() - started
 
 
 @dataclass

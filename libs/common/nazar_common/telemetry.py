@@ -141,6 +141,10 @@ def setup_logging(settings: CommonSettings, service: str) -> None:
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level.upper())
     logging.getLogger("asyncio").setLevel(max(logging.WARNING, root.level))
+    # httpx logs every request's full URL at INFO, as a URL object the
+    # redaction cannot see into: a Slack webhook URL is itself the secret.
+    for client in ("httpx", "httpcore"):
+        logging.getLogger(client).setLevel(max(logging.WARNING, root.level))
     # The runtime reports broker and database incidents itself, once each
     # (nazar_common.runtime); the clients would log every failed reconnection
     # attempt (asyncpg's pool: every attempt to restore its minimum size).

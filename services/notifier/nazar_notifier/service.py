@@ -38,6 +38,7 @@ from nazar_common.messaging.topology import (
     NOTIFIER_ALERTS,
 )
 from nazar_common.runtime.backoff import Backoff, Incident, is_transient, retry
+from nazar_common.runtime.listener import PgListener
 from nazar_common.runtime.tasks import Periodic
 from nazar_common.runtime.worker import Runtime
 from nazar_common.schemas.config import ChannelSpec
@@ -50,7 +51,7 @@ from nazar_notifier.reliability import Breakers, backoff_delay
 from nazar_notifier.routing import route
 from nazar_notifier.settings import NotifierSettings
 from nazar_notifier.silencing import Silencer
-from nazar_notifier.store import Claimed, NotifierStore, new_dead_letter_id
+from nazar_notifier.store import Claimed, NotifierStore, new_dead_letter_id, new_lease_owner
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +125,10 @@ class Notifier:
         self._sending: set[int] = set()
         self._db = Incident("notifier database", log)
         self._lease = settings.notifier_send_timeout + 10.0
+        #: Key of this process's lease lock while it holds it (see :meth:`_take_lease_lock`).
+        self._owner = new_lease_owner()
+        self._listener: PgListener | None = None
+        self._owner_held = False
         self.accepting = True
 
     # ------------------------------------------------------------ policy
@@ -223,7 +228,8 @@ class Notifier:
         free = self.settings.notifier_concurrency - len(self._inflight)
         if free <= 0 or not self.accepting:
             return 0
-        claimed = await self.store.claim(self.clock(), free, self._lease)
+        mine = [c.notification.id for c in self._inflight.values() if c.notification.id]
+        claimed = await self.store.claim(self.clock(), free, self._lease, self.lease_owner, mine)
         for item in claimed:
             task = asyncio.create_task(self._deliver_logged(item))
             self._inflight[task] = item
@@ -265,11 +271,11 @@ class Notifier:
                                           "circuit breaker open; retry budget exhausted", None,
                                           attempt_status="short_circuited")
             else:
-                await self.store.record_attempt(
+                await self._record_outcome(lambda: self.store.record_attempt(
                     n.id, n.channel, item.channel_type, channel.endpoint, item.attempts,
                     "short_circuited", None, "circuit breaker open", None,
                     next_status="pending", next_attempt_at=retry_at, uncount=True,
-                )
+                ))
             return
         started = time.perf_counter()
         self._sending.add(n.id)  # from here on the receiver may get it
@@ -302,21 +308,22 @@ class Notifier:
             log.info("delivery failed; will retry", extra={
                 "notification_id": n.id, "channel": n.channel, "attempt": item.attempts,
                 "error": detail, "retry_in": round(delay, 3)})
-            await self.store.record_attempt(
+            http_status = getattr(exc, "http_status", None)
+            await self._record_outcome(lambda: self.store.record_attempt(
                 n.id, n.channel, item.channel_type, channel.endpoint, item.attempts, "retry",
-                getattr(exc, "http_status", None), detail, elapsed,
+                http_status, detail, elapsed,
                 next_status="pending", next_attempt_at=retry_at,
-            )
+            ))
             return
         breaker.success()
         metrics.BREAKER_OPEN.labels(channel.endpoint).set(0)
         elapsed = (time.perf_counter() - started) * 1000
         metrics.ATTEMPTS.labels(item.channel_type, "sent").inc()
         metrics.DELIVERY_SECONDS.labels(item.channel_type).observe(elapsed / 1000)
-        await self.store.record_attempt(
+        await self._record_outcome(lambda: self.store.record_attempt(
             n.id, n.channel, item.channel_type, result.endpoint, item.attempts, "sent",
             result.http_status, None, elapsed, next_status="sent",
-        )
+        ))
         metrics.NOTIFICATIONS.labels(item.channel_type, n.kind, "sent").inc()
         if n.alerts and n.kind != "test":
             newest = max(a.ended_at or a.started_at for a in n.alerts)
@@ -337,10 +344,10 @@ class Notifier:
     ) -> None:
         n = item.notification
         assert n.id is not None
-        await self.store.record_attempt(
+        await self._record_outcome(lambda: self.store.record_attempt(
             n.id, n.channel, item.channel_type, endpoint, item.attempts, attempt_status,
             http_status, error, elapsed, next_status="failed",
-        )
+        ))
         metrics.NOTIFICATIONS.labels(item.channel_type, n.kind, "failed").inc()
         log.error("notification failed", extra={
             "notification_id": n.id, "channel": n.channel, "attempts": item.attempts,
@@ -440,6 +447,28 @@ class Notifier:
             "endpoint": channel.endpoint,
         }
 
+    # ------------------------------------------------------------ leases
+
+    @property
+    def lease_owner(self) -> int | None:
+        """The key claims are tagged with: only while this process holds its lease
+        lock (otherwise a claim lasts until its time lease runs out)."""
+        held = self._owner_held and self._listener is not None and self._listener.connected
+        return self._owner if held else None
+
+    async def _take_lease_lock(self, conn: asyncpg.Connection) -> None:
+        """On the config listener's connection (kept for the process's life):
+        a session-level advisory lock. A SIGKILLed process's session ends with
+        it, and its claims can be taken over at once."""
+        self._owner_held = False
+        self._owner = await self.store.hold_lease_lock(conn, self._owner)
+        self._owner_held = True
+
+    async def _record_outcome(self, record: Callable[[], Awaitable[None]]) -> None:
+        """Record a delivery's outcome through a database outage (bounded): a
+        delivery that went out but was not recorded would be sent again."""
+        await self._with_db_retry(record, budget=self._lease)
+
     # ------------------------------------------------------------ lifecycle
 
     async def _housekeeping(self) -> None:
@@ -453,7 +482,7 @@ class Notifier:
         self._flush = runtime.every("flush", poll, self.flush_due, run_first=True)
         self._delivery_round = runtime.every("deliver", poll, self.deliver_due, run_first=True)
         runtime.every("housekeeping", 60.0, self._housekeeping, run_first=True)
-        runtime.listen(self.cache.invalidate)
+        self._listener = runtime.listen(self.cache.invalidate, on_connect=self._take_lease_lock)
         runtime.consume(NOTIFIER_ALERTS, self.handle, prefetch=self.settings.notifier_prefetch)
 
     def stopping(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -325,20 +326,49 @@ class NotifierStore:
         assert value is not None
         return int(value)
 
-    async def claim(self, now: datetime, limit: int, lease: float) -> list[Claimed]:
+    async def hold_lease_lock(self, conn: asyncpg.Connection, owner: int) -> int:
+        """Take this process's lease lock on ``conn`` (a connection kept for the
+        process's life): ``owner`` if free, else a fresh key. Returns the key held."""
+        while not await conn.fetchval(
+            "SELECT pg_try_advisory_lock($1, $2)", LEASE_LOCK_CLASS, owner
+        ):
+            owner = new_lease_owner()
+        return owner
+
+    async def claim(
+        self,
+        now: datetime,
+        limit: int,
+        lease: float,
+        owner: int | None = None,
+        in_flight: list[int] | None = None,
+    ) -> list[Claimed]:
         """Claim due notifications for one attempt each (``FOR UPDATE SKIP LOCKED``:
-        replicas never take the same one; an expired lease makes it claimable again)."""
+        replicas never take the same one). A claim is held until ``lease`` runs
+        out or, sooner, until its owner's lease lock is gone (the process died;
+        not when the server restarted since, which ends every lock). Never one
+        of ``in_flight`` (this process's own deliveries)."""
         rows = await self.pool.fetch(
+            "WITH live AS (SELECT objid FROM pg_locks WHERE locktype = 'advisory' "
+            "AND classid = $5::oid AND objsubid = 2 AND granted AND database = "
+            "(SELECT oid FROM pg_database WHERE datname = current_database())) "
             "UPDATE notifications n SET status = 'sending', attempts = n.attempts + 1, "
-            "lease_until = $1 + make_interval(secs => $3) "
+            "lease_until = $1 + make_interval(secs => $3), lease_owner = $4, "
+            "claimed_at = now() "
             "FROM (SELECT id FROM notifications WHERE next_attempt_at <= $1 AND "
-            "(status = 'pending' OR (status = 'sending' AND lease_until < $1)) "
+            "id <> ALL($6::bigint[]) AND "
+            "(status = 'pending' OR (status = 'sending' AND (lease_until < $1 OR "
+            "(lease_owner IS NOT NULL AND claimed_at > pg_postmaster_start_time() "
+            "AND lease_owner::oid NOT IN (SELECT objid FROM live))))) "
             "ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED) due "
             "WHERE n.id = due.id RETURNING n.id, n.dedupe_key, n.channel_type, n.payload::text "
             "AS payload, n.attempts, n.deadline, n.created_at, n.status",
             now,
             limit,
             lease,
+            owner,
+            LEASE_LOCK_CLASS,
+            in_flight or [],
         )
         return [
             Claimed(
@@ -357,7 +387,7 @@ class NotifierStore:
     async def release(self, notification_ids: list[int]) -> None:
         """Hand claimed notifications back, unsent (this attempt does not count)."""
         await self.pool.execute(
-            "UPDATE notifications SET status = 'pending', lease_until = NULL, "
+            "UPDATE notifications SET status = 'pending', lease_until = NULL, lease_owner = NULL, "
             "attempts = attempts - 1 WHERE id = ANY($1::bigint[]) AND status = 'sending'",
             notification_ids,
         )
@@ -388,7 +418,7 @@ class NotifierStore:
                 error, duration_ms,
             )
             await conn.execute(
-                "UPDATE notifications SET status = $2, lease_until = NULL, "
+                "UPDATE notifications SET status = $2, lease_until = NULL, lease_owner = NULL, "
                 "next_attempt_at = coalesce($3, next_attempt_at), last_error = $4, "
                 "attempts = attempts - CASE WHEN $5 THEN 1 ELSE 0 END, "
                 "sent_at = CASE WHEN $2 = 'sent' THEN now() ELSE sent_at END, "
@@ -432,6 +462,14 @@ class NotifierStore:
         await self.pool.execute(
             "DELETE FROM notifications WHERE finished_at < now() - $1::interval", older_than
         )
+
+
+#: ``pg_advisory_lock(LEASE_LOCK_CLASS, owner)``: held by each notifier process.
+LEASE_LOCK_CLASS = 0x4E5A  # "NZ"
+
+
+def new_lease_owner() -> int:
+    return secrets.randbelow(2**31 - 1) + 1
 
 
 def new_dead_letter_id(notification_id: int, fingerprint: str) -> uuid.UUID:

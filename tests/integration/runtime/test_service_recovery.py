@@ -13,15 +13,13 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from collections.abc import AsyncIterator
 
 import aio_pika
 import httpx
 import pytest
 
-from tests.support.instances import PrivatePostgres, PrivateRabbitMQ
-from tests.support.stack import CONSUMED, ReadinessProbe, Stack
+from tests.support.stack import CONSUMED, ReadinessProbe, Stack, running_stack, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -31,34 +29,12 @@ METRIC = "recovery.cpu"
 
 
 @pytest.fixture(scope="module")
-def servers() -> Iterator[tuple[PrivatePostgres, PrivateRabbitMQ]]:
-    with PrivatePostgres() as pg, PrivateRabbitMQ() as mq:
-        pg.start()
-        mq.start()
-        yield pg, mq
-
-
-@pytest.fixture(scope="module")
-async def stack(servers: tuple[PrivatePostgres, PrivateRabbitMQ]) -> AsyncIterator[Stack]:
-    s = Stack(*servers)
-    try:
-        await s.start()
+async def stack() -> AsyncIterator[Stack]:
+    async with running_stack() as s:
         await s.add_webhook_channel(CHANNEL)
         await s.put_rule({"name": RULE, "metric": METRIC, "channels": [CHANNEL],
                           "params": {"kind": "threshold", "comparator": ">", "value": 90}})
         yield s
-    finally:
-        await s.stop()
-
-
-async def wait_for(predicate: Any, timeout: float, what: str) -> float:
-    """Await ``predicate()`` until true; returns the seconds it took."""
-    started = time.monotonic()
-    while not await predicate():
-        if time.monotonic() - started > timeout:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.1)
-    return time.monotonic() - started
 
 
 async def all_ready(stack: Stack) -> bool:

@@ -131,8 +131,11 @@ async def conn(pglite_server: PGliteServer) -> AsyncIterator[asyncpg.Connection]
 @pytest.fixture(scope="session")
 async def first_migration(conn: asyncpg.Connection) -> tuple[Backend, int]:
     """Migrates ``public`` with the backend left to ``auto`` and returns what
-    ``migrate`` did: this creates the timescaledb extension (in ``public``)
-    for the whole session."""
+    ``migrate`` did. PGlite loads TimescaleDB without
+    ``shared_preload_libraries``, so ``auto`` would not create the extension
+    itself (see ``select_backend``); it is created first (in ``public``, for
+    the whole session), as an operator does, and ``auto`` then picks it."""
+    await conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
     return await migrate(conn, "auto")
 
 

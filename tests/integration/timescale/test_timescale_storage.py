@@ -144,8 +144,8 @@ async def chunks(conn: asyncpg.Connection, relation: str) -> list[asyncpg.Record
 async def test_auto_migration_picks_timescaledb(
     conn: asyncpg.Connection, first_migration: tuple[Backend, int]
 ) -> None:
-    # The backend was left to "auto": the extension is available, so the
-    # migrator created it and chose timescaledb, then applied every migration
+    # The backend was left to "auto": the extension exists in the database,
+    # so the migrator chose timescaledb, then applied every migration
     # of that path: 0001 (shared), 0002 (this path's variant) and any later.
     expected = load_migrations("timescaledb")
     assert first_migration == ("timescaledb", len(expected))

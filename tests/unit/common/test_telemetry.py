@@ -1,4 +1,8 @@
+from __future__ import annotations
+
 import logging
+
+import pytest
 
 from nazar_common.telemetry import RedactingFilter, redact
 
@@ -54,3 +58,28 @@ def test_filter_scrubs_extras_and_exceptions() -> None:
     from pythonjsonlogger.json import JsonFormatter
 
     assert "Pa55word" not in JsonFormatter("%(message)s").format(record)
+
+
+def test_http_client_request_lines_are_not_logged_at_info(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """httpx logs each request's URL at INFO as a URL object the redaction
+    cannot see into; a Slack webhook URL is itself the secret."""
+    import httpx
+
+    from nazar_common.settings import CommonSettings
+    from nazar_common.telemetry import setup_logging
+
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    try:
+        setup_logging(CommonSettings(log_level="INFO"), "nazar-test")
+        url = httpx.URL("https://hooks.slack.example/services/T000/B000/XXXXSECRET")
+        logging.getLogger("httpx").info('HTTP Request: %s %s "%s"', "POST", url, "200 OK")
+        logging.getLogger("nazar.test").info("still logging")
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+    err = capsys.readouterr().err
+    assert "still logging" in err
+    assert "XXXXSECRET" not in err

@@ -62,11 +62,66 @@ def load_migrations(backend: Backend) -> list[Migration]:
     return [by_version[v] for v in sorted(by_version)]
 
 
-async def timescaledb_available(conn: asyncpg.Connection) -> bool:
-    row = await conn.fetchval(
-        "SELECT count(*) FROM pg_available_extensions WHERE name = 'timescaledb'"
+@dataclass(frozen=True)
+class TimescaleFacts:
+    """What the server says about TimescaleDB, read without side effects."""
+
+    #: Installed on the server (``pg_available_extensions``).
+    available: bool
+    #: Already created in this database (``pg_extension``).
+    created: bool
+    #: Its loader is loaded into every session: listed in
+    #: ``shared_preload_libraries`` (or its loader's setting exists).
+    preloaded: bool
+
+
+def preload_lists_timescaledb(shared_preload_libraries: str) -> bool:
+    """Whether ``shared_preload_libraries`` names the TimescaleDB loader
+    (``timescaledb``, ``'$libdir/timescaledb'``, ``timescaledb.so``; any case)."""
+    for entry in shared_preload_libraries.split(","):
+        name = entry.strip().strip("\"'").strip()
+        name = name.rsplit("/", 1)[-1].lower()
+        name = name.removesuffix(".so").removesuffix(".dll").removesuffix(".dylib")
+        if name == "timescaledb":
+            return True
+    return False
+
+
+def select_backend(requested: str, facts: TimescaleFacts) -> tuple[Backend, str]:
+    """The storage backend for a new database and why, or ``PermanentError``.
+
+    TimescaleDB only when it is already created, or installed *and*
+    preloaded: ``CREATE EXTENSION`` of an installed but not preloaded
+    TimescaleDB ends the session (``FATAL: extension "timescaledb" must be
+    preloaded``), so it is never tried then."""
+    if requested == "postgres":
+        return "postgres", "NAZAR_STORAGE_BACKEND=postgres"
+    if facts.created:
+        return "timescaledb", "the timescaledb extension exists in this database"
+    if facts.available and facts.preloaded:
+        return "timescaledb", "the timescaledb extension is installed and preloaded"
+    if not facts.available:
+        why = "the timescaledb extension is not installed on the server"
+    else:
+        why = ("the timescaledb extension is installed but not in shared_preload_libraries "
+               "(add it there and restart PostgreSQL to use it)")
+    if requested == "timescaledb":
+        raise PermanentError(f"NAZAR_STORAGE_BACKEND=timescaledb, but {why}")
+    return "postgres", why
+
+
+async def timescale_facts(conn: asyncpg.Connection) -> TimescaleFacts:
+    row = await conn.fetchrow(
+        "SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb') "
+        "AS available, EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb') "
+        "AS created, current_setting('shared_preload_libraries', true) AS preload, "
+        "current_setting('timescaledb.disable_load', true) IS NOT NULL AS loader"
     )
-    return bool(row)
+    return TimescaleFacts(
+        available=bool(row["available"]),
+        created=bool(row["created"]),
+        preloaded=bool(row["loader"]) or preload_lists_timescaledb(row["preload"] or ""),
+    )
 
 
 async def _choose_backend(conn: asyncpg.Connection, requested: str) -> Backend:
@@ -78,21 +133,19 @@ async def _choose_backend(conn: asyncpg.Connection, requested: str) -> Backend:
                 f"NAZAR_STORAGE_BACKEND={requested} cannot change it"
             )
         return recorded  # type: ignore[no-any-return]
-    if requested == "postgres":
-        return "postgres"
-    if await timescaledb_available(conn):
+    backend, why = select_backend(requested, await timescale_facts(conn))
+    if backend == "timescaledb":
         try:
             async with conn.transaction():
                 await conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
-            return "timescaledb"
         except asyncpg.PostgresError as exc:
+            # A non-fatal refusal (privileges, a version mismatch): the session lives on.
             if requested == "timescaledb":
                 raise PermanentError(f"cannot enable timescaledb: {exc}") from exc
-            log.warning("timescaledb is installed but cannot be enabled (%s); using postgres", exc)
-            return "postgres"
-    if requested == "timescaledb":
-        raise PermanentError("NAZAR_STORAGE_BACKEND=timescaledb but the extension is not available")
-    return "postgres"
+            backend, why = "postgres", f"CREATE EXTENSION timescaledb failed ({exc})"
+    log.info("storage backend: %s (%s)", backend, why,
+             extra={"storage_backend": backend, "reason": why})
+    return backend
 
 
 async def current_backend(conn: asyncpg.Connection) -> Backend | None:

@@ -61,7 +61,7 @@ from yarl import URL
 
 from nazar_common.errors import PermanentError, TransientError
 from nazar_common.messaging.topology import QueueSpec, declare_queue, declare_topology
-from nazar_common.runtime.backoff import Backoff, Incident
+from nazar_common.runtime.backoff import Backoff, Incident, wait_event
 from nazar_common.runtime.metrics import runtime_metrics
 from nazar_common.telemetry import extract_context, inject_headers
 
@@ -184,8 +184,7 @@ class Broker:
 
     async def wait_connected(self, timeout: float | None = None) -> bool:
         """Wait until connected (at most ``timeout`` seconds); returns whether it is."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._connected.wait(), timeout)
+        await wait_event(self._connected, timeout)
         return self.connected
 
     async def connect(self, *, timeout: float = 10.0) -> None:
@@ -322,8 +321,7 @@ class Broker:
     # ------------------------------------------------------------------ supervision
 
     async def _pause(self, delay: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stop.wait(), delay)
+        await wait_event(self._stop, delay)
 
     async def _supervise(self) -> None:
         while not self._closing:
@@ -441,7 +439,7 @@ class Broker:
                     if connection.is_closed:
                         return
                     c.incident.failed(exc)
-                    await _wait_or(c.removed, backoff.next())
+                    await wait_event(c.removed, backoff.next())
                     continue
                 backoff.reset()
                 self._set_attached(c, True)
@@ -471,7 +469,7 @@ class Broker:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(c.idle.wait(), min(c.spec.drain_timeout, 5.0))
                 await _close_quietly(channel)
-                await _wait_or(c.removed, backoff.next())
+                await wait_event(c.removed, backoff.next())
         finally:
             if c.attached:
                 self._set_attached(c, False)
@@ -580,11 +578,6 @@ async def _close_quietly(channel: AbstractChannel) -> None:
     if not channel.is_closed:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(channel.close(), 5.0)
-
-
-async def _wait_or(event: asyncio.Event, delay: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(event.wait(), delay)
 
 
 async def handle_delivery(message: AbstractIncomingMessage, handler: Handler) -> None:

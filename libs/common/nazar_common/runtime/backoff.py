@@ -109,6 +109,21 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+async def wait_event(event: asyncio.Event, timeout: float | None) -> bool:
+    """Wait until ``event`` is set or ``timeout`` seconds pass; returns whether it is set.
+
+    Unlike ``asyncio.wait_for(event.wait(), timeout)`` on Python 3.11, a
+    cancellation that arrives just as the event is set is never swallowed:
+    a loop that waits here (a periodic task woken at the moment it is
+    stopped) ends when cancelled instead of running on for ever."""
+    try:
+        async with asyncio.timeout(timeout):
+            await event.wait()
+    except TimeoutError:
+        pass
+    return event.is_set()
+
+
 async def retry(
     op: Callable[[], Awaitable[T]],
     *,

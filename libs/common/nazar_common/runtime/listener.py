@@ -6,7 +6,9 @@ drops, and ``on_notify`` is also called after every (re)connection, because
 notifications sent while nobody listened are gone: the callback must reload
 what it caches. A connection that dies without a FIN (a crashed host, a
 network partition) is noticed by a cheap ping every ``ping_interval``
-seconds.
+seconds. ``on_connect`` runs on every new connection before it is used,
+e.g. to take a session-level advisory lock that lives exactly as long as
+the process's hold on the database (the notifier's delivery leases).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -39,6 +41,7 @@ class PgListener:
         metrics: RuntimeMetrics | None = None,
         ping_interval: float = 10.0,
         backoff: Backoff | None = None,
+        on_connect: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
     ) -> None:
         self.dsn = dsn
         self.channel = channel
@@ -47,6 +50,7 @@ class PgListener:
         self.metrics = metrics
         self.ping_interval = ping_interval
         self.backoff = backoff or Backoff(0.5, 10.0)
+        self.on_connect = on_connect
         self.connected = False
         self.connections = 0
 
@@ -56,12 +60,13 @@ class PgListener:
         while True:
             conn: asyncpg.Connection | None = None
             try:
-                connection: asyncpg.Connection = await asyncio.wait_for(
-                    asyncpg.connect(
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for drops a
+                # cancellation that arrives as the call completes, and this loop
+                # would then never end.
+                async with asyncio.timeout(10.0):
+                    connection: asyncpg.Connection = await asyncpg.connect(
                         self.dsn, server_settings={"application_name": self.application_name}
-                    ),
-                    10.0,
-                )
+                    )
                 conn = connection
                 lost = asyncio.get_running_loop().create_future()
 
@@ -70,6 +75,8 @@ class PgListener:
                         lost.set_result(None)
 
                 connection.add_termination_listener(terminated)
+                if self.on_connect is not None:
+                    await self.on_connect(connection)
                 await connection.add_listener(self.channel, lambda *_: self.on_notify())
                 self.connected = True
                 self.connections += 1
@@ -97,4 +104,5 @@ class PgListener:
             done, _ = await asyncio.wait({lost}, timeout=self.ping_interval)
             if done:
                 return
-            await asyncio.wait_for(conn.execute("SELECT 1"), self.ping_interval)
+            async with asyncio.timeout(self.ping_interval):
+                await conn.execute("SELECT 1")

@@ -11,12 +11,11 @@ with its traceback every time. Both count in
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from nazar_common.runtime.backoff import Backoff, Incident, is_transient
+from nazar_common.runtime.backoff import Backoff, Incident, is_transient, wait_event
 from nazar_common.runtime.metrics import RuntimeMetrics
 
 log = logging.getLogger(__name__)
@@ -54,8 +53,7 @@ class Periodic:
         self._wake.set()
 
     async def wait(self) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), self.interval)
+        await wait_event(self._wake, self.interval)
         self._wake.clear()
 
 
@@ -66,6 +64,7 @@ class Tasks:
         self.component = component
         self.metrics = metrics
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._stopping = False
 
     def spawn(
         self,
@@ -116,7 +115,7 @@ class Tasks:
         self, name: str, fn: Callable[[], Awaitable[Any]], restart: bool, backoff: Backoff
     ) -> None:
         incident = _task_incident(name)
-        while True:
+        while not self._stopping:
             try:
                 await fn()
             except Exception as exc:
@@ -132,7 +131,7 @@ class Tasks:
         incident = _task_incident(p.name)
         if not p.run_first:
             await p.wait()
-        while True:
+        while not self._stopping:
             try:
                 await p.fn()
             except Exception as exc:
@@ -143,9 +142,17 @@ class Tasks:
             await p.wait()
 
     async def stop(self) -> None:
-        """Cancel every task and wait for them to end."""
+        """Cancel every task and wait for them to end. A cancellation that
+        something inside a task swallowed (``asyncio.wait_for`` on Python 3.11
+        when the awaited call completes at that moment, a library catching
+        it) is repeated, and the loops end at their next turn anyway."""
+        self._stopping = True
         tasks = list(self._tasks.values())
-        for task in tasks:
-            task.cancel()
+        pending = {task for task in tasks if not task.done()}
+        while pending:
+            for task in pending:
+                task.cancel()
+            _, pending = await asyncio.wait(pending, timeout=1.0)
         await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
+        self._stopping = False

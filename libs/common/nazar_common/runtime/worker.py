@@ -111,11 +111,15 @@ class Runtime:
         return await retry(op, **kwargs)
 
     def listen(
-        self, on_notify: Callable[[], None], channel: str = CONFIG_CHANNEL
+        self,
+        on_notify: Callable[[], None],
+        channel: str = CONFIG_CHANNEL,
+        *,
+        on_connect: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
     ) -> PgListener:
         """``LISTEN channel`` on a connection of its own, kept open across
         restarts; ``on_notify`` runs on every notification and after every
-        (re)connection."""
+        (re)connection, ``on_connect`` on every new connection first."""
         listener = PgListener(
             self.settings.database_url.get_secret_value(),
             channel,
@@ -123,6 +127,7 @@ class Runtime:
             application_name=f"{self.application_name}-listen",
             metrics=self.metrics,
             backoff=Backoff(0.5, self.settings.reconnect_max_delay),
+            on_connect=on_connect,
         )
         self.listeners.append(listener)
         self.tasks.spawn(f"listen:{channel}", listener.run)
