@@ -200,7 +200,7 @@ def forecast(
     noise = 1.4826 * float(np.median(np.abs(resid - np.median(resid))))
     # autocorrelated residuals carry less information than their count says
     widen = 1.0
-    if resid.size > 3 and float(np.std(resid)) > 0:
+    if resid.size > 3 and float(np.std(resid[:-1])) > 0 and float(np.std(resid[1:])) > 0:
         r1 = float(np.corrcoef(resid[:-1], resid[1:])[0, 1])
         if math.isfinite(r1) and r1 > 0:
             widen = min(MAX_WIDEN, math.sqrt((1 + r1) / (1 - r1)) if r1 < 1 else MAX_WIDEN)
