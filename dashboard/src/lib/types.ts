@@ -272,6 +272,7 @@ export interface SeriesForecast {
     slope_per_day_high: number | null;
     noise: number | null;
     daily_amplitude: number | null;
+    level_shift_at?: string | null;
   };
   history: { source: string; points: number; first: string | null; last: string | null };
   projection: [number, number | null][];

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 from scipy.stats import theilslopes
 
 Direction = Literal["above", "below"]
@@ -36,6 +37,14 @@ HOUR = 3600.0
 MIN_POINTS = 12
 #: History needed before the daily profile is estimated and removed.
 SEASONAL_MIN_SPAN = 2 * DAY
+#: Level shifts (clean-ups, resizes) allowed for, at most; window and
+#: significance (in standard errors of the window medians' difference).
+MAX_SHIFTS = 3
+SHIFT_ROUNDS = 8
+SHIFT_WINDOW = 24
+SHIFT_Z = 8.0
+#: Beyond this many points the slope is fitted on group medians.
+MAX_FIT_POINTS = 480
 #: Harmonics of the day kept in the daily profile.
 HARMONICS = 3
 #: Confidence of the slope interval (Sen's method).
@@ -76,6 +85,8 @@ class Forecast:
     daily_amplitude: float | None = None
     first: float | None = None
     last: float | None = None
+    #: The latest level shift (a clean-up, a resize) found and allowed for.
+    shift_at: float | None = None
     #: The projected line, ``[(t, value), ...]`` from ``now``.
     projection: list[tuple[float, float]] = field(default_factory=list)
     reason: str = ""
@@ -151,10 +162,43 @@ def _profile(hours: np.ndarray, residuals: np.ndarray) -> np.ndarray:
 
 def _fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float, float]:
     """Theil-Sen slope with its 90 % bounds, and the intercept at x = 0 (the
-    median of ``y - slope * x``)."""
-    slope, _, low, high = theilslopes(y, x, alpha=CONFIDENCE)
+    median of ``y - slope * x``). Beyond ``MAX_FIT_POINTS`` the slope is fitted
+    on the medians of consecutive groups of points (Theil-Sen is quadratic)."""
+    bx, by = x, y
+    if x.size > MAX_FIT_POINTS:
+        k = math.ceil(x.size / MAX_FIT_POINTS)
+        m = x.size // k * k
+        bx = x[x.size - m:].reshape(-1, k).mean(axis=1)
+        by = np.median(y[y.size - m:].reshape(-1, k), axis=1)
+    slope, _, low, high = theilslopes(by, bx, alpha=CONFIDENCE)
     intercept = float(np.median(y - slope * x))
     return float(slope), intercept, float(low), float(high)
+
+
+def _jump_at(resid: np.ndarray, i: int) -> float:
+    """Median of the day after index ``i`` minus that of the day before."""
+    w = SHIFT_WINDOW
+    return float(np.median(resid[i:i + w]) - np.median(resid[max(0, i - w):i]))
+
+
+def _level_shift(resid: np.ndarray) -> tuple[int, float] | None:
+    """The largest abrupt step in the residuals, as (index of its first point
+    after, size), when it is clearly more than noise: the difference of the
+    medians of the day after and the day before each point (a whole day, so
+    the daily cycle cancels), against the noise of consecutive differences."""
+    w = SHIFT_WINDOW
+    if resid.size < 2 * w + 1:
+        return None
+    med = np.median(sliding_window_view(resid, w), axis=1)  # med[k]: resid[k:k+w]
+    jumps = med[w:] - med[:-w]  # at index i = j + w: after minus before
+    j = int(np.argmax(np.abs(jumps)))
+    d = np.diff(resid)
+    sigma = 1.4826 * float(np.median(np.abs(d - np.median(d)))) / math.sqrt(2)
+    scale = float(np.median(np.abs(resid))) + 1e-12
+    limit = max(SHIFT_Z * 1.2533 * sigma * math.sqrt(2 / w), 1e-6 * scale)
+    if abs(jumps[j]) <= limit:
+        return None
+    return j + w, float(jumps[j])
 
 
 def forecast(
@@ -191,12 +235,31 @@ def forecast(
     hours = _hour_of_day(t)
     prof = np.zeros(24)
     seasonal_used = seasonal and span >= SEASONAL_MIN_SPAN
+    # the past moved to the present level after each level shift (a clean-up)
+    adjust = np.zeros_like(ys)
+    shifts: list[int] = []
     slope, intercept, low, high = _fit(x, ys)
-    if seasonal_used:
-        for _ in range(2):
-            prof = _profile(hours, ys - (intercept + slope * x))
-            slope, intercept, low, high = _fit(x, ys - prof[hours])
-    resid = ys - prof[hours] - (intercept + slope * x)
+    for rounds in range(SHIFT_ROUNDS):
+        if seasonal_used:
+            prof = _profile(hours, ys + adjust - (intercept + slope * x))
+        des = ys + adjust - prof[hours]
+        slope, intercept, low, high = _fit(x, des)
+        r = des - (intercept + slope * x)
+        # the steps found so far, re-measured against the better trend
+        for i, jump in [(i, _jump_at(r, i)) for i in shifts]:
+            adjust[:i] += jump
+        found = _level_shift(r) if len(shifts) < MAX_SHIFTS else None
+        if found is not None and all(abs(found[0] - i) > SHIFT_WINDOW for i in shifts):
+            shifts.append(found[0])
+            adjust[: found[0]] += found[1]
+        elif not shifts and (rounds >= 1 or not seasonal_used):
+            break
+    if shifts:
+        if seasonal_used:
+            prof = _profile(hours, ys + adjust - (intercept + slope * x))
+        slope, intercept, low, high = _fit(x, ys + adjust - prof[hours])
+    shift_at = float(t[max(shifts)]) if shifts else None
+    resid = ys + adjust - prof[hours] - (intercept + slope * x)
     noise = 1.4826 * float(np.median(np.abs(resid - np.median(resid))))
     # autocorrelated residuals carry less information than their count says
     widen = 1.0
@@ -213,6 +276,7 @@ def forecast(
         points=int(t.size), level=sign * level, slope_per_day=sign * slope,
         slope_low=sign * (low if sign > 0 else high), slope_high=sign * (high if sign > 0 else low),
         noise=noise, daily_amplitude=amplitude, first=float(t[0]), last=float(t[-1]),
+        shift_at=shift_at,
     )
 
     def at(xd: float) -> float:

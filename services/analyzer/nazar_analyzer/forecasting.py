@@ -94,6 +94,8 @@ class ForecastEvaluator:
                 f"trend: {f.slope_per_day:+.4g} per day from {f.level:.4g} "
                 f"({f.points} hourly points)"
             )
+        if f.shift_at is not None:
+            contributors.append(f"a level shift (a clean-up?) at {_when(f.shift_at)} allowed for")
         high = p.value if p.direction == "above" else None
         low = p.value if p.direction == "below" else None
         return Observation(

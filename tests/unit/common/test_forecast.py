@@ -89,6 +89,25 @@ def test_noisy_seasonal_series_generalise() -> None:
     assert covered / n >= 0.75
 
 
+def test_a_clean_up_is_a_level_shift_not_a_slower_trend() -> None:
+    """A disk cleaned up (-15 %) ten days ago, growing again at +2 % a day:
+    the slope and the crossing come from the growth, not from the drop."""
+    rng = np.random.default_rng(3)
+    t = hourly(14)
+    drop_at = NOW - 10 * DAY
+
+    def truth(ts: np.ndarray) -> np.ndarray:
+        return 40 + 2 * (ts - t[0]) / DAY - 15 * (ts >= drop_at) + 2 * np.sin(
+            2 * math.pi * ts / DAY)
+
+    f = forecast(t, truth(t) + rng.normal(0, 0.5, t.size), 90.0, NOW)
+    expected = first_touch(truth, 90.0)
+    assert f.status == "crossing" and f.crossing_at is not None
+    assert abs(f.crossing_at - expected) / (expected - NOW) < 0.05
+    assert f.slope_per_day == pytest.approx(2.0, rel=0.05)
+    assert f.shift_at is not None and abs(f.shift_at - drop_at) < 3 * HOUR
+
+
 def test_seasonality_is_removed_not_extrapolated() -> None:
     """A flat series with a strong daily cycle is not a trend, whatever hour
     the history ends at."""

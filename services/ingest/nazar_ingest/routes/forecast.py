@@ -75,6 +75,7 @@ def forecast_out(s: HourlySeries, f: Forecast, horizon: float) -> dict[str, Any]
             "slope_per_day_high": _round(f.slope_high),
             "noise": _round(f.noise),
             "daily_amplitude": _round(f.daily_amplitude),
+            "level_shift_at": _iso(f.shift_at),
         },
         "history": {"source": "1h", "points": f.points, "first": _iso(f.first),
                     "last": _iso(f.last)},
