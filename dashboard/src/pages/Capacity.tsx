@@ -11,7 +11,7 @@ import { Async, Badge, Empty, ErrorBox, LabelChips, Loading, Table } from "../co
 import { api } from "../lib/api";
 import { useSeries } from "../lib/data";
 import { etaText, forecastUrl, intervalText, labelFilters, overlay, type ForecastQuery } from "../lib/forecast";
-import { formatTime } from "../lib/time";
+import { formatIso, formatTime } from "../lib/time";
 import type { ForecastResult, SeriesForecast } from "../lib/types";
 import { formatValue, unitOf } from "../lib/units";
 import { useView } from "../lib/view";
@@ -273,7 +273,8 @@ function SeriesView({
       <p className="muted small">
         Trend {f.trend.slope_per_day === null ? "—" : formatValue(f.trend.slope_per_day, unitOf(query.metric))} per day from{" "}
         {f.history.points} hourly averages
-        {f.trend.daily_amplitude !== null ? `; daily cycle ${formatValue(f.trend.daily_amplitude, unitOf(query.metric))} peak to trough` : ""}.{" "}
+        {f.trend.daily_amplitude !== null ? `; daily cycle ${formatValue(f.trend.daily_amplitude, unitOf(query.metric))} peak to trough` : ""}
+        {f.trend.level_shift_at ? `; a level shift (a clean-up?) at ${formatIso(f.trend.level_shift_at, tz)} allowed for` : ""}.{" "}
         <Link to={`/rules/new?${new URLSearchParams({ kind: "forecast", metric: query.metric, value: query.threshold })}`}>Alert on it</Link>
       </p>
     </article>
