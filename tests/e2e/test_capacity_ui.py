@@ -138,7 +138,7 @@ async def test_deploy_markers_and_capacity_in_the_app(stack: Pipeline) -> None:
             await ui.goto(f"/hosts/{HOST}?from=now-1h&to=now")
             cpu = page.get_by_role("article", name="CPU")
             await expect(cpu.locator(".uplot")).to_have_count(1)
-            label = f"deploy: deploy web {VERSION} {VERSION} (web)"
+            label = f"deploy: deploy web {VERSION}"
             markers = cpu.locator("details.markers")
             await expect(markers).to_contain_text("marker")
             await markers.locator("summary").click()
@@ -182,7 +182,7 @@ async def test_deploy_markers_and_capacity_in_the_app(stack: Pipeline) -> None:
             await expect(summary).to_contain_text(
                 f"disk.used_percent on {HOST} is expected to reach 90 in 6.")
             await figure.locator("details.markers summary").click()
-            await expect(figure.get_by_text("expected to reach 90:")).to_be_visible()
+            await expect(figure.get_by_text("expected to reach 90")).to_be_visible()
             body = (await admin.get("/api/v1/forecast", params={
                 "metric": "disk.used_percent", "host": HOST, "threshold": 90})).json()
             [f] = body["forecasts"]

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { etaText, forecastUrl, intervalText, labelFilters, overlay } from "./forecast";
+import { chartEnd, etaText, forecastUrl, intervalText, labelFilters, overlay } from "./forecast";
 import { sample } from "../test/forecastSample";
 
 const NOW = 1_800_000_000;
@@ -10,11 +10,22 @@ describe("forecast overlays", () => {
     const o = overlay(sample(), 90, (t) => `T${t}`);
     expect(o.projection).toHaveLength(3);
     expect(o.thresholds).toEqual([{ value: 90, label: "threshold" }]);
-    expect(o.markers).toEqual([{ t: NOW + 6 * DAY, kind: "forecast", label: `expected to reach 90: T${NOW + 6 * DAY}` }]);
+    expect(o.markers).toEqual([
+      { t: NOW + 6 * DAY, kind: "forecast", label: `expected to reach 90 (between T${NOW + 5 * DAY} and T${NOW + 7 * DAY})` },
+    ]);
     expect(o.regions).toEqual([{ from: NOW + 5 * DAY, to: NOW + 7 * DAY, label: "crossing interval" }]);
-    // an open-ended interval is shaded to the end of the projection
-    const open = overlay(sample({ interval: { earliest: null, latest: null, earliest_ts: NOW + 5 * DAY, latest_ts: null } }), 90, String);
-    expect(open.regions[0].to).toBe(NOW + 7 * DAY);
+    // an open-ended interval is shaded to the end of the chart; the projection is cut there
+    const open = overlay(sample({ interval: { earliest: null, latest: null, earliest_ts: NOW + 5 * DAY, latest_ts: null } }), 90, String, NOW + 6 * DAY);
+    expect(open.regions[0].to).toBe(NOW + 6 * DAY);
+    expect(open.projection.map((p) => p[0])).toEqual([NOW, NOW + 3 * DAY]);
+    expect(open.markers[0].label).toContain("and never)");
+  });
+
+  it("ends the chart a little past the crossing", () => {
+    // latest 7 d: 7 + 15 % = 8.05 days ahead; at least a quarter of 14 days of history
+    expect(chartEnd(sample(), NOW, 14 * DAY)).toBeCloseTo(NOW + 8.05 * DAY);
+    expect(chartEnd(sample({ crossing_ts: NOW + DAY, interval: { earliest: null, latest: null, earliest_ts: null, latest_ts: null } }), NOW, 14 * DAY)).toBe(NOW + 3.5 * DAY);
+    expect(chartEnd(sample({ status: "not_crossing", crossing_ts: null }), NOW, 14 * DAY)).toBe(NOW + 7 * DAY);
   });
 
   it("draws no crossing when none is expected", () => {

@@ -60,20 +60,30 @@ export interface Overlay {
   thresholds: Threshold[];
 }
 
-/** What a forecast adds to the series' chart: the projected line, the
- * threshold, a marker at the expected crossing and its interval shaded. */
-export function overlay(f: SeriesForecast, threshold: number, format: (t: number) => string): Overlay {
+/** What a forecast adds to the series' chart: the projected line (up to
+ * ``until``), the threshold, a marker at the expected crossing and its
+ * interval shaded. */
+export function overlay(f: SeriesForecast, threshold: number, format: (t: number) => string, until = Infinity): Overlay {
   const markers: Marker[] = [];
   const regions: Region[] = [];
+  const projection: Point[] = f.projection.filter(([t]) => t <= until).map(([t, v]) => [t, v]);
   if (f.status === "crossing" && f.crossing_ts !== null) {
     const { earliest_ts: lo, latest_ts: hi } = f.interval;
-    markers.push({ t: f.crossing_ts, kind: "forecast", label: `expected to reach ${threshold}: ${format(f.crossing_ts)}` });
-    if (lo !== null) regions.push({ from: lo, to: hi ?? f.projection[f.projection.length - 1]?.[0] ?? lo, label: "crossing interval" });
+    // an interval narrower than an hour is not worth a word
+    const wide = lo !== null && (hi === null || hi - lo >= 3600);
+    const between = wide ? ` (between ${format(lo)} and ${hi === null ? "never" : format(hi)})` : "";
+    markers.push({ t: f.crossing_ts, kind: "forecast", label: `expected to reach ${threshold}${between}` });
+    if (lo !== null) regions.push({ from: lo, to: Math.min(hi ?? until, until), label: "crossing interval" });
   }
-  return {
-    projection: f.projection.map(([t, v]) => [t, v]),
-    markers,
-    regions,
-    thresholds: [{ value: threshold, label: "threshold" }],
-  };
+  return { projection, markers, regions, thresholds: [{ value: threshold, label: "threshold" }] };
+}
+
+/** Where a forecast's chart ends: a little past the expected crossing, and
+ * at least a quarter of the history ahead (the whole projection otherwise). */
+export function chartEnd(f: SeriesForecast, now: number, lookback: number): number {
+  const last = f.projection.length ? f.projection[f.projection.length - 1][0] : now;
+  const ahead = now + lookback / 4;
+  if (f.crossing_ts === null) return Math.max(ahead, Math.min(last, now + lookback));
+  const past = Math.max(f.crossing_ts, f.interval.latest_ts ?? f.crossing_ts);
+  return Math.max(ahead, past + 0.15 * (past - now));
 }

@@ -10,7 +10,7 @@ import { Combobox } from "../components/Combobox";
 import { Async, Badge, Empty, ErrorBox, LabelChips, Loading, Table } from "../components/ui";
 import { api } from "../lib/api";
 import { useSeries } from "../lib/data";
-import { etaText, forecastUrl, intervalText, labelFilters, overlay, type ForecastQuery } from "../lib/forecast";
+import { chartEnd, etaText, forecastUrl, intervalText, labelFilters, overlay, type ForecastQuery } from "../lib/forecast";
 import { formatIso, formatTime } from "../lib/time";
 import type { ForecastResult, SeriesForecast } from "../lib/types";
 import { formatValue, unitOf } from "../lib/units";
@@ -229,7 +229,9 @@ function SeriesView({
     false,
   );
   const threshold = Number(query.threshold);
-  const extra = useMemo(() => (f ? overlay(f, threshold, (t) => formatTime(t, tz, false)) : null), [f, threshold, tz]);
+  const lookback = result?.lookback_seconds ?? 14 * 86400;
+  const end = f ? chartEnd(f, now, lookback) : now + 86400;
+  const extra = useMemo(() => (f ? overlay(f, threshold, (t) => formatTime(t, tz, false), end) : null), [f, threshold, tz, end]);
   const series: ChartSeries[] = useMemo(() => {
     const hist = (history.data?.series ?? []).find((s) => s.host === host);
     const out: ChartSeries[] = [];
@@ -237,7 +239,6 @@ function SeriesView({
     if (extra && extra.projection.length) out.push({ label: "projected trend", points: extra.projection, color: "#ea580c", dash: [6, 4] });
     return out;
   }, [history.data, host, extra]);
-  const end = Math.max(now + 86400, ...(extra?.projection.map((p) => p[0]) ?? []));
   if (one.isError) return <ErrorBox error={one.error} retry={() => one.refetch()} />;
   if (!f) return one.isPending ? <Loading what="Forecasting" /> : <Empty>No series of {query.metric} on {host} with these labels.</Empty>;
   return (

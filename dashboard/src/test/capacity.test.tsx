@@ -78,7 +78,7 @@ describe("capacity", () => {
     expect(labels).toEqual([undefined, "web-1 (hourly)", "projected trend"]);
     expect(plots[plots.length - 1].opts.series[2].dash).toEqual([6, 4]);
     expect(screen.getByText("1 marker")).toBeInTheDocument();
-    expect(screen.getByText(/expected to reach 90:/)).toBeInTheDocument();
+    expect(screen.getByText(/expected to reach 90 \(between/)).toBeInTheDocument();
     const forecastCalls = calls.requests.filter((r) => r.url.pathname === "/api/v1/forecast");
     expect(forecastCalls.some((r) => r.url.searchParams.get("host") === "web-1" && r.url.searchParams.get("labels") === "mount=/")).toBe(true);
     const query = calls.requests.find((r) => r.url.pathname === "/api/v1/query");

@@ -135,6 +135,8 @@ def human_span(eta: float, lo: float | None, hi: float | None) -> str:
     if hi is None:
         return f"{text} (at the earliest {lo / size:.1f}, possibly never)"
     below, above = value - lo / size, hi / size - value
+    if max(below, above) < 0.05:
+        return text
     if abs(below - above) <= 0.25 * max(below, above, 1e-9):
         half = max(below, above)
         return f"{text} ± {half:.1f}" if half < 10 else f"{text} ± {half:.0f}"
