@@ -13,7 +13,6 @@ crossing, and makes a forecast rule from it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import subprocess
 import sys
@@ -27,7 +26,7 @@ import httpx
 import pytest
 
 from tests.e2e.pipeline import Pipeline
-from tests.e2e.test_dashboard import CHROMIUM, FLAGS, Page, stack, wait_until
+from tests.e2e.test_dashboard import CHROMIUM, FLAGS, Page, explain, stack, wait_until
 from tests.integration.query.test_query_api import Row, insert_direct
 
 pytestmark = pytest.mark.slow
@@ -203,11 +202,7 @@ async def test_deploy_markers_and_capacity_in_the_app(stack: Pipeline) -> None:
             assert stored["spec"]["params"]["horizon"] == 7 * DAY
             assert not ui.errors, ui.errors
         except BaseException:
-            print(f"page: {page.url}\nbrowser errors: {ui.errors}")
-            with contextlib.suppress(Exception):
-                print((await page.locator("main").inner_text())[:2000])
-            for name in ("analyzer", "notifier"):
-                print(f"--- {name}\n{stack.tail(name)}")
+            await explain(ui, stack)
             raise
         finally:
             await browser.close()

@@ -143,6 +143,15 @@ class Page:
         await self.page.wait_for_timeout(400)  # charts are redrawn for the theme
 
 
+async def explain(ui: Page, stack: Pipeline) -> None:
+    """After a failure: what a person would have seen, and what the services said."""
+    print(f"page: {ui.page.url}\nbrowser errors: {ui.errors}")
+    with contextlib.suppress(Exception):
+        print((await ui.page.locator("main").inner_text())[:2000])
+    for name in ("analyzer", "notifier"):
+        print(f"--- {name}\n{stack.tail(name)}")
+
+
 async def wait_until(check: Any, what: str, timeout: float = 45.0) -> Any:
     deadline = time.monotonic() + timeout
     while True:
@@ -377,12 +386,7 @@ async def test_a_person_runs_nazar_from_the_dashboard(stack: Pipeline) -> None:
             await expect(page.get_by_role("checkbox", name=f"{RULE} enabled")).to_be_disabled()
             assert not ui.errors, ui.errors
         except BaseException:
-            # What a person would have seen, and what the services said.
-            print(f"page: {page.url}\nbrowser errors: {ui.errors}")
-            with contextlib.suppress(Exception):
-                print((await page.locator("main").inner_text())[:2000])
-            for name in ("analyzer", "notifier"):
-                print(f"--- {name}\n{stack.tail(name)}")
+            await explain(ui, stack)
             raise
         finally:
             await browser.close()
