@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from tests.conftest import (
@@ -160,3 +161,28 @@ async def test_needs_a_read_key(server: IngestServer) -> None:
     async with httpx.AsyncClient(base_url=server.url) as client:
         r = await client.get("/api/v1/forecast", params={"metric": "d", "threshold": 1})
     assert r.status_code == 401
+
+
+async def test_cli_forecast(server: IngestServer) -> None:
+    import asyncio
+
+    from typer.testing import CliRunner
+
+    from nazar_cli.main import app
+
+    env = {"NAZAR_API_URL": server.url, "NAZAR_API_KEY": server.read_key}
+
+    def invoke(*args: str):  # type: ignore[no-untyped-def]
+        return asyncio.to_thread(CliRunner().invoke, app, ["forecast", *args], env=env)
+
+    result = await invoke("disk.used_percent", "--threshold", "90", "--horizon", "10d",
+                          "--within", "--fail-within")
+    assert result.exit_code == 3, result.output
+    [line] = result.output.strip().splitlines()
+    assert line.startswith("lin-1\tmount=/\tdisk.used_percent on lin-1 is expected to reach 90 in ")
+    result = await invoke("disk.used_percent", "--threshold", "90", "--host", "flat-1",
+                          "--fail-within", "--output", "json")
+    assert result.exit_code == 0, result.output
+    assert orjson.loads(result.output)["forecasts"][0]["status"] == "not_crossing"
+    result = await invoke("disk.used_percent", "--threshold", "90", "--horizon", "soon")
+    assert result.exit_code == 1 and "horizon" in result.output
