@@ -27,7 +27,7 @@ from prometheus_client import Counter
 
 from nazar_analyzer import store
 from nazar_analyzer.deploys import DeployIndex, Deploys
-from nazar_analyzer.machine import Machine, Observation, Transition
+from nazar_analyzer.machine import FIRING, PENDING, Machine, Observation, Status, Transition
 from nazar_analyzer.rules import Rule, series_subject
 from nazar_analyzer.store import Subject
 from nazar_common.db.hourly import HourlySeries, hourly_averages
@@ -102,6 +102,17 @@ class ForecastEvaluator:
             f.now, breach, f.level, clear, low, high, p.value,
             None if f.eta is None else f.eta / 86400.0, text, tuple(contributors),
         )
+
+    def step(self, machine: Machine, status: Status, f: Forecast, what: str) -> list[Transition]:
+        """Advance ``status`` by the forecast ``f``. Without enough history an
+        open alert goes to ``nodata`` (the series stopped reporting, or was
+        removed); a normal subject is left as it is."""
+        obs = self.observe(f, what)
+        if obs is None:
+            if status.state in (PENDING, FIRING):
+                return machine.no_data(status, f.now)
+            return []
+        return self.annotate(machine.step(status, obs), f)
 
     @staticmethod
     def annotate(transitions: list[Transition], f: Forecast) -> list[Transition]:
@@ -182,12 +193,8 @@ class ForecastSweep:
                 )
                 for (_, key), status in states.items():
                     subject, series, f = subjects[key]
-                    what = f"{series.metric} on {series.host}"
-                    obs = ev.observe(f, what)
-                    if obs is None:
-                        continue
                     start = status.alert_id
-                    transitions = ev.annotate(machine.step(status, obs), f)
+                    transitions = ev.step(machine, status, f, f"{series.metric} on {series.host}")
                     near = Deploys.of(rule.spec, deploys, subject.host,
                                       dict(subject.host_labels)) if transitions else None
                     if near is not None:

@@ -102,3 +102,18 @@ def test_needs_a_metric_and_is_never_held() -> None:
     with pytest.raises(ValidationError, match="hold_for"):
         RuleSpec.model_validate({"name": "x", "metric": "m", "params": {
             "kind": "forecast", "value": 1}, "deploys": {"hold_for": "1h"}})
+
+
+def test_an_open_alert_without_history_goes_to_nodata() -> None:
+    ev = ForecastEvaluator(ForecastParams(value=90, horizon="7d"))
+    machine, status = Machine(), Status()
+    assert [t.state for t in ev.step(machine, status, crossing_in(3.0), "disk")] == ["firing"]
+    gone = Forecast("insufficient_data", 90.0, "above", 3600.0, 0, reason="0 hourly points")
+    assert [(t.previous, t.state) for t in ev.step(machine, status, gone, "disk")] == [
+        ("firing", "nodata")]
+    assert ev.step(machine, status, gone, "disk") == []
+    # back with a crossing still due: firing again, the same alert
+    assert [(t.previous, t.state) for t in ev.step(machine, status, crossing_in(2.0, 7200.0),
+                                                   "disk")] == [("nodata", "firing")]
+    # a subject that never fired stays quiet without history
+    assert ev.step(Machine(), Status(), gone, "disk") == []
