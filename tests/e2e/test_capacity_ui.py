@@ -153,6 +153,10 @@ async def test_deploy_markers_and_capacity_in_the_app(stack: Pipeline) -> None:
                 if await tip.count():
                     break
             await expect(tip).to_be_visible()
+            # the disk panel links to its forecast
+            disk_forecast = page.get_by_role("link", name="Forecast Disk space")
+            await expect(disk_forecast).to_have_attribute(
+                "href", f"/capacity?metric=disk.used_percent&threshold=90&host={HOST}")
 
             # --- the alert that started after it says so
             await ui.goto(f"/alerts/{alert['id']}")
