@@ -56,6 +56,8 @@ MAX_WIDEN = 8.0
 MAX_SCAN_HOURS = 20_000
 #: A crossing further away than this is reported as none.
 MAX_ETA = 10 * 365 * DAY
+#: The projection runs at most this far ahead.
+MAX_PROJECTION = 400 * DAY
 #: Points of the projected line returned for charts.
 PROJECTION_POINTS = 200
 
@@ -215,8 +217,8 @@ def forecast(
 ) -> Forecast:
     """When the series ``(times, values)`` (hourly, any order) is expected to
     cross ``threshold`` (upwards for ``above``, downwards for ``below``),
-    seen from ``now``. The projection for charts runs to the crossing or to
-    ``now + horizon``, whichever is later (at most twice the horizon)."""
+    seen from ``now``. The projection for charts runs a little past the
+    crossing, and at least to ``now + horizon``."""
     t = np.asarray(times, dtype=float)
     y = np.asarray(values, dtype=float)
     ok = np.isfinite(t) & np.isfinite(y)
@@ -225,11 +227,11 @@ def forecast(
     t, y = t[order], y[order]
     base = Forecast("insufficient_data", threshold, direction, now, int(t.size))
     if t.size < MIN_POINTS:
-        return _replace(base, reason=f"{t.size} hourly points, at least {MIN_POINTS} needed")
+        return replace(base, reason=f"{t.size} hourly points, at least {MIN_POINTS} needed")
     span = float(t[-1] - t[0])
     if span < (MIN_POINTS - 1) * HOUR:
-        return _replace(base, reason=f"{span / HOUR:.1f} hours of history, at least "
-                        f"{MIN_POINTS - 1} needed")
+        return replace(base, reason=f"{span / HOUR:.1f} hours of history, at least "
+                       f"{MIN_POINTS - 1} needed")
     sign = 1.0 if direction == "above" else -1.0
     # work "upwards": for below, mirror the series and the threshold
     ys, thr = sign * y, sign * threshold
@@ -274,8 +276,8 @@ def forecast(
     level_se = _Z * 1.2533 * noise * widen / math.sqrt(resid.size)
     level = intercept  # trend level now (x = 0)
     amplitude = float(prof.max() - prof.min()) if seasonal_used else None
-    common = dict(
-        points=int(t.size), level=sign * level, slope_per_day=sign * slope,
+    fitted = replace(
+        base, level=sign * level, slope_per_day=sign * slope,
         slope_low=sign * (low if sign > 0 else high), slope_high=sign * (high if sign > 0 else low),
         noise=noise, daily_amplitude=amplitude, first=float(t[0]), last=float(t[-1]),
         shift_at=shift_at,
@@ -305,9 +307,8 @@ def forecast(
             if ys[i] < thr:
                 break
             crossed = float(t[i])
-        return Forecast("crossed", threshold, direction, now, crossing_at=min(crossed, now),
-                        earliest=None, latest=None, projection=project(now + horizon),
-                        reason="the trend is past the threshold", **common)  # type: ignore[arg-type]
+        return replace(fitted, status="crossed", crossing_at=min(crossed, now),
+                       projection=project(now + horizon), reason="the trend is past the threshold")
     if slope <= 0 or low <= 0:
         if slope <= 0:
             word = "flat" if slope == 0 else ("falling" if sign > 0 else "rising")
@@ -315,9 +316,9 @@ def forecast(
         else:
             reason = (f"no significant trend ({_fmt(sign * slope)} per day, and the "
                       f"{CONFIDENCE:.0%} interval of the slope includes 0)")
-        return Forecast("not_crossing", threshold, direction, now,
-                        projection=project(now + horizon), reason=reason,
-                        **common)  # type: ignore[arg-type]
+        return replace(fitted, status="not_crossing", projection=project(now + horizon),
+                       reason=reason)
+
     def touch(a: float, b: float) -> float | None:
         """Days until trend ``a + b x`` plus the profile first reaches ``thr``."""
         if b <= 0:
@@ -328,19 +329,17 @@ def forecast(
     x_mid = touch(intercept, slope)
     assert x_mid is not None
     if x_mid * DAY > MAX_ETA:
-        return Forecast("not_crossing", threshold, direction, now,
-                        projection=project(now + horizon),
-                        reason=f"not within {MAX_ETA / DAY / 365:.0f} years at "
-                        f"{_fmt(sign * slope)} per day", **common)  # type: ignore[arg-type]
+        return replace(fitted, status="not_crossing", projection=project(now + horizon),
+                       reason=f"not within {MAX_ETA / DAY / 365:.0f} years at "
+                       f"{_fmt(sign * slope)} per day")
     crossing = now + x_mid * DAY
     x_lo = touch(intercept + level_se, high)
     x_hi = touch(intercept - level_se, low)
     earliest = min(crossing, now + x_lo * DAY) if x_lo is not None else None
     latest = max(crossing, now + x_hi * DAY) if x_hi is not None else None
-    end = min(max(crossing + 0.1 * (crossing - now), now + horizon), now + 2 * horizon)
-    return Forecast("crossing", threshold, direction, now, crossing_at=crossing,
-                    earliest=earliest, latest=latest, projection=project(end),
-                    **common)  # type: ignore[arg-type]
+    end = min(max(crossing + 0.1 * (crossing - now), now + horizon), now + MAX_PROJECTION)
+    return replace(fitted, status="crossing", crossing_at=crossing, earliest=earliest,
+                   latest=latest, projection=project(end))
 
 
 def _first_touch(at: Callable[[float], float], slope: float, intercept: float,
@@ -362,7 +361,3 @@ def _first_touch(at: Callable[[float], float], slope: float, intercept: float,
             return min(max(exact, x), nxt)
         x = nxt
     return hi
-
-
-def _replace(f: Forecast, **changes: object) -> Forecast:
-    return replace(f, **changes)  # type: ignore[arg-type]
