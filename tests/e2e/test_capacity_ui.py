@@ -7,7 +7,8 @@ marker is on the host's CPU chart, named in the chart's tooltip and marker
 list; a CPU alert that starts after it carries the deploy annotation on its
 page. Two weeks of disk history are stored; the Capacity view lists the disk
 that fills soonest first, charts it with its projected trend and expected
-crossing, and makes a forecast rule from it.
+crossing, and makes a forecast rule from it; the analyzer fires that rule,
+and the alert's page leads back to the forecast.
 """
 
 from __future__ import annotations
@@ -204,6 +205,23 @@ async def test_deploy_markers_and_capacity_in_the_app(stack: Pipeline) -> None:
             stored = (await admin.get("/api/v1/rules/disk-full-soon")).json()
             assert stored["spec"]["params"]["kind"] == "forecast"
             assert stored["spec"]["params"]["horizon"] == 7 * DAY
+
+            # --- the analyzer fires it for web-1 (90 % in six days), explained
+            async def forecast_alert() -> Any:
+                found = (await admin.get("/api/v1/alerts", params={"state": "firing"})).json()
+                return next((a for a in found["items"] if a["rule_name"] == "disk-full-soon"),
+                            None)
+
+            fired = await wait_until(forecast_alert, "the forecast rule to fire")
+            assert fired["host"] == HOST and "predicted_crossing" in fired["annotations"]
+            await ui.goto(f"/alerts/{fired['id']}")
+            await expect(page.locator("p.explanation")).to_contain_text(
+                f"disk.used_percent on {HOST} is expected to reach 90 in 6.")
+            await page.get_by_role("link", name="See the forecast").click()
+            await expect(page.get_by_role(
+                "figure", name=f"Forecast of disk.used_percent on {HOST}").locator(".uplot")
+            ).to_have_count(1)
+            await expect(page.locator(".forecast-summary")).to_contain_text("in 6.")
             assert not ui.errors, ui.errors
         except BaseException:
             await explain(ui, stack)

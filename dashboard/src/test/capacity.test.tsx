@@ -6,6 +6,7 @@ import userEvent from "@testing-library/user-event";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { sample } from "./forecastSample";
 import type { ForecastResult } from "../lib/types";
+import { forecastLink } from "../pages/AlertDetail";
 import Capacity from "../pages/Capacity";
 import { currentLocation, READER, renderPage, stubFetch } from "./render";
 
@@ -90,5 +91,15 @@ describe("capacity", () => {
     stubFetch({ "/api/v1/auth/whoami": () => READER, "/api/v1/forecast": () => result([]) });
     renderPage(<Capacity />, { route: "/capacity?metric=disk.used_percent&threshold=90&horizon=7d&within=1" });
     expect(await screen.findByText("No series of disk.used_percent is expected to cross 90 within 7d.")).toBeInTheDocument();
+  });
+
+  it("links a forecast alert to its series' forecast", () => {
+    const a = {
+      metric: "disk.used_percent", host: "db-1", labels: { mount: "/var", team: "ops" },
+      expected: { low: null, high: 90, centre: 90 },
+    } as unknown as Parameters<typeof forecastLink>[0];
+    expect(forecastLink(a, { team: "ops" }).toString()).toBe(
+      "metric=disk.used_percent&threshold=90&direction=above&host=db-1&label=mount%3D%2Fvar",
+    );
   });
 });
