@@ -66,14 +66,14 @@ export interface Overlay {
 export function overlay(f: SeriesForecast, threshold: number, format: (t: number) => string, until = Infinity): Overlay {
   const markers: Marker[] = [];
   const regions: Region[] = [];
-  const projection: Point[] = f.projection.filter(([t]) => t <= until).map(([t, v]) => [t, v]);
+  const projection: Point[] = (f.projection ?? []).filter(([t]) => t <= until).map(([t, v]) => [t, v]);
   if (f.status === "crossing" && f.crossing_ts !== null) {
     const { earliest_ts: lo, latest_ts: hi } = f.interval;
     // an interval narrower than an hour is not worth a word
     const wide = lo !== null && (hi === null || hi - lo >= 3600);
     const between = wide ? ` (between ${format(lo)} and ${hi === null ? "never" : format(hi)})` : "";
     markers.push({ t: f.crossing_ts, kind: "forecast", label: `expected to reach ${threshold}${between}` });
-    if (lo !== null) regions.push({ from: lo, to: Math.min(hi ?? until, until), label: "crossing interval" });
+    if (lo !== null && (hi !== null || until !== Infinity)) regions.push({ from: lo, to: Math.min(hi ?? until, until), label: "crossing interval" });
   }
   return { projection, markers, regions, thresholds: [{ value: threshold, label: "threshold" }] };
 }
@@ -81,7 +81,8 @@ export function overlay(f: SeriesForecast, threshold: number, format: (t: number
 /** Where a forecast's chart ends: a little past the expected crossing, and
  * at least a quarter of the history ahead (the whole projection otherwise). */
 export function chartEnd(f: SeriesForecast, now: number, lookback: number): number {
-  const last = f.projection.length ? f.projection[f.projection.length - 1][0] : now;
+  const line = f.projection ?? [];
+  const last = line.length ? line[line.length - 1][0] : now;
   const ahead = now + lookback / 4;
   if (f.crossing_ts === null) return Math.max(ahead, Math.min(last, now + lookback));
   const past = Math.max(f.crossing_ts, f.interval.latest_ts ?? f.crossing_ts);

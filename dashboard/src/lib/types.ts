@@ -275,7 +275,8 @@ export interface SeriesForecast {
     level_shift_at?: string | null;
   };
   history: { source: string; points: number; first: string | null; last: string | null };
-  projection: [number, number | null][];
+  /** The projected line; null for a fleet query (without host). */
+  projection: [number, number | null][] | null;
 }
 
 export interface ForecastResult {

@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
@@ -164,19 +165,32 @@ def _profile(hours: np.ndarray, residuals: np.ndarray) -> np.ndarray:
     return smooth - float(np.mean(smooth))
 
 
-def _fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float, float]:
-    """Theil-Sen slope with its 90 % bounds, and the intercept at x = 0 (the
-    median of ``y - slope * x``). Beyond ``MAX_FIT_POINTS`` the slope is fitted
-    on the medians of consecutive groups of points (Theil-Sen is quadratic)."""
+@lru_cache(maxsize=8)
+def _pairs(n: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.triu_indices(n, 1)
+
+
+def _fit(x: np.ndarray, y: np.ndarray, bounds: bool = True) -> tuple[float, float, float, float]:
+    """Theil-Sen slope with its 90 % bounds (``bounds=False``: the slope alone,
+    bounds = slope, for the intermediate rounds), and the intercept at x = 0
+    (the median of ``y - slope * x``). Beyond ``MAX_FIT_POINTS`` the slope is
+    fitted on the medians of consecutive groups of points (Theil-Sen is
+    quadratic)."""
     bx, by = x, y
     if x.size > MAX_FIT_POINTS:
         k = math.ceil(x.size / MAX_FIT_POINTS)
         m = x.size // k * k
         bx = x[x.size - m:].reshape(-1, k).mean(axis=1)
         by = np.median(y[y.size - m:].reshape(-1, k), axis=1)
-    slope, _, low, high = theilslopes(by, bx, alpha=CONFIDENCE)
+    if bounds:
+        slope, _, low, high = (float(v) for v in theilslopes(by, bx, alpha=CONFIDENCE))
+    else:
+        i, j = _pairs(bx.size)
+        dx = bx[j] - bx[i]
+        keep = dx > 0
+        slope = low = high = float(np.median((by[j] - by[i])[keep] / dx[keep]))
     intercept = float(np.median(y - slope * x))
-    return float(slope), intercept, float(low), float(high)
+    return slope, intercept, low, high
 
 
 def _jump_at(resid: np.ndarray, i: int) -> float:
@@ -242,12 +256,12 @@ def forecast(
     # the past moved to the present level after each level shift (a clean-up)
     adjust = np.zeros_like(ys)
     shifts: list[int] = []
-    slope, intercept, low, high = _fit(x, ys)
+    slope, intercept, _, _ = _fit(x, ys, bounds=False)
     for rounds in range(SHIFT_ROUNDS):
         if seasonal_used:
             prof = _profile(hours, ys + adjust - (intercept + slope * x))
         des = ys + adjust - prof[hours]
-        slope, intercept, low, high = _fit(x, des)
+        slope, intercept, _, _ = _fit(x, des, bounds=False)
         r = des - (intercept + slope * x)
         # the steps found so far, re-measured against the better trend
         for i, jump in [(i, _jump_at(r, i)) for i in shifts]:
@@ -258,10 +272,9 @@ def forecast(
             adjust[: found[0]] += found[1]
         elif not shifts and (rounds >= 1 or not seasonal_used):
             break
-    if shifts:
-        if seasonal_used:
-            prof = _profile(hours, ys + adjust - (intercept + slope * x))
-        slope, intercept, low, high = _fit(x, ys + adjust - prof[hours])
+    if seasonal_used and shifts:
+        prof = _profile(hours, ys + adjust - (intercept + slope * x))
+    slope, intercept, low, high = _fit(x, ys + adjust - prof[hours])
     shift_at = float(t[max(shifts)]) if shifts else None
     resid = ys + adjust - prof[hours] - (intercept + slope * x)
     noise = 1.4826 * float(np.median(np.abs(resid - np.median(resid))))

@@ -123,6 +123,10 @@ async def test_no_crossing_below_direction_and_fleet(server: IngestServer) -> No
     # the fleet: every disk, soonest first; `within` keeps those due in the horizon
     r = await forecast(server, metric="disk.used_percent", threshold=90, horizon="30d")
     hosts = [(f["host"], f["status"]) for f in r.json()["forecasts"]]
+    # the fleet leaves the projected lines out unless asked
+    assert all(f["projection"] is None for f in r.json()["forecasts"])
+    r2 = await forecast(server, metric="disk.used_percent", threshold=90, projection="true")
+    assert all(f["projection"] for f in r2.json()["forecasts"][:3])
     assert hosts == [("lin-1", "crossing"), ("seas-1", "crossing"),
                      ("flat-1", "not_crossing"), ("new-1", "insufficient_data")]
     r = await forecast(server, metric="disk.used_percent", threshold=90, horizon="10d",

@@ -46,8 +46,10 @@ def _round(x: float | None, digits: int = 6) -> float | None:
     return None if x is None else round(x, digits)
 
 
-def forecast_out(s: HourlySeries, f: Forecast, horizon: float) -> dict[str, Any]:
-    """The API form of one series' forecast."""
+def forecast_out(
+    s: HourlySeries, f: Forecast, horizon: float, projection: bool = True
+) -> dict[str, Any]:
+    """The API form of one series' forecast (``projection``: with the projected line)."""
     what = f"{s.metric} on {s.host}"
     eta = f.eta
     return {
@@ -79,16 +81,16 @@ def forecast_out(s: HourlySeries, f: Forecast, horizon: float) -> dict[str, Any]
         },
         "history": {"source": "1h", "points": f.points, "first": _iso(f.first),
                     "last": _iso(f.last)},
-        "projection": [[t, _round(v)] for t, v in f.projection],
+        "projection": [[t, _round(v)] for t, v in f.projection] if projection else None,
     }
 
 
 def _compute(
     found: list[HourlySeries], threshold: float, now: float, direction: Literal["above", "below"],
-    horizon: float,
+    horizon: float, projection: bool,
 ) -> list[dict[str, Any]]:
     out = [forecast_out(s, forecast(s.times, s.values, threshold, now, direction,
-                                     horizon=horizon), horizon) for s in found]
+                                     horizon=horizon), horizon, projection) for s in found]
     # soonest first; then those that do not cross, then those without a forecast
     rank = {"crossed": 0, "crossing": 1, "not_crossing": 2, "insufficient_data": 3}
     out.sort(key=lambda f: (rank[f["status"]], f["crossing_ts"] or 0.0, f["host"]))
@@ -130,6 +132,10 @@ async def get_forecast(
         bool, Query(description="Only series expected to cross within the horizon.")
     ] = False,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Most series.")] = DEFAULT_LIMIT,
+    projection: Annotated[
+        bool | None,
+        Query(description="Include the projected line (default: only when host is given)."),
+    ] = None,
 ) -> Response:
     """One forecast per matching series: status ``crossing`` (with the
     expected time ``crossing_at`` and an ``interval``), ``crossed``,
@@ -159,7 +165,9 @@ async def get_forecast(
             limit=limit,
         )
     # Theil-Sen is quadratic in the points: off the event loop
-    out = await asyncio.to_thread(_compute, found, threshold, now, direction, horizon_s)
+    with_line = projection if projection is not None else hosts is not None
+    out = await asyncio.to_thread(_compute, found, threshold, now, direction, horizon_s,
+                                  with_line)
     if within:
         out = [f for f in out if f["within_horizon"]]
     body = {
