@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Capacity forecasts (nazar_common.forecast): accuracy on constructed series
+"""Capacity forecasts (nazar_analyzer.capacity): accuracy on constructed series
 whose true crossing is known, and speed.
 
 Families, each drawn ``--n`` times with random rates, levels, daily
@@ -33,7 +33,7 @@ import time
 
 import numpy as np
 
-from nazar_common.forecast import DAY, HOUR, forecast
+from nazar_analyzer.capacity import DAY, HOUR, forecast
 
 NOW = 1_800_000_000.0
 

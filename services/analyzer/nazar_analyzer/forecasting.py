@@ -3,7 +3,7 @@
 Not sample-driven: every ``params.every`` seconds (wall clock) each forecast
 rule reads the hourly averages of its series over ``params.lookback`` and
 forecasts when each one crosses ``params.value``
-(:func:`nazar_common.forecast.forecast`, the same as ``GET /api/v1/forecast``).
+(:func:`nazar_analyzer.capacity.forecast`, the same as ``GET /api/v1/forecast``).
 An alert opens when the expected crossing is within ``horizon`` and resolves
 only once it is further than ``recovery_horizon`` (default 1.5 x horizon), or
 no crossing is expected at all: the hysteresis that keeps a wobbling trend
@@ -26,12 +26,12 @@ import asyncpg
 from prometheus_client import Counter
 
 from nazar_analyzer import store
+from nazar_analyzer.capacity import Forecast, forecast, human_span
 from nazar_analyzer.deploys import DeployIndex, Deploys
 from nazar_analyzer.machine import FIRING, PENDING, Machine, Observation, Status, Transition
 from nazar_analyzer.rules import Rule, series_subject
 from nazar_analyzer.store import Subject
 from nazar_common.db.hourly import HourlySeries, hourly_averages
-from nazar_common.forecast import Forecast, forecast, human_span
 from nazar_common.schemas.config import ForecastParams
 from nazar_common.schemas.wire import AlertEventV1
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
+from nazar_analyzer.capacity import DAY, HOUR, Forecast
 from nazar_analyzer.forecasting import ForecastEvaluator
 from nazar_analyzer.machine import Machine, Status
-from nazar_common.forecast import DAY, HOUR, Forecast
 from nazar_common.schemas.config import ForecastParams, RuleSpec
 
 

@@ -1,5 +1,5 @@
 """Hourly averages of series, from the 1-hour rollup: what capacity forecasts
-(:mod:`nazar_common.forecast`) are computed from, by the forecast API and the
+(:mod:`nazar_analyzer.capacity`) are computed from, by the forecast API and the
 analyzer's ``forecast`` rule kind alike."""
 
 from __future__ import annotations

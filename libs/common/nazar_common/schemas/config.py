@@ -107,7 +107,7 @@ class AbsenceParams(_Strict):
 class ForecastParams(_Strict):
     """Fire when the series is expected to cross ``value`` within ``horizon``
     (a Theil-Sen trend on the hourly rollup, daily profile removed: see
-    :mod:`nazar_common.forecast`)."""
+    :mod:`nazar_analyzer.capacity`)."""
 
     kind: Literal["forecast"] = "forecast"
     value: float = Field(description="The level the series is forecast to reach, e.g. 90 (%).")

@@ -1,27 +1,20 @@
-"""``GET /api/v1/forecast`` against a real ingest server and database: series
-with a known crossing time are written (weeks of history), rolled up, and
-forecast through the API."""
+"""``GET /api/v1/forecast`` against a real ingest server, analyzer (which
+computes forecasts) and database: series with a known crossing time are
+written (weeks of history), rolled up, and forecast through the API."""
 
 from __future__ import annotations
 
 import math
 import random
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import orjson
 import pytest
 
-from tests.conftest import (
-    IngestServer,
-    create_database,
-    create_vhost,
-    delete_vhost,
-    drop_database,
-    start_ingest,
-)
+from tests.conftest import IngestServer
+from tests.integration.analyzer.conftest import Env
 from tests.integration.query.test_query_api import Row, insert_direct
 
 DAY = 86400.0
@@ -41,12 +34,9 @@ def _disk_seasonal(t: float) -> float:
 
 
 @pytest.fixture(scope="module")
-async def server(session_token: str) -> AsyncIterator[IngestServer]:
-    name = f"nazar_test_{session_token}_forecast"
-    url = await create_database(name)
-    vhost = f"nazar-test-{session_token}-forecast"
-    amqp = create_vhost(vhost)
-    srv = await start_ingest(url, amqp, maintenance_interval=3600)
+async def server(env: Env) -> IngestServer:
+    """The module's ingest server (forwarding forecasts to its analyzer),
+    with two weeks of history written and rolled up."""
     rng = random.Random(7)
     rows: list[Row] = []
     t = START
@@ -59,11 +49,8 @@ async def server(session_token: str) -> AsyncIterator[IngestServer]:
         rows.append(("lin-1", "mem.free_percent", {}, t, 80.0 - 2.0 * (t - START) / DAY))
         t += STEP
     rows.append(("new-1", "disk.used_percent", {"mount": "/"}, NOW - 120, 10.0))
-    await insert_direct(url, rows)
-    yield srv
-    srv.thread.stop()
-    await drop_database(name)
-    delete_vhost(vhost)
+    await insert_direct(env.database_url, rows)
+    return env.ingest
 
 
 async def forecast(srv: IngestServer, **params: Any) -> httpx.Response:
@@ -190,3 +177,18 @@ async def test_cli_forecast(server: IngestServer) -> None:
     assert orjson.loads(result.output)["forecasts"][0]["status"] == "not_crossing"
     result = await invoke("disk.used_percent", "--threshold", "90", "--horizon", "soon")
     assert result.exit_code == 1 and "horizon" in result.output
+
+
+async def test_analyzer_unreachable_is_503(env: Env) -> None:
+    from tests.conftest import free_port, start_ingest
+
+    lonely = await start_ingest(env.database_url, env.amqp_url,
+                                analyzer_url=f"http://127.0.0.1:{free_port()}")
+    try:
+        async with lonely.client(lonely.read_key) as client:
+            r = await client.get("/api/v1/forecast",
+                                 params={"metric": "disk.used_percent", "threshold": 90})
+        assert r.status_code == 503 and "analyzer is unreachable" in r.text
+        assert r.headers["content-type"].startswith("application/problem+json")
+    finally:
+        lonely.thread.stop()

@@ -1,4 +1,4 @@
-"""Capacity forecasts (nazar_common.forecast) on constructed series whose true
+"""Capacity forecasts (nazar_analyzer.capacity) on constructed series whose true
 crossing time is known, over many random draws (not one lucky series)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from nazar_common.forecast import DAY, HOUR, forecast, human_span
+from nazar_analyzer.capacity import DAY, HOUR, forecast, human_span
 
 NOW = 1_790_000_000.0 - (1_790_000_000.0 % HOUR)  # on an hour boundary
 
