@@ -18,7 +18,6 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,15 +26,24 @@ import httpx
 import pytest
 
 from tests.e2e.pipeline import Pipeline
-from tests.e2e.test_dashboard import CHROMIUM, FLAGS, Page, explain, stack, wait_until
+from tests.e2e.test_dashboard import (
+    CHROMIUM,
+    FLAGS,
+    HOST,
+    LABELS,
+    OTHER,
+    Page,
+    breach_until_firing,
+    explain,
+    stack,
+    wait_until,
+)
 from tests.integration.query.test_query_api import Row, insert_direct
 
 pytestmark = pytest.mark.slow
 __all__ = ["stack"]  # the module's stack fixture: its own database, vhost and processes
 
 DAY = 86400.0
-HOST, OTHER = "web-1", "db-1"
-LABELS = {HOST: {"env": "prod", "role": "web"}, OTHER: {"env": "prod", "role": "db"}}
 RULE = "cpu-after-deploy"
 VERSION = "v1.2.3"
 NAZAR = Path(sys.executable).with_name("nazar")
@@ -104,17 +112,7 @@ async def test_deploy_markers_and_capacity_in_the_app(stack: Pipeline) -> None:
     assert event["kind"] == "deploy" and event["version"] == VERSION
     await asyncio.sleep(1.0)  # the analyzer reloads rules and events on NOTIFY
 
-    async def breach() -> bool:
-        r = await agent.post("/api/v1/metrics", json={
-            "host": HOST, "labels": LABELS[HOST],
-            "samples": [{"metric": "cpu.usage_percent", "value": 97.5,
-                         "labels": {"cpu": "total"}}]},
-            headers={"Idempotency-Key": uuid.uuid4().hex})
-        assert r.status_code == 202, r.text
-        found = (await admin.get("/api/v1/alerts", params={"state": "firing"})).json()
-        return bool(found["items"])
-
-    await wait_until(breach, "the analyzer to fire")
+    await breach_until_firing(agent, admin)
     alert = (await admin.get("/api/v1/alerts", params={"state": "firing"})).json()["items"][0]
     assert alert["rule_name"] == RULE
     assert alert["annotations"]["deploy"].startswith("started 2"), alert["annotations"]
