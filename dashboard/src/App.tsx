@@ -18,6 +18,7 @@ const Channels = lazy(() => import("./pages/Channels"));
 const Silences = lazy(() => import("./pages/Silences"));
 const Deliveries = lazy(() => import("./pages/Deliveries"));
 const Keys = lazy(() => import("./pages/Keys"));
+const Capacity = lazy(() => import("./pages/Capacity"));
 
 /** Links of the earlier dashboard and of notifications: /#/alerts/7, #hosts/web-1/cpu. */
 function LegacyHash() {
@@ -61,6 +62,7 @@ export function App() {
           <Route path="/" element={<Fleet />} />
           <Route path="/hosts/:host" element={<Host />} />
           <Route path="/explore" element={<Explore />} />
+          <Route path="/capacity" element={<Capacity />} />
           <Route path="/alerts" element={<Alerts />} />
           <Route path="/alerts/:id" element={<AlertDetail />} />
           <Route path="/rules" element={<Rules />} />

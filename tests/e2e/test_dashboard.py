@@ -143,6 +143,31 @@ class Page:
         await self.page.wait_for_timeout(400)  # charts are redrawn for the theme
 
 
+async def breach_until_firing(agent: httpx.AsyncClient, admin: httpx.AsyncClient) -> None:
+    """Push web-1's CPU at 97.5 % until an alert fires."""
+
+    async def breach() -> bool:
+        r = await agent.post("/api/v1/metrics", json={
+            "host": HOST, "labels": LABELS[HOST],
+            "samples": [{"metric": "cpu.usage_percent", "value": 97.5,
+                         "labels": {"cpu": "total"}}]},
+            headers={"Idempotency-Key": uuid.uuid4().hex})
+        assert r.status_code == 202, r.text
+        found = (await admin.get("/api/v1/alerts", params={"state": "firing"})).json()
+        return bool(found["items"])
+
+    await wait_until(breach, "the analyzer to fire")
+
+
+async def explain(ui: Page, stack: Pipeline) -> None:
+    """After a failure: what a person would have seen, and what the services said."""
+    print(f"page: {ui.page.url}\nbrowser errors: {ui.errors}")
+    with contextlib.suppress(Exception):
+        print((await ui.page.locator("main").inner_text())[:2000])
+    for name in ("analyzer", "notifier"):
+        print(f"--- {name}\n{stack.tail(name)}")
+
+
 async def wait_until(check: Any, what: str, timeout: float = 45.0) -> Any:
     deadline = time.monotonic() + timeout
     while True:
@@ -234,17 +259,7 @@ async def test_a_person_runs_nazar_from_the_dashboard(stack: Pipeline) -> None:
             # --- breaching samples: the alert appears
             await asyncio.sleep(1.0)  # the analyzer reloads rules on NOTIFY
 
-            async def breach() -> bool:
-                r = await agent.post("/api/v1/metrics", json={
-                    "host": HOST, "labels": LABELS[HOST],
-                    "samples": [{"metric": "cpu.usage_percent", "value": 97.5,
-                                 "labels": {"cpu": "total"}}]},
-                    headers={"Idempotency-Key": uuid.uuid4().hex})
-                assert r.status_code == 202, r.text
-                found = (await admin.get("/api/v1/alerts", params={"state": "firing"})).json()
-                return bool(found["items"])
-
-            await wait_until(breach, "the analyzer to fire")
+            await breach_until_firing(agent, admin)
             await ui.goto("/alerts")
             row = page.locator("tr", has=page.get_by_role("link", name=RULE))
             await expect(row).to_have_count(1)
@@ -377,12 +392,7 @@ async def test_a_person_runs_nazar_from_the_dashboard(stack: Pipeline) -> None:
             await expect(page.get_by_role("checkbox", name=f"{RULE} enabled")).to_be_disabled()
             assert not ui.errors, ui.errors
         except BaseException:
-            # What a person would have seen, and what the services said.
-            print(f"page: {page.url}\nbrowser errors: {ui.errors}")
-            with contextlib.suppress(Exception):
-                print((await page.locator("main").inner_text())[:2000])
-            for name in ("analyzer", "notifier"):
-                print(f"--- {name}\n{stack.tail(name)}")
+            await explain(ui, stack)
             raise
         finally:
             await browser.close()

@@ -15,12 +15,14 @@ export interface ChartSeries {
   label: string;
   points: Point[];
   color?: string;
+  /** Dashed line (e.g. a projection), in CSS pixels: [dash, gap]. */
+  dash?: number[];
 }
 
 export interface Marker {
   t: number;
   label: string;
-  kind: "deploy" | "event" | "firing" | "pending" | "resolved" | "alert";
+  kind: "deploy" | "event" | "firing" | "pending" | "resolved" | "alert" | "forecast";
 }
 
 export interface Band {
@@ -67,6 +69,7 @@ const MARKER_COLORS: Record<Marker["kind"], string> = {
   pending: "#d97706",
   resolved: "#16a34a",
   alert: "#dc2626",
+  forecast: "#ea580c",
 };
 
 // Time axis labels, 24-hour clock and ISO dates: [tick step, format,
@@ -181,6 +184,7 @@ export function Chart(props: ChartProps) {
           label: s.label,
           stroke: colors[i],
           width: 1,
+          dash: s.dash,
           show: !hidden.has(i),
           spanGaps: false,
           value: (_u: uPlot, v: number | null) => fmt(v),

@@ -9,6 +9,7 @@ import { ViewOptions } from "./TimeRange";
 const NAV: { to: string; label: string; admin?: boolean }[] = [
   { to: "/", label: "Fleet" },
   { to: "/explore", label: "Explore" },
+  { to: "/capacity", label: "Capacity" },
   { to: "/alerts", label: "Alerts" },
   { to: "/rules", label: "Rules" },
   { to: "/channels", label: "Channels" },

@@ -83,12 +83,20 @@ export function useEventMarkers(host: string | null, start: number, end: number,
 
 // Module-level, so the markers keep their identity between renders (a new
 // array would rebuild the charts).
-function eventMarkers(events: NazarEvent[]): Marker[] {
+export function eventMarkers(events: NazarEvent[]): Marker[] {
   return (Array.isArray(events) ? events : []).map((e) => ({
     t: Date.parse(e.start) / 1000,
     kind: e.kind === "deploy" ? "deploy" : "event",
-    label: `${e.kind}: ${e.title}${e.version ? ` ${e.version}` : ""}${e.service ? ` (${e.service})` : ""}`,
+    label: eventLabel(e),
   }));
+}
+
+/** "deploy: deploy web v1.2.3": the version and service only when the title does not already say them. */
+export function eventLabel(e: NazarEvent): string {
+  const words = e.title.split(/\s+/);
+  const version = e.version && !words.includes(e.version) ? ` ${e.version}` : "";
+  const service = e.service && !words.includes(e.service) ? ` (${e.service})` : "";
+  return `${e.kind}: ${e.title}${version}${service}`;
 }
 
 function alertItems(data: AlertList): Alert[] {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { emptyForm, fromSpec, managedBy, serverErrors, toSpec } from "./ruleForm";
+import { emptyForm, fromSpec, managedBy, seededForm, serverErrors, toSpec } from "./ruleForm";
 import type { RuleSpec } from "./types";
 
 describe("rule form", () => {
@@ -43,5 +43,21 @@ describe("rule form", () => {
     const spec = { name: "x", params: { kind: "absence" as const }, annotations: { source: "kubernetes:prod/disk" } };
     expect(managedBy({ source: "kubernetes", spec })).toBe("Kubernetes AlertRule prod/disk");
     expect(managedBy({ source: "api", spec })).toBeNull();
+  });
+
+  it("builds and reads back a forecast rule, durations as written", () => {
+    const f = { ...emptyForm(), name: "disk-full", metric: "disk.used_percent", kind: "forecast" as const, value: "90", direction: "above", horizon: "7d", recoveryHorizon: "10d", lookback: "14d", every: "15m" };
+    const { spec, errors } = toSpec(f);
+    expect(errors).toEqual({});
+    expect(spec.params).toEqual({ kind: "forecast", value: 90, direction: "above", horizon: 604800, lookback: 1209600, every: 900, recovery_horizon: 864000 });
+    const back = fromSpec(spec);
+    expect([back.kind, back.horizon, back.recoveryHorizon, back.lookback, back.every]).toEqual(["forecast", "7d", "10d", "14d", "15m"]);
+    const bad = toSpec({ ...f, horizon: "soon", lookback: "1h", recoveryHorizon: "1d" }).errors;
+    expect(bad.horizon).toContain("a duration");
+    expect(bad.lookback).toContain("between 12h and");
+    expect(toSpec({ ...f, recoveryHorizon: "1d" }).errors.recoveryHorizon).toBe("at least the horizon");
+    expect(serverErrors([{ loc: "body.params.forecast.horizon", msg: "too long" }])).toEqual({ horizon: "too long" });
+    const seeded = seededForm(new URLSearchParams("kind=forecast&metric=disk.used_percent&value=90"));
+    expect([seeded.kind, seeded.metric, seeded.value, seeded.direction]).toEqual(["forecast", "disk.used_percent", "90", "above"]);
   });
 });

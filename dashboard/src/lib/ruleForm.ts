@@ -2,13 +2,14 @@
 // before saving) and its conversion to and from the API's rule spec.
 
 import type { FieldError } from "./api";
+import { parseDuration } from "./time";
 import type { Labels, RuleKind, RuleSpec } from "./types";
 
 export const NAME_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 export const METRIC_RE = /^[a-zA-Z_][a-zA-Z0-9_.:]{0,199}$/;
 export const LABEL_RE = /^[a-zA-Z_][a-zA-Z0-9_]{0,99}$/;
 export const SEVERITIES = ["info", "warning", "critical"] as const;
-export const KINDS: RuleKind[] = ["threshold", "baseline", "anomaly", "absence"];
+export const KINDS: RuleKind[] = ["threshold", "baseline", "anomaly", "absence", "forecast"];
 
 export interface RuleForm {
   name: string;
@@ -33,6 +34,10 @@ export interface RuleForm {
   trainingWindow: string;
   retrainEvery: string;
   after: string;
+  horizon: string;
+  recoveryHorizon: string;
+  lookback: string;
+  every: string;
   forSeconds: string;
   keepFiringFor: string;
   severity: string;
@@ -67,6 +72,10 @@ export function emptyForm(): RuleForm {
     trainingWindow: "604800",
     retrainEvery: "3600",
     after: "300",
+    horizon: "7d",
+    recoveryHorizon: "",
+    lookback: "7d",
+    every: "15m",
     forSeconds: "0",
     keepFiringFor: "0",
     severity: "warning",
@@ -75,6 +84,17 @@ export function emptyForm(): RuleForm {
     channels: [],
     extra: {},
   };
+}
+
+/** A new rule's form pre-filled from a link (``?kind=forecast&metric=…&value=…``). */
+export function seededForm(params: URLSearchParams): RuleForm {
+  const f = emptyForm();
+  const kind = params.get("kind") as RuleKind | null;
+  if (kind && KINDS.includes(kind)) f.kind = kind;
+  if (f.kind === "forecast") f.direction = params.get("direction") === "below" ? "below" : "above";
+  f.metric = params.get("metric") ?? "";
+  f.value = params.get("value") ?? "";
+  return f;
 }
 
 /** ``k=v`` pairs, one per line or comma-separated. */
@@ -116,6 +136,29 @@ function num(text: string, field: string, errors: Record<string, string>, check:
   return n;
 }
 
+/** Seconds of a duration field (``7d``, ``36h``, ``900``); an error when invalid. */
+function duration(text: string, field: string, errors: Record<string, string>, min = 0, max = Infinity): number | undefined {
+  if (text.trim() === "") {
+    errors[field] = "required";
+    return undefined;
+  }
+  const n = parseDuration(text);
+  if (n === null || n <= 0) {
+    errors[field] = "a duration like 7d, 36h or 900 (seconds)";
+    return undefined;
+  }
+  if (n < min || n > max) errors[field] = `between ${describeSeconds(min)} and ${describeSeconds(max)}`;
+  return n;
+}
+
+/** ``604800`` → ``7d``, ``5400`` → ``90m``; the form shows durations this way. */
+export function describeSeconds(n: number): string {
+  for (const [unit, size] of [["d", 86400], ["h", 3600], ["m", 60]] as const) {
+    if (n >= size && n % size === 0) return `${n / size}${unit}`;
+  }
+  return String(n);
+}
+
 const positive = (n: number) => (n > 0 ? null : "must be greater than 0");
 const nonNegative = (n: number) => (n >= 0 ? null : "must be 0 or more");
 
@@ -153,6 +196,23 @@ export function toSpec(f: RuleForm): { spec: RuleSpec; errors: Record<string, st
         retrain_every: num(f.retrainEvery, "retrainEvery", errors, positive),
       };
       break;
+    case "forecast": {
+      const horizon = duration(f.horizon, "horizon", errors, 1, 365 * 86400);
+      params = {
+        kind: "forecast",
+        value: num(f.value, "value", errors, () => null),
+        direction: f.direction === "below" ? "below" : "above",
+        horizon,
+        lookback: duration(f.lookback, "lookback", errors, 12 * 3600, 90 * 86400),
+        every: duration(f.every, "every", errors, 1, 86400),
+      };
+      if (f.recoveryHorizon.trim()) {
+        const recovery = duration(f.recoveryHorizon, "recoveryHorizon", errors, 1, 365 * 86400);
+        if (recovery !== undefined && horizon !== undefined && recovery < horizon) errors.recoveryHorizon = "at least the horizon";
+        params.recovery_horizon = recovery;
+      }
+      break;
+    }
     default:
       params = { kind: "absence", after: num(f.after, "after", errors, positive) };
   }
@@ -205,6 +265,10 @@ export function fromSpec(spec: RuleSpec): RuleForm {
     trainingWindow: s(p.training_window, f.trainingWindow),
     retrainEvery: s(p.retrain_every, f.retrainEvery),
     after: s(p.after, f.after),
+    horizon: typeof p.horizon === "number" ? describeSeconds(p.horizon) : f.horizon,
+    recoveryHorizon: typeof p.recovery_horizon === "number" ? describeSeconds(p.recovery_horizon) : "",
+    lookback: typeof p.lookback === "number" ? describeSeconds(p.lookback) : f.lookback,
+    every: typeof p.every === "number" ? describeSeconds(p.every) : f.every,
     forSeconds: s(spec.for, "0"),
     keepFiringFor: s(spec.keep_firing_for, "0"),
     severity: spec.severity ?? "warning",
@@ -231,6 +295,10 @@ export function fieldOf(loc: string): string {
     "params.training_window": "trainingWindow",
     "params.retrain_every": "retrainEvery",
     "params.after": "after",
+    "params.horizon": "horizon",
+    "params.recovery_horizon": "recoveryHorizon",
+    "params.lookback": "lookback",
+    "params.every": "every",
     for: "forSeconds",
     keep_firing_for: "keepFiringFor",
     severity: "severity",
@@ -240,7 +308,7 @@ export function fieldOf(loc: string): string {
     "selector.match_labels": "hostLabels",
     "selector.hosts": "hosts",
   };
-  const clean = loc.replace(/^body\./, "").replace(/^params\.(threshold|baseline|anomaly|absence)\./, "params.");
+  const clean = loc.replace(/^body\./, "").replace(/^params\.(threshold|baseline|anomaly|absence|forecast)\./, "params.");
   for (const [prefix, field] of Object.entries(map)) if (clean === prefix || clean.startsWith(`${prefix}.`)) return field;
   return "form";
 }

@@ -112,7 +112,7 @@ export interface Stored<T> {
   spec: T;
 }
 
-export type RuleKind = "threshold" | "baseline" | "anomaly" | "absence";
+export type RuleKind = "threshold" | "baseline" | "anomaly" | "absence" | "forecast";
 
 export interface RuleSpec {
   name: string;
@@ -249,4 +249,44 @@ export interface NazarEvent {
   end: string | null;
   link: string | null;
   labels: Labels;
+}
+
+/** One series' forecast (GET /api/v1/forecast). */
+export interface SeriesForecast {
+  host: string;
+  metric: string;
+  labels: Labels;
+  status: "crossing" | "crossed" | "not_crossing" | "insufficient_data";
+  summary: string;
+  reason: string | null;
+  crossing_at: string | null;
+  crossing_ts: number | null;
+  eta_seconds: number | null;
+  eta_days: number | null;
+  within_horizon: boolean;
+  interval: { earliest: string | null; latest: string | null; earliest_ts: number | null; latest_ts: number | null };
+  trend: {
+    level: number | null;
+    slope_per_day: number | null;
+    slope_per_day_low: number | null;
+    slope_per_day_high: number | null;
+    noise: number | null;
+    daily_amplitude: number | null;
+    level_shift_at?: string | null;
+  };
+  history: { source: string; points: number; first: string | null; last: string | null };
+  /** The projected line; null for a fleet query (without host). */
+  projection: [number, number | null][] | null;
+}
+
+export interface ForecastResult {
+  metric: string;
+  threshold: number;
+  direction: "above" | "below";
+  horizon_seconds: number;
+  lookback_seconds: number;
+  now: string;
+  now_ts: number;
+  forecasts: SeriesForecast[];
+  truncated: boolean;
 }

@@ -92,6 +92,11 @@ export default function AlertDetail() {
         {a.acked_at && <span className="acked">✓ acknowledged by {a.acked_by} {a.ack_comment ? `— “${a.ack_comment}”` : ""}</span>}
       </div>
       {a.explanation && <p className="explanation">{a.explanation}</p>}
+      {a.kind === "forecast" && a.metric && a.expected?.centre !== null && a.expected?.centre !== undefined && (
+        <p>
+          <Link to={`/capacity?${forecastLink(a, rule.data?.spec.labels ?? {})}`}>See the forecast</Link>
+        </p>
+      )}
       <dl className="facts">
         <dt>Metric</dt>
         <dd>
@@ -218,4 +223,17 @@ export function expectedText(e: Expected, unit: Unit): string | null {
   if (high !== null) return `at most ${formatValue(high, unit)}`;
   if (low !== null) return `at least ${formatValue(low, unit)}`;
   return null;
+}
+
+/** The Capacity view of a forecast alert's series: its labels are the alert's
+ * less those the rule adds. */
+export function forecastLink(a: AlertDetailT, ruleLabels: Record<string, string>): URLSearchParams {
+  const params = new URLSearchParams({
+    metric: a.metric ?? "",
+    threshold: String(a.expected.centre),
+    direction: a.expected.low !== null ? "below" : "above",
+    host: a.host,
+  });
+  for (const [k, v] of Object.entries(a.labels)) if (!(k in ruleLabels)) params.append("label", `${k}=${v}`);
+  return params;
 }

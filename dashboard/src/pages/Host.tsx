@@ -21,12 +21,14 @@ interface Panel {
   unit: Unit;
   /** Keep only these series (e.g. the CPU total rather than every core). */
   keep?: (labels: Labels) => boolean;
+  /** A level worth forecasting (the panel links to Capacity). */
+  forecast?: number;
 }
 
 const PANELS: Panel[] = [
   { title: "CPU", metrics: ["cpu.usage_percent"], unit: "percent", keep: (l) => !("cpu" in l) || l.cpu === "total" },
   { title: "Memory", metrics: ["mem.used_percent"], unit: "percent" },
-  { title: "Disk space", metrics: ["disk.used_percent"], unit: "percent" },
+  { title: "Disk space", metrics: ["disk.used_percent"], unit: "percent", forecast: 90 },
   { title: "Network", metrics: ["net.rx_bytes_per_sec", "net.tx_bytes_per_sec"], unit: "bytes/s" },
   { title: "Disk I/O", metrics: ["disk.read_bytes_per_sec", "disk.write_bytes_per_sec"], unit: "bytes/s" },
 ];
@@ -134,6 +136,14 @@ function HostPanel({
       <header>
         <h2 id={`panel-${panel.title}`}>{panel.title}</h2>
         {(first.isFetching || second.isFetching) && <span className="spinner" role="status" aria-label="Loading" />}
+        {panel.forecast !== undefined && (
+          <Link
+            to={`/capacity?${new URLSearchParams({ metric: panel.metrics[0], threshold: String(panel.forecast), host })}`}
+            className="panel-link"
+          >
+            Forecast <span className="visually-hidden">{panel.title}</span>
+          </Link>
+        )}
         <Link to={`/explore?${explore}`} className="panel-link">
           Explore <span className="visually-hidden">{panel.title}</span>
         </Link>

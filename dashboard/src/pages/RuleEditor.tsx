@@ -10,7 +10,7 @@ import { Badge, ErrorBox, Field, Loading, Notice, Table } from "../components/ui
 import { api, ApiError } from "../lib/api";
 import { useAuth } from "../lib/auth";
 import { useSeries } from "../lib/data";
-import { emptyForm, fromSpec, KINDS, managedBy, serverErrors, SEVERITIES, toSpec, type RuleForm } from "../lib/ruleForm";
+import { emptyForm, fromSpec, KINDS, managedBy, seededForm, serverErrors, SEVERITIES, toSpec, type RuleForm } from "../lib/ruleForm";
 import { commonLabels, seriesLabel } from "../lib/series";
 import { absolute, formatIso } from "../lib/time";
 import type { BacktestResult, ChannelSpec, RuleSpec, Stored } from "../lib/types";
@@ -32,7 +32,7 @@ export default function RuleEditor() {
   const view = useView();
   const navigate = useNavigate();
   const client = useQueryClient();
-  const [form, setForm] = useState<RuleForm>(emptyForm);
+  const [form, setForm] = useState<RuleForm>(() => (creating ? seededForm(view.params) : emptyForm()));
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [touched, setTouched] = useState(false);
   const stored = useQuery({
@@ -49,7 +49,13 @@ export default function RuleEditor() {
   }, [stored.data]);
   const managed = stored.data ? managedBy(stored.data) : null;
   const editable = (auth.can("rules") || auth.can("admin")) && !managed;
-  const set = <K extends keyof RuleForm>(key: K, value: RuleForm[K]) => setForm((f) => ({ ...f, [key]: value }));
+  const set = <K extends keyof RuleForm>(key: K, value: RuleForm[K]) =>
+    setForm((f) => {
+      const next = { ...f, [key]: value };
+      // a forecast crosses one way: "both" (a baseline's default) becomes "above"
+      if (key === "kind" && value === "forecast" && next.direction === "both") next.direction = "above";
+      return next;
+    });
   const { spec, errors: local } = useMemo(() => toSpec(form), [form]);
   const shown = touched ? { ...local, ...errors } : errors;
 
@@ -195,6 +201,26 @@ export default function RuleEditor() {
             </div>
           )}
           {form.kind === "absence" && <div className="row">{text("after", "Silent for (s)", undefined, "number")}</div>}
+          {form.kind === "forecast" && (
+            <>
+              <div className="row">
+                {text("value", "Value", "the level the series must not reach, e.g. 90", "number")}
+                {select("direction", "Direction", ["above", "below"])}
+                {text("horizon", "Horizon", "fire when expected within, e.g. 7d")}
+                {text("recoveryHorizon", "Recovery horizon", "resolve once further than this (default 1.5 × horizon)")}
+                {text("lookback", "History", "trend fitted on, 12h to 90d")}
+                {text("every", "Evaluate every", "e.g. 15m")}
+              </div>
+              <p className="hint">
+                A Theil–Sen trend on the hourly averages, daily cycle removed.{" "}
+                {form.metric && form.value && (
+                  <Link to={`/capacity?${new URLSearchParams({ metric: form.metric, threshold: form.value, direction: form.direction === "below" ? "below" : "above", horizon: form.horizon })}`}>
+                    See what it forecasts now
+                  </Link>
+                )}
+              </p>
+            </>
+          )}
           <div className="row">
             {text("forSeconds", "Pending for (s)", "how long the condition must hold before firing", "number")}
             {text("keepFiringFor", "Keep firing for (s)", undefined, "number")}
@@ -239,9 +265,11 @@ export default function RuleEditor() {
               ))}
             </select>
           </label>
-          <button type="button" onClick={preview} disabled={backtest.isPending}>
-            {backtest.isPending ? "Running…" : "Preview (backtest)"}
-          </button>
+          {form.kind !== "forecast" && (
+            <button type="button" onClick={preview} disabled={backtest.isPending}>
+              {backtest.isPending ? "Running…" : "Preview (backtest)"}
+            </button>
+          )}
           {editable && (
             <button type="submit" className="primary" disabled={save.isPending}>
               {save.isPending ? "Saving…" : creating ? "Create rule" : "Save rule"}

@@ -6,7 +6,7 @@ import { Link } from "react-router";
 import { Async, Badge, ErrorBox, Table, needs } from "../components/ui";
 import { api } from "../lib/api";
 import { useAuth } from "../lib/auth";
-import { managedBy } from "../lib/ruleForm";
+import { describeSeconds, managedBy } from "../lib/ruleForm";
 import type { RuleSpec, Stored } from "../lib/types";
 import { useRefresh } from "../lib/view";
 
@@ -19,6 +19,8 @@ function condition(spec: RuleSpec): string {
       return `${spec.metric} outside ${p.band ?? 4} deviations (${p.direction ?? "both"})`;
     case "anomaly":
       return `${spec.metric} anomalous (score ≥ ${p.score_threshold ?? 0.5})`;
+    case "forecast":
+      return `${spec.metric} expected ${p.direction === "below" ? "below" : "above"} ${p.value} within ${describeSeconds(Number(p.horizon ?? 604800))}`;
     default:
       return spec.metric ? `${spec.metric} silent for ${p.after ?? 300} s` : `host silent for ${p.after ?? 300} s`;
   }

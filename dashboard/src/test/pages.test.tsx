@@ -121,6 +121,35 @@ describe("rule form", () => {
     expect(sent).toMatchObject({ name: "cpu-high", metric: "cpu.usage_percent", params: { kind: "threshold", comparator: ">", value: 90 }, channels: ["ops"] });
   });
 
+  it("makes a forecast rule from the Capacity page's link", async () => {
+    const calls = stubFetch({ ...handlers, "POST /api/v1/rules": (_u, init) => ({ name: JSON.parse(String(init.body)).name }) });
+    renderPage(<RuleEditor />, { route: "/rules/new?kind=forecast&metric=disk.used_percent&value=90", path: "/rules/new" });
+    const user = userEvent.setup();
+    await waitFor(() => expect(screen.getByLabelText("Name")).toBeEnabled());
+    expect(screen.getByLabelText("Kind")).toHaveValue("forecast");
+    expect(screen.getByLabelText("Value")).toHaveValue(90);
+    expect(screen.queryByRole("button", { name: "Preview (backtest)" })).toBeNull();
+    expect(screen.getByRole("link", { name: "See what it forecasts now" })).toHaveAttribute(
+      "href",
+      "/capacity?metric=disk.used_percent&threshold=90&direction=above&horizon=7d",
+    );
+    await user.type(screen.getByLabelText("Name"), "disk-full-soon");
+    await user.clear(screen.getByLabelText("Horizon"));
+    await user.type(screen.getByLabelText("Horizon"), "3 days");
+    await user.click(screen.getByRole("button", { name: "Create rule" }));
+    expect(screen.getByLabelText("Horizon")).toHaveAttribute("aria-invalid", "true");
+    await user.clear(screen.getByLabelText("Horizon"));
+    await user.type(screen.getByLabelText("Horizon"), "3d");
+    await user.click(screen.getByRole("button", { name: "Create rule" }));
+    await waitFor(() => expect(calls.requests.some((r) => r.method === "POST")).toBe(true));
+    const sent = calls.requests.find((r) => r.method === "POST")!.body as Record<string, unknown>;
+    expect(sent).toMatchObject({
+      name: "disk-full-soon",
+      metric: "disk.used_percent",
+      params: { kind: "forecast", value: 90, direction: "above", horizon: 259200, lookback: 604800, every: 900 },
+    });
+  });
+
   it("puts the API's field errors beside the fields", async () => {
     const calls = stubFetch({ ...handlers, "POST /api/v1/rules": () => problem(400, "invalid rule", [{ loc: "params.threshold.value", msg: "value is too odd" }]) });
     renderPage(<RuleEditor />, { route: "/rules/new", path: "/rules/new" });

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from nazar_cli import dlq, events, rules, silences
+from nazar_cli import dlq, events, forecast, rules, silences
 from nazar_cli.settings import CliSettings
 from nazar_common.auth import Scope, generate_key
 from nazar_common.db import keys
@@ -22,6 +22,7 @@ app.add_typer(rules.app, name="rules", help="Alert rules.")
 app.add_typer(silences.app, name="silences", help="Notification silences.")
 app.add_typer(dlq.app, name="dlq", help="Dead-letter queues.")
 app.add_typer(events.app, name="events", help="Deploys and other events.")
+app.command("forecast")(forecast.forecast)
 
 
 def _settings() -> CliSettings:

@@ -46,6 +46,11 @@ class BacktestRequest(BaseModel):
     def _range(self) -> BacktestRequest:
         if self.start and self.end and self.start >= self.end:
             raise ValueError("start must be before end")
+        if self.rule.params.kind == "forecast":
+            raise ValueError(
+                "forecast rules are not backtested: GET /api/v1/forecast shows what such a "
+                "rule sees now (the crossing time of each series)"
+            )
         return self
 
 

@@ -43,6 +43,7 @@ from nazar_analyzer.evaluators import (
     step_many,
     warm_many,
 )
+from nazar_analyzer.forecasting import ForecastSweep
 from nazar_analyzer.machine import Machine, Status, Transition
 from nazar_analyzer.rules import Rule, RuleSet, host_subject, series_subject
 from nazar_analyzer.settings import AnalyzerSettings
@@ -125,6 +126,8 @@ class Engine:
         #: CPU work (detector updates, snapshots) happens in a worker thread,
         #: one section at a time, so a detector is never used by two threads.
         self.cpu = asyncio.Lock()
+        #: forecast rules: when each is next due
+        self.forecasts = ForecastSweep()
 
     # -- configuration -----------------------------------------------------
 
@@ -496,12 +499,15 @@ class Engine:
     # -- periodic sweeps ------------------------------------------------------
 
     async def sweep(self, now: float | None = None) -> list[AlertEventV1]:
-        """Absence rules, no-data detection and alerts of deleted rules."""
+        """Absence and forecast rules, no-data detection and alerts of deleted rules."""
         assert self.pool is not None
         now = time.time() if now is None else now
         events: list[AlertEventV1] = []
         for rule in self.rules.absence_rules:
             events += await self._absence(rule, now)
+        forecast_rules = [r for r in self.rules.rules.values() if r.kind == "forecast"]
+        events += await self.forecasts.run(self.pool, forecast_rules, self.hosts, self.deploys,
+                                           now)
         events += await self._nodata(now)
         events += await self._orphans(now)
         for event in events:
@@ -654,8 +660,8 @@ def _ghost_rule(rule_id: int, alert: asyncpg.Record) -> Rule:
         {
             "name": alert["rule_name"],
             "metric": alert["metric"],
-            "params": {"kind": alert["kind"]} if alert["kind"] != "threshold" else {
-                "kind": "threshold", "value": 0},
+            "params": {"kind": alert["kind"]} if alert["kind"] not in ("threshold", "forecast")
+            else {"kind": alert["kind"], "value": 0},
             "severity": alert["severity"],
         }
     )

@@ -1,5 +1,6 @@
-"""The analyzer's internal HTTP endpoint: health, readiness, metrics and
-rule backtests (called by the API's ``POST /api/v1/rules/backtest``).
+"""The analyzer's internal HTTP endpoint: health, readiness, metrics, rule
+backtests and capacity forecasts (called by the API's
+``POST /api/v1/rules/backtest`` and ``GET /api/v1/forecast``).
 
 It listens on 127.0.0.1 by default and has no authentication of its own:
 expose it only to the API (a ClusterIP service / network policy)."""
@@ -14,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from nazar_analyzer import backtest
+from nazar_analyzer import backtest, forecast_query
 from nazar_common.errors import NazarError, TransientError
 from nazar_common.runtime.http import readiness
 
@@ -77,5 +78,11 @@ def create_app(service: AnalyzerService) -> FastAPI:
             max_series=s.analyzer_backtest_max_series,
             max_points=s.analyzer_backtest_max_points,
         )
+
+    @app.post("/forecast")
+    async def run_forecast(req: forecast_query.ForecastRequest) -> dict[str, Any]:
+        if service.pool is None:
+            raise TransientError("the analyzer has no database connection yet", retry_after=5)
+        return await forecast_query.run(service.pool, req)
 
     return app

@@ -12,6 +12,9 @@ from nazar_common.schemas.config import RuleSpec
 
 log = logging.getLogger(__name__)
 
+#: Rule kinds evaluated by periodic sweeps rather than on each sample batch.
+PERIODIC_KINDS = ("absence", "forecast")
+
 
 @dataclass(frozen=True, slots=True)
 class Rule:
@@ -26,7 +29,7 @@ class Rule:
 
     @property
     def sample_driven(self) -> bool:
-        return self.kind != "absence"
+        return self.kind not in PERIODIC_KINDS
 
     def matches_host(self, host: str, host_labels: Mapping[str, str]) -> bool:
         sel = self.spec.selector

@@ -36,6 +36,7 @@ from nazar_ingest.routes import (
     cardinality,
     config,
     events,
+    forecast,
     health,
     ingest,
     keys,
@@ -215,7 +216,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
     app.router.routes.append(ingest.route)
     for module in (
         health, protocols, query, overview, cardinality, config, keys, auth, alerts,
-        notifications, events,
+        notifications, events, forecast,
     ):
         app.include_router(module.router)
     openapi.install(app, ingest.openapi_paths())

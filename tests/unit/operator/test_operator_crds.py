@@ -17,6 +17,7 @@ from nazar_common.schemas.config import (
     AbsenceParams,
     AnomalyParams,
     BaselineParams,
+    ForecastParams,
     HostSelector,
     RuleSpec,
     ThresholdParams,
@@ -188,7 +189,7 @@ def test_alert_rule_spec_mirrors_rule_spec() -> None:
     assert set(spec["properties"]) == aliases(RuleSpec) - {"name"}
     assert set(spec["properties"]["selector"]["properties"]) == aliases(HostSelector)
     params = spec["properties"]["params"]["properties"]
-    models = (ThresholdParams, BaselineParams, AnomalyParams, AbsenceParams)
+    models = (ThresholdParams, BaselineParams, AnomalyParams, AbsenceParams, ForecastParams)
     assert set(params) == set().union(*(aliases(m) for m in models))
     assert set(params["kind"]["enum"]) == {m.model_fields["kind"].default for m in models}
     assert set(params["comparator"]["enum"]) == literal_values(ThresholdParams, "comparator")

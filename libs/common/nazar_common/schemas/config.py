@@ -30,6 +30,8 @@ NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 HOLDABLE_KINDS = ("baseline", "anomaly")
 #: Longest ``deploys.annotate_within`` / ``hold_for`` (seconds): one week.
 MAX_DEPLOY_WINDOW = 7 * 86400.0
+#: Longest forecast horizon (seconds): one year.
+MAX_FORECAST_HORIZON = 365 * 86400.0
 
 
 class _Strict(BaseModel):
@@ -102,6 +104,46 @@ class AbsenceParams(_Strict):
     after: float = Field(default=300.0, gt=0, description="Seconds without data before firing.")
 
 
+class ForecastParams(_Strict):
+    """Fire when the series is expected to cross ``value`` within ``horizon``
+    (a Theil-Sen trend on the hourly rollup, daily profile removed: see
+    :mod:`nazar_analyzer.capacity`)."""
+
+    kind: Literal["forecast"] = "forecast"
+    value: float = Field(description="The level the series is forecast to reach, e.g. 90 (%).")
+    direction: Literal["above", "below"] = Field(
+        default="above", description="above: crossing upwards (disk used); below: downwards "
+        "(free space)."
+    )
+    horizon: Annotated[Seconds, Field(le=MAX_FORECAST_HORIZON)] = Field(
+        default=7 * 86400.0,
+        description="Fire when the expected crossing is within this long (seconds or a "
+        "duration like 7d).",
+    )
+    recovery_horizon: Annotated[Seconds, Field(le=MAX_FORECAST_HORIZON)] | None = Field(
+        default=None,
+        description="Hysteresis: a firing alert resolves only once the expected crossing is "
+        "further away than this (default 1.5 x horizon), so a wobbling trend does not flap.",
+    )
+    lookback: Annotated[Seconds, Field(ge=12 * 3600.0, le=90 * 86400.0)] = Field(
+        default=7 * 86400.0, description="History the trend is fitted on (12h to 90d)."
+    )
+    every: Annotated[Seconds, Field(ge=1.0, le=86400.0)] = Field(
+        default=900.0, description="How often the forecast is evaluated."
+    )
+
+    @model_validator(mode="after")
+    def _recovery_beyond_horizon(self) -> ForecastParams:
+        if self.recovery_horizon is not None and self.recovery_horizon < self.horizon:
+            raise ValueError("recovery_horizon must be at least the horizon")
+        return self
+
+    @property
+    def clear_after(self) -> float:
+        """The expected crossing must be further than this for a firing alert to resolve."""
+        return self.recovery_horizon if self.recovery_horizon is not None else 1.5 * self.horizon
+
+
 class DeployParams(_Strict):
     """How a rule relates to events (deploys) that touch the hosts of its alerts."""
 
@@ -124,7 +166,8 @@ class DeployParams(_Strict):
 
 
 RuleParams = Annotated[
-    ThresholdParams | BaselineParams | AnomalyParams | AbsenceParams, Field(discriminator="kind")
+    ThresholdParams | BaselineParams | AnomalyParams | AbsenceParams | ForecastParams,
+    Field(discriminator="kind"),
 ]
 
 

@@ -184,7 +184,15 @@ async def ack_alert(
 async def backtest(state: State, _: Reader, body: JsonObject) -> Any:
     """Body: ``{"rule": <rule spec>, "start": ..., "end": ..., "resolution": "auto"}``.
     Answers the transitions the rule would have produced."""
-    url = state.settings.analyzer_url.rstrip("/") + "/backtest"
+    return await ask_analyzer(state, "/backtest", body, "Backtest failed", "backtest-failed")
+
+
+async def ask_analyzer(
+    state: AppState, path: str, body: dict[str, Any], failed: str, code: str
+) -> Any:
+    """The analyzer's answer to ``POST path`` (its internal endpoint): its
+    problem+json as it is, 503 while it is unreachable or failing."""
+    url = state.settings.analyzer_url.rstrip("/") + path
     try:
         async with httpx.AsyncClient(timeout=120.0) as client:
             r = await client.post(url, json=body)
@@ -202,6 +210,5 @@ async def backtest(state: State, _: Reader, body: JsonObject) -> Any:
         if isinstance(payload, dict) and "title" in payload:
             return JSONResponse(payload, status_code=r.status_code,
                                 media_type=problems.MEDIA_TYPE)
-        return problems.problem(r.status_code, "Backtest failed", str(payload)[:500],
-                                "backtest-failed")
+        return problems.problem(r.status_code, failed, str(payload)[:500], code)
     return payload
