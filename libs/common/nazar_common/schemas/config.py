@@ -206,7 +206,7 @@ RuleParams = Annotated[
     | BurnRateParams,
     Field(discriminator="kind"),
 ]
-#: Rule kinds evaluated on the clock rather than on arriving samples, without a metric.
+#: Rule kinds that may go without a metric (host absence; burn_rate: the SLO names them).
 UNBOUND_KINDS = ("absence", "burn_rate")
 
 
