@@ -248,3 +248,41 @@ async def test_monthly_report_json_and_html(ingest_server: IngestServer, fleet: 
     async with ingest_server.client("bogus") as anonymous:
         r = await anonymous.get("/api/v1/reports/monthly.html")
         assert r.status_code == 401
+
+
+async def test_cli_applies_slos_and_prints_reports(
+    ingest_server: IngestServer, fleet: float, tmp_path: Any
+) -> None:
+    from typer.testing import CliRunner
+
+    from nazar_cli.main import app
+
+    def invoke(args: list[str], key: str):  # type: ignore[no-untyped-def]
+        env = {"NAZAR_API_URL": ingest_server.url, "NAZAR_API_KEY": key}
+        return asyncio.to_thread(CliRunner().invoke, app, args, env=env)
+
+    file = tmp_path / "slos.yaml"
+    file.write_text(
+        "slos:\n"
+        "  - name: cli-web-up\n    objective: 99\n    window: 3h\n"
+        "    selector: {match_labels: {role: web}}\n    indicator: {kind: availability}\n")
+    result = await invoke(["slo", "apply", str(file)], ingest_server.read_key)
+    assert result.exit_code == 1 and "HTTP 403" in result.output
+    result = await invoke(["slo", "apply", str(file)], ingest_server.admin_key)
+    assert result.exit_code == 0 and "created slo cli-web-up (version 1)" in result.output
+    result = await invoke(["slo", "list"], ingest_server.read_key)
+    assert result.exit_code == 0, result.output
+    line = next(x for x in result.output.splitlines() if x.startswith("cli-web-up"))
+    assert line.split("\t")[1] == "99% / 3h" and line.endswith("NO")  # 2 web hosts, outages
+    result = await invoke(["report", "availability", "--period", "1d", "--group-by", "role"],
+                          ingest_server.read_key)
+    assert result.exit_code == 0, result.output
+    web1 = next(x for x in result.output.splitlines() if x.strip().startswith("av-web-1"))
+    # its two silences, and the one since its samples ended ten minutes ago
+    assert web1.split("\t")[2] == "3" and web1.split("\t")[5] == "8m30s"  # MTTR of the two
+    result = await invoke(["report", "monthly", "--html", "--group-by", "role",
+                           "--month", datetime.now(UTC).strftime("%Y-%m")],
+                          ingest_server.read_key)
+    assert result.exit_code == 0 and "<h1>Monthly report" in result.output
+    result = await invoke(["slo", "delete", "cli-web-up"], ingest_server.admin_key)
+    assert result.exit_code == 0
