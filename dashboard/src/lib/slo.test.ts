@@ -12,7 +12,7 @@ describe("SLO form", () => {
       objective: 99.5,
       window: 604800,
       selector: { match_labels: { role: "api" } },
-      indicator: { kind: "ratio", good: { metric: "http.ok", match_labels: {} }, total: { metric: "http.requests", match_labels: { code: "all" } } },
+      indicator: { kind: "ratio", good: { metric: "http.ok", match_labels: {} }, total: { metric: "http.requests", match_labels: { code: "all" } }, counter: false },
     });
     expect(fromSloSpec(spec)).toMatchObject({ name: "api-ok", window: "7d", kind: "ratio", totalLabels: "code=all", hostLabels: "role=api" });
   });

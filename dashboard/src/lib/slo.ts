@@ -18,7 +18,7 @@ export interface SloSpec {
   objective: number;
   window: number;
   selector?: { match_labels?: Labels; hosts?: string[] };
-  indicator: { kind: "ratio"; good: SeriesMatch; total: SeriesMatch } | { kind: "availability"; gap?: number };
+  indicator: { kind: "ratio"; good: SeriesMatch; total: SeriesMatch; counter?: boolean } | { kind: "availability"; gap?: number };
   labels?: Labels;
 }
 
@@ -81,6 +81,7 @@ export interface SloForm {
   goodLabels: string;
   total: string;
   totalLabels: string;
+  counter: boolean;
   gap: string;
   hostLabels: string;
 }
@@ -96,6 +97,7 @@ export function emptySloForm(): SloForm {
     goodLabels: "",
     total: "",
     totalLabels: "",
+    counter: false,
     gap: "5m",
     hostLabels: "",
   };
@@ -122,6 +124,7 @@ export function fromSloSpec(spec: SloSpec): SloForm {
     f.goodLabels = pairsText(spec.indicator.good.match_labels, ", ");
     f.total = spec.indicator.total.metric;
     f.totalLabels = pairsText(spec.indicator.total.match_labels, ", ");
+    f.counter = spec.indicator.counter ?? false;
   } else {
     f.kind = "availability";
     f.gap = durationText(spec.indicator.gap ?? 300);
@@ -146,6 +149,7 @@ export function toSloSpec(f: SloForm): { spec: SloSpec; errors: Record<string, s
       kind: "ratio",
       good: { metric: f.good, match_labels: parsePairs(f.goodLabels, "goodLabels", errors, false) },
       total: { metric: f.total, match_labels: parsePairs(f.totalLabels, "totalLabels", errors, false) },
+      counter: f.counter,
     };
   } else {
     const gap = parseDuration(f.gap);

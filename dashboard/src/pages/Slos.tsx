@@ -139,7 +139,7 @@ function SloEditor({ initial, onDone }: { initial: SloForm; onDone: (saved: stri
     if (Object.keys(found).length) return;
     save.mutate(spec);
   };
-  const text = (name: keyof SloForm, label: string, hint?: string, extra: Record<string, unknown> = {}) => (
+  const text = (name: Exclude<keyof SloForm, "kind" | "counter">, label: string, hint?: string, extra: Record<string, unknown> = {}) => (
     <Field label={label} hint={hint} error={errors[name]}>
       {(p) => <input {...p} {...extra} value={form[name]} onChange={(e) => set({ [name]: e.target.value } as Partial<SloForm>)} />}
     </Field>
@@ -173,6 +173,9 @@ function SloEditor({ initial, onDone }: { initial: SloForm; onDone: (saved: stri
               {text("total", "Total events metric", "each sample counts all events")}
               {text("totalLabels", "Total series labels", "k=v, k2=v2")}
             </div>
+            <label className="check">
+              <input type="checkbox" checked={form.counter} onChange={(e) => set({ counter: e.target.checked })} /> Cumulative counters (Prometheus <code>*_total</code>): count their increase
+            </label>
           </>
         )}
       </fieldset>

@@ -286,3 +286,36 @@ async def test_cli_applies_slos_and_prints_reports(
     assert result.exit_code == 0 and "<h1>Monthly report" in result.output
     result = await invoke(["slo", "delete", "cli-web-up"], ingest_server.admin_key)
     assert result.exit_code == 0
+
+
+async def test_ratio_slo_over_cumulative_counters_with_a_reset(
+    ingest_server: IngestServer,
+) -> None:
+    """Cumulative counters (as Prometheus sends them) grow by 1000 requests
+    and 990 successes every 10 s and restart from zero half way: the SLO counts
+    their increases (a drop is a reset whose new value is the increase)."""
+    now = math.floor(time.time())
+    t_start = now - 1795 + 0.5
+    samples = []
+    total = good = 50_000.0
+    for i in range(180):
+        if i == 100:  # the process restarts: counters from zero
+            total = good = 0.0
+        total += 1000
+        good += 990
+        t = t_start + i * STEP
+        samples.append({"metric": "cnt.requests_total", "value": total, "timestamp": t})
+        samples.append({"metric": "cnt.ok_total", "value": good, "timestamp": t})
+    await _post(ingest_server, "cnt-api-1", {"role": "cnt"}, samples)
+    await _hosts_recorded(ingest_server, ["cnt-api-1"])
+    async with ingest_server.client() as admin:
+        r = await admin.put("/api/v1/slos/cnt-api", json={
+            "name": "cnt-api", "objective": 99, "window": "1h",
+            "indicator": {"kind": "ratio", "counter": True,
+                          "good": {"metric": "cnt.ok_total"},
+                          "total": {"metric": "cnt.requests_total"}}})
+        assert r.status_code == 201, r.text
+        st = (await admin.get("/api/v1/slos/cnt-api")).json()["status"]
+    # the first sample has no earlier value: 179 increases
+    assert st["total"] == 179 * 1000 and st["good"] == 179 * 990
+    assert st["error_budget_remaining"] == pytest.approx(0.0, abs=1e-9)

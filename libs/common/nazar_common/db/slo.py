@@ -128,17 +128,16 @@ def _series_filter(match: SeriesMatch, sel: HostSelector, args: list[Any]) -> st
     )
 
 
-async def measure_ratio(
-    conn: Conn, indicator: RatioIndicator, selector: HostSelector, starts: Sequence[float],
-    end: float, raw_from: float,
-) -> list[Measure]:
-    """Sums of the good and total samples over each ``[start, end)``."""
-    earliest = min(starts)
-    args: list[Any] = [_dt(earliest), _dt(end), _dt(raw_from)]
-    parts = []
-    for which, match in (("good", indicator.good), ("total", indicator.total)):
-        cond = _series_filter(match, selector, args)
-        parts.append(
+#: A counter's first increase in a window needs its value before: read from this long before.
+COUNTER_LOOKBACK = 3600.0
+
+
+def _rows_sql(which: str, cond: str, counter: bool) -> str:
+    """(which, t, v) rows of one side: raw samples from ``$3`` on, 1-minute
+    rollups before (their sum, or for counters their last value); counters
+    as the increase since the series' previous value (a drop is a reset)."""
+    if not counter:
+        return (
             f"SELECT '{which}' AS which, s.time AS t, s.value AS v FROM samples s "
             f"JOIN series x ON x.id = s.series_id WHERE {cond} "
             "AND s.time >= greatest($1::timestamptz, $3::timestamptz) AND s.time < $2 "
@@ -146,12 +145,39 @@ async def measure_ratio(
             f"JOIN series x ON x.id = r.series_id WHERE {cond} "
             "AND r.bucket >= $1::timestamptz AND r.bucket < $3::timestamptz AND r.bucket < $2"
         )
+    lookback = f"$1::timestamptz - interval '{COUNTER_LOOKBACK:g} seconds'"
+    return (
+        f"SELECT '{which}' AS which, t, CASE WHEN prev IS NULL THEN 0 WHEN v >= prev "
+        "THEN v - prev ELSE v END AS v FROM (SELECT t, v, lag(v) OVER (PARTITION BY sid "
+        "ORDER BY t) AS prev FROM ("
+        f"SELECT x.id AS sid, s.time AS t, s.value AS v FROM samples s "
+        f"JOIN series x ON x.id = s.series_id WHERE {cond} "
+        f"AND s.time >= greatest({lookback}, $3::timestamptz) AND s.time < $2 "
+        f"UNION ALL SELECT x.id, r.bucket, r.last FROM samples_1m r "
+        f"JOIN series x ON x.id = r.series_id WHERE {cond} "
+        f"AND r.bucket >= {lookback} AND r.bucket < $3::timestamptz AND r.bucket < $2"
+        ") a) b"
+    )
+
+
+async def measure_ratio(
+    conn: Conn, indicator: RatioIndicator, selector: HostSelector, starts: Sequence[float],
+    end: float, raw_from: float,
+) -> list[Measure]:
+    """Good and total events over each ``[start, end)``."""
+    earliest = min(starts)
+    args: list[Any] = [_dt(earliest), _dt(end), _dt(raw_from)]
+    parts = []
+    for which, match in (("good", indicator.good), ("total", indicator.total)):
+        cond = _series_filter(match, selector, args)
+        parts.append(_rows_sql(which, cond, indicator.counter))
     cols = []
     for k in starts:
         args.append(_dt(k))
         cols.append(f"coalesce(sum(v) FILTER (WHERE t >= ${len(args)}::timestamptz), 0)")
     rows = await conn.fetch(
-        f"SELECT which, {', '.join(cols)} FROM ({' UNION ALL '.join(parts)}) u GROUP BY which",
+        f"SELECT which, {', '.join(cols)} FROM ({' UNION ALL '.join(parts)}) u "
+        "WHERE t >= $1::timestamptz GROUP BY which",
         *args,
     )
     sums = {r["which"]: [float(r[i + 1]) for i in range(len(starts))] for r in rows}

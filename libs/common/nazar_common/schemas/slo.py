@@ -3,9 +3,10 @@
 An SLO states how good a service must be over a rolling window:
 
 * ``ratio``: the share of good events among all events, from a pair of
-  metrics whose samples count events (``good`` and ``total``: each sample is
-  the number of events since the previous one, as StatsD counters, OTLP delta
-  sums or a per-interval count pushed over REST);
+  metrics (``good`` and ``total``) whose samples count events since the
+  previous one (StatsD counters, OTLP delta sums, a per-interval count pushed
+  over REST), or, with ``counter``, cumulative counters whose increase counts
+  (Prometheus ``*_total``, OTLP cumulative sums);
 * ``availability``: the share of monitored time the selected hosts were
   reporting (see :func:`availability` and ``/api/v1/reports/availability``).
 
@@ -48,6 +49,11 @@ class RatioIndicator(_Strict):
     kind: Literal["ratio"] = "ratio"
     good: SeriesMatch = Field(description="Samples counting good events.")
     total: SeriesMatch = Field(description="Samples counting all events.")
+    counter: bool = Field(
+        default=False,
+        description="The metrics are cumulative counters (Prometheus *_total, OTLP cumulative "
+        "sums): their increase counts, a drop being a reset. Default: each sample is a count.",
+    )
 
 
 class AvailabilityIndicator(_Strict):
