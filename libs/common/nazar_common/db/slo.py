@@ -130,6 +130,10 @@ def _series_filter(match: SeriesMatch, sel: HostSelector, args: list[Any]) -> st
 
 #: A counter's first increase in a window needs its value before: read from this long before.
 COUNTER_LOOKBACK = 3600.0
+#: Event counts are summed from raw samples over the last day only: before, the
+#: 1-minute rollups (long refreshed) hold the same sums with a sixth of the rows
+#: at 10 s sampling; a window then starts on a whole minute.
+RATIO_RAW_SPAN = 86400.0
 
 
 def _rows_sql(which: str, cond: str, counter: bool) -> str:
@@ -166,6 +170,7 @@ async def measure_ratio(
 ) -> list[Measure]:
     """Good and total events over each ``[start, end)``."""
     earliest = min(starts)
+    raw_from = max(raw_from, end - RATIO_RAW_SPAN)
     args: list[Any] = [_dt(earliest), _dt(end), _dt(raw_from)]
     parts = []
     for which, match in (("good", indicator.good), ("total", indicator.total)):
