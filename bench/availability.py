@@ -47,7 +47,7 @@ async def build(conn: asyncpg.Connection, args: argparse.Namespace, now: float) 
     await migrate(conn, "postgres")
     backend = PostgresBackend()
     start = now - args.days * 86400
-    for table in backend.TABLES[:2]:
+    for table in backend.TABLES:
         await backend.ensure_partitions(conn, table, datetime.fromtimestamp(start - 86400, UTC),
                                         datetime.fromtimestamp(now + 86400, UTC))
     raw_from = now - args.raw_days * 86400
@@ -73,13 +73,18 @@ async def build(conn: asyncpg.Connection, args: argparse.Namespace, now: float) 
             "generate_series($2::numeric, $3::numeric, $4::numeric) AS t "
             "WHERE mod((t::bigint + $5), 21600) >= 900",
             ids, max(start, raw_from), now, args.interval, phase)
-        if raw_from > start:
-            await conn.execute(
-                "INSERT INTO samples_1m (bucket, series_id, count, sum, min, max, last) "
-                "SELECT to_timestamp(t::float8), sid, 6, 6000, 1000, 1000, 1000 "
-                "FROM unnest($1::bigint[]) AS sid, generate_series($2::numeric, $3::numeric, 60) "
-                "AS t WHERE mod((t::bigint + $4), 21600) >= 900",
-                ids, start - start % 60, raw_from, phase)
+        # the rollups of the whole period, as the refresher leaves them
+        await conn.execute(
+            "INSERT INTO samples_1m (bucket, series_id, count, sum, min, max, last) "
+            "SELECT to_timestamp(t::float8), sid, 6, 6000, 1000, 1000, 1000 "
+            "FROM unnest($1::bigint[]) AS sid, generate_series($2::numeric, $3::numeric, 60) "
+            "AS t WHERE mod((t::bigint + $4), 21600) >= 900",
+            ids, start - start % 60, now - 60, phase)
+        await conn.execute(
+            "INSERT INTO samples_1h (bucket, series_id, count, sum, min, max, last) "
+            "SELECT to_timestamp(t::float8), sid, 330, 330000, 1000, 1000, 1000 "
+            "FROM unnest($1::bigint[]) AS sid, generate_series($2::numeric, $3::numeric, 3600) "
+            "AS t", ids, start - start % 3600, now - 3600)
     await conn.execute("ANALYZE")
     return int(await conn.fetchval("SELECT count(*) FROM samples"))
 
@@ -115,8 +120,8 @@ async def main() -> None:
             t = time.perf_counter()
             raw = await build(conn, args, now)
             print(f"fleet: {args.hosts} hosts x {args.series + 2} series, a sample every "
-                  f"{args.interval:g} s over {args.days:g} days ({raw:,} raw samples; "
-                  f"rollups before {args.raw_days:g} days), built in "
+                  f"{args.interval:g} s over {args.days:g} days ({raw:,} raw samples, read for "
+                  f"the last {args.raw_days:g} days; rollups), built in "
                   f"{time.perf_counter() - t:.0f} s")
             start, cut = now - args.days * 86400, now - args.raw_days * 86400
             hosts = await slo_sql.hosts_in(conn, start)

@@ -26,7 +26,7 @@ async def conn(fresh_database_url: str) -> AsyncIterator[asyncpg.Connection]:
     c = await asyncpg.connect(fresh_database_url)
     await migrate(c, "postgres")
     backend = PostgresBackend()
-    for table in backend.TABLES[:2]:
+    for table in backend.TABLES:
         await backend.ensure_partitions(c, table, datetime.fromtimestamp(START - DAY, UTC),
                                         datetime.fromtimestamp(END + DAY, UTC))
     await c.execute(
@@ -93,6 +93,11 @@ async def test_event_sums_agree_across_raw_samples_and_rollups(
             "SELECT to_timestamp(t::float8), $1, 1, $4, $4, $4, $4 "
             "FROM generate_series($2::numeric, $3::numeric, 60) AS t",
             sid, START - 300, END - 60, float(value))
+        await conn.execute(
+            "INSERT INTO samples_1h (bucket, series_id, count, sum, min, max, last) "
+            "SELECT to_timestamp(t::float8), $1, 60, $4 * 60, $4, $4, $4 "
+            "FROM generate_series($2::numeric, $3::numeric, 3600) AS t",
+            sid, START - 3600, END - 3600, float(value))
     spec = SLOSpec.model_validate({
         "name": "x", "objective": 99.5, "window": "10d",
         "selector": {"match_labels": {"role": "web"}},
@@ -100,7 +105,14 @@ async def test_event_sums_agree_across_raw_samples_and_rollups(
                       "total": {"metric": "req.total"}}})
     window, day, hour = await slo_sql.measure(
         conn, spec, [START, END - DAY, END - 3600], END, RAW_FROM)
+    assert slo_sql.hour_span([START, END - DAY, END - 3600], END - DAY) == (START, END - DAY)
     assert (window.total, window.good) == (14400 * 100, 14400 * 99)
     assert (day.total, day.good) == (1440 * 100, 1440 * 99)
     assert (hour.total, hour.good) == (6000, 5940)
     assert window.burn_rate(spec.budget) == pytest.approx(2.0)
+    # a window starting within a minute, five days ago: minutes up to the next
+    # whole hour, hours, then minutes and raw samples again
+    k = END - 5 * DAY - 1234
+    assert slo_sql.hour_span([k], END - DAY) == (END - 5 * DAY, END - DAY)
+    (odd,) = await slo_sql.measure(conn, spec, [k], END, RAW_FROM)
+    assert (odd.total, odd.good) == ((7200 + 20) * 100, (7200 + 20) * 99)

@@ -9,6 +9,7 @@ rules measure error ratios with it (see migration ``0013_slos``).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -67,11 +68,12 @@ WITH t AS (
       AND x.host = ANY($4::text[])
     GROUP BY 1, 2
     UNION ALL
-    SELECT x.host, b.t FROM samples_1m r JOIN series x ON x.id = r.series_id
-    CROSS JOIN LATERAL (VALUES (r.bucket), (r.bucket + interval '59.999 seconds')) AS b (t)
-    WHERE r.bucket >= date_trunc('minute', $1::timestamptz) AND r.bucket < $3::timestamptz
-      AND r.bucket < $2::timestamptz AND x.host = ANY($4::text[])
-    GROUP BY 1, 2
+    SELECT m.host, b.t FROM (
+        SELECT x.host, r.bucket FROM samples_1m r JOIN series x ON x.id = r.series_id
+        WHERE r.bucket >= date_trunc('minute', $1::timestamptz) AND r.bucket < $3::timestamptz
+          AND r.bucket < $2::timestamptz AND x.host = ANY($4::text[])
+        GROUP BY 1, 2
+    ) m CROSS JOIN LATERAL (VALUES (m.bucket), (m.bucket + interval '59.999 seconds')) AS b (t)
 ), g AS (
     SELECT host, t, lag(t) OVER (PARTITION BY host ORDER BY t) AS prev FROM t
 )
@@ -131,15 +133,17 @@ def _series_filter(match: SeriesMatch, sel: HostSelector, args: list[Any]) -> st
 #: A counter's first increase in a window needs its value before: read from this long before.
 COUNTER_LOOKBACK = 3600.0
 #: Event counts are summed from raw samples over the last day only: before, the
-#: 1-minute rollups (long refreshed) hold the same sums with a sixth of the rows
-#: at 10 s sampling; a window then starts on a whole minute.
+#: rollups (long refreshed) hold the same sums in far fewer rows: the 1-minute
+#: ones around each window start (a window then starts on a whole minute), the
+#: 1-hour ones for the whole hours between.
 RATIO_RAW_SPAN = 86400.0
 
 
 def _rows_sql(which: str, cond: str, counter: bool) -> str:
-    """(which, t, v) rows of one side: raw samples from ``$3`` on, 1-minute
-    rollups before (their sum, or for counters their last value); counters
-    as the increase since the series' previous value (a drop is a reset)."""
+    """(which, t, v) rows of one side: raw samples from ``$3`` on; before, the
+    1-minute rollups, except the 1-hour rollups over ``[$4, $5)`` (whole
+    hours); their sums, or for counters their last values. Counters become
+    the increase since the series' previous value (a drop is a reset)."""
     if not counter:
         return (
             f"SELECT '{which}' AS which, s.time AS t, s.value AS v FROM samples s "
@@ -147,7 +151,11 @@ def _rows_sql(which: str, cond: str, counter: bool) -> str:
             "AND s.time >= greatest($1::timestamptz, $3::timestamptz) AND s.time < $2 "
             f"UNION ALL SELECT '{which}', r.bucket, r.sum FROM samples_1m r "
             f"JOIN series x ON x.id = r.series_id WHERE {cond} "
-            "AND r.bucket >= $1::timestamptz AND r.bucket < $3::timestamptz AND r.bucket < $2"
+            "AND r.bucket >= $1::timestamptz AND r.bucket < $3::timestamptz AND r.bucket < $2 "
+            "AND NOT (r.bucket >= $4::timestamptz AND r.bucket < $5::timestamptz) "
+            f"UNION ALL SELECT '{which}', r.bucket, r.sum FROM samples_1h r "
+            f"JOIN series x ON x.id = r.series_id WHERE {cond} "
+            "AND r.bucket >= $4::timestamptz AND r.bucket < $5::timestamptz"
         )
     lookback = f"$1::timestamptz - interval '{COUNTER_LOOKBACK:g} seconds'"
     return (
@@ -159,9 +167,25 @@ def _rows_sql(which: str, cond: str, counter: bool) -> str:
         f"AND s.time >= greatest({lookback}, $3::timestamptz) AND s.time < $2 "
         f"UNION ALL SELECT x.id, r.bucket, r.last FROM samples_1m r "
         f"JOIN series x ON x.id = r.series_id WHERE {cond} "
-        f"AND r.bucket >= {lookback} AND r.bucket < $3::timestamptz AND r.bucket < $2"
+        f"AND r.bucket >= {lookback} AND r.bucket < $3::timestamptz AND r.bucket < $2 "
+        "AND NOT (r.bucket >= $4::timestamptz AND r.bucket < $5::timestamptz) "
+        f"UNION ALL SELECT x.id, r.bucket, r.last FROM samples_1h r "
+        f"JOIN series x ON x.id = r.series_id WHERE {cond} "
+        "AND r.bucket >= $4::timestamptz AND r.bucket < $5::timestamptz"
         ") a) b"
     )
+
+
+def hour_span(starts: Sequence[float], cut: float) -> tuple[float, float]:
+    """Whole hours read from the 1-hour rollups: after every window start that
+    lies before ``cut`` (so each window still starts on its minute) and before
+    ``cut`` (empty when there are none)."""
+    below = [k for k in starts if k < cut]
+    if not below:
+        return cut, cut
+    lo = math.ceil(max(below) / 3600) * 3600
+    hi = math.floor(cut / 3600) * 3600
+    return (lo, hi) if hi > lo else (cut, cut)
 
 
 async def measure_ratio(
@@ -171,7 +195,8 @@ async def measure_ratio(
     """Good and total events over each ``[start, end)``."""
     earliest = min(starts)
     raw_from = max(raw_from, end - RATIO_RAW_SPAN)
-    args: list[Any] = [_dt(earliest), _dt(end), _dt(raw_from)]
+    hours = hour_span(starts, raw_from)
+    args: list[Any] = [_dt(earliest), _dt(end), _dt(raw_from), _dt(hours[0]), _dt(hours[1])]
     parts = []
     for which, match in (("good", indicator.good), ("total", indicator.total)):
         cond = _series_filter(match, selector, args)
