@@ -13,7 +13,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from tests.conftest import IngestServer
+from tests.conftest import IngestServer, start_ingest
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -319,3 +319,21 @@ async def test_ratio_slo_over_cumulative_counters_with_a_reset(
     # the first sample has no earlier value: 179 increases
     assert st["total"] == 179 * 1000 and st["good"] == 179 * 990
     assert st["error_budget_remaining"] == pytest.approx(0.0, abs=1e-9)
+
+
+async def test_a_report_past_the_timeout_is_refused_not_left_running(
+    ingest_server: IngestServer, fleet: float
+) -> None:
+    """With NAZAR_REPORT_TIMEOUT at 1 ms the database stops the presence scan:
+    422 naming the limit, and the server keeps answering."""
+    server = await start_ingest(ingest_server.database_url, ingest_server.amqp_url,
+                                report_timeout=0.001)
+    try:
+        async with server.client(server.read_key) as client:
+            r = await client.get("/api/v1/reports/availability", params={"period": "1d"})
+            assert r.status_code == 422, r.text
+            assert "NAZAR_REPORT_TIMEOUT" in r.json()["detail"]
+            r = await client.get("/api/v1/slos", params={"status": "false"})
+            assert r.status_code == 200
+    finally:
+        server.thread.stop()

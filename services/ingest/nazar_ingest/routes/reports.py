@@ -24,9 +24,9 @@ from nazar_common.errors import InvalidInputError
 from nazar_common.schemas.names import HOST_RE
 from nazar_common.schemas.slo import DEFAULT_GAP
 from nazar_ingest import reporting, store
-from nazar_ingest.deps import AppState, connection, get_state, require
+from nazar_ingest.deps import AppState, get_state, require
 from nazar_ingest.reporting import GroupBy
-from nazar_ingest.routes.slos import SLOS, raw_from, slo_state
+from nazar_ingest.routes.slos import SLOS, bounded, raw_from, slo_state
 from nazar_ingest.security import Principal
 from nazar_ingest.timeparse import parse_duration, parse_time, to_datetime
 
@@ -38,6 +38,7 @@ Reader = Annotated[Principal, Depends(require(Scope.READ))]
 MAX_PERIOD = 400 * 86400.0
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "Invalid parameters (problem+json)"},
+    422: {"description": "The report ran past NAZAR_REPORT_TIMEOUT: ask for less"},
     401: {"description": "Missing or invalid API key"},
     403: {"description": "The key lacks the read scope"},
 }
@@ -109,7 +110,7 @@ async def availability(
         if not HOST_RE.match(h):
             raise InvalidInputError(f"host {h[:70]!r} is not a valid host name")
     g, by = _gap(gap), GroupBy.parse(group_by)
-    async with connection(state) as conn:
+    async with bounded(state) as conn:
         groups = await availability_body(conn, state, t_start, max(t_end, t_start), g, by,
                                          host or None, outages)
     body = {"start": t_start, "end": t_end, "gap": g, "group_by": by.out(),
@@ -128,7 +129,7 @@ async def monthly_report(
     end_ = min(end, now)
     by, g = GroupBy.parse(group_by), _gap(gap)
     slos = await SLOS.list(state.pool, reader)
-    async with connection(state) as conn:
+    async with bounded(state) as conn:
         groups = await availability_body(conn, state, start, end_, g, by, None, 0)
         measured = []
         for item in slos:

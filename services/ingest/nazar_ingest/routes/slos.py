@@ -10,7 +10,9 @@ name exists). SQL lives in :mod:`nazar_common.db.slo`.
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import asyncpg
@@ -19,6 +21,7 @@ from fastapi.responses import JSONResponse
 
 from nazar_common.auth import Scope
 from nazar_common.db import slo as store
+from nazar_common.errors import InvalidInputError
 from nazar_common.schemas.slo import SLOSpec, status
 from nazar_ingest.deps import AppState, JsonObject, connection, get_state, require
 from nazar_ingest.openapi import json_body
@@ -33,6 +36,29 @@ Admin = Annotated[object, Depends(require(Scope.ADMIN))]
 SLOS = _Resource("slos", SLOSpec)
 #: Windows whose burn rates every SLO shows (those of the default burn_rate pairs).
 BURN_WINDOWS: dict[str, float] = {"5m": 300.0, "30m": 1800.0, "1h": 3600.0, "6h": 21600.0}
+
+
+class ReportTooLargeError(InvalidInputError):
+    """A measurement ran past ``NAZAR_REPORT_TIMEOUT``."""
+
+    status = 422
+
+
+@contextlib.asynccontextmanager
+async def bounded(state: AppState) -> AsyncIterator[asyncpg.Connection]:
+    """A read-only connection whose statements stop after ``report_timeout``:
+    a report over too much data is refused instead of holding the connection."""
+    timeout = state.settings.report_timeout
+    async with connection(state) as conn:
+        try:
+            async with conn.transaction(readonly=True):
+                await conn.execute(f"SET LOCAL statement_timeout = {int(timeout * 1000)}")
+                yield conn
+        except asyncpg.QueryCanceledError:
+            raise ReportTooLargeError(
+                f"the measurement did not finish within {timeout:g} s "
+                "(NAZAR_REPORT_TIMEOUT): ask for a shorter period or fewer hosts"
+            ) from None
 
 
 def raw_from(state: AppState, now: float) -> float:
@@ -56,7 +82,7 @@ async def slo_state(
 async def _with_state(state: AppState, body: dict[str, Any]) -> dict[str, Any]:
     spec = SLOSpec.model_validate(body["spec"])
     now = time.time()
-    async with connection(state) as conn:
+    async with bounded(state) as conn:
         body["status"] = await slo_state(conn, spec, now - spec.window, now,
                                          raw_from(state, now), BURN_WINDOWS)
     return body
