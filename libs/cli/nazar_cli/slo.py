@@ -14,6 +14,7 @@ import typer
 import yaml
 
 from nazar_cli.api import request
+from nazar_common.schemas.durations import format_span
 
 app = typer.Typer(no_args_is_help=True)
 report_app = typer.Typer(no_args_is_help=True)
@@ -24,17 +25,7 @@ def _pct(x: float | None, digits: int = 3) -> str:
 
 
 def _span(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    s = round(seconds)
-    parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if s >= size:
-            parts.append(f"{s // size}{unit}")
-            s %= size
-    if s or not parts:
-        parts.append(f"{s}s")
-    return "".join(parts[:2])
+    return format_span(seconds, sep="")
 
 
 def _burn(x: float | None) -> str:

@@ -20,8 +20,8 @@ from collections.abc import Mapping
 from nazar_analyzer.evaluators import fmt
 from nazar_analyzer.machine import Observation
 from nazar_analyzer.store import Subject
+from nazar_common.db.queries import format_duration
 from nazar_common.schemas.config import BurnRateParams
-from nazar_common.schemas.durations import UNITS
 from nazar_common.schemas.slo import Measure, SLOSpec
 
 KIND = "burn_rate"
@@ -39,11 +39,7 @@ def windows(params: BurnRateParams) -> list[float]:
 
 def label(seconds: float) -> str:
     """``1h``, ``5m``, ``90s``: a window as people write it."""
-    for unit in ("w", "d", "h", "m"):
-        size = UNITS[unit]
-        if seconds >= size and seconds % size == 0:
-            return f"{int(seconds // size)}{unit}"
-    return f"{seconds:g}s"
+    return format_duration(seconds)
 
 
 def observe(

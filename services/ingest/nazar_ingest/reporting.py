@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from nazar_common.errors import InvalidInputError
+from nazar_common.schemas.durations import format_span
 from nazar_common.schemas.names import LABEL_NAME_RE
 from nazar_common.schemas.slo import Availability
 
@@ -140,17 +141,7 @@ def _iso(ts: float) -> str:
 
 def duration(seconds: float | None) -> str:
     """``3h 4m 5s`` (the report's durations)."""
-    if seconds is None:
-        return "—"
-    s = round(seconds)
-    parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if s >= size:
-            parts.append(f"{s // size}{unit}")
-            s %= size
-    if s or not parts:
-        parts.append(f"{s}s")
-    return " ".join(parts)
+    return "—" if seconds is None else format_span(seconds, parts=3)
 
 
 def _pct(x: float | None, digits: int = 3) -> str:
