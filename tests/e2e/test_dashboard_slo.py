@@ -77,7 +77,7 @@ async def test_slos_and_availability_from_the_dashboard(served: IngestServer) ->
     month = datetime.now(UTC).strftime("%Y-%m")
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        context = await browser.new_context(viewport={"width": 1280, "height": 900},
+        context = await browser.new_context(viewport={"width": 1280, "height": 860},
                                             color_scheme="light")
         ui = Page(await context.new_page(), server.url)
         page = ui.page
