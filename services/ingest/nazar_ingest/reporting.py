@@ -98,30 +98,40 @@ def monthly(
     ``alerts`` rows are (group label value, rule, severity, count); ``acks``
     rows (group label value, acknowledged, mean/median/max seconds)."""
     groups = []
+    seen: set[str] = set()
     for avail in availability:
         g = avail["group"]
         value = next(iter(g.values()), None)
+        if value is not None:
+            seen.add(value)
         mine = [a for a in alerts if group_by.label is None or a["grp"] == value]
-        by_rule: dict[str, int] = {}
-        by_severity: dict[str, int] = {}
-        for a in mine:
-            by_rule[a["rule_name"]] = by_rule.get(a["rule_name"], 0) + int(a["n"])
-            by_severity[a["severity"]] = by_severity.get(a["severity"], 0) + int(a["n"])
         ack = next((a for a in acks if group_by.label is None or a["grp"] == value), None)
         groups.append({
             "group": g,
             "availability": {k: v for k, v in avail.items() if k not in ("group", "hosts")},
             "hosts": [{k: v for k, v in h.items() if k != "outage_list"} for h in avail["hosts"]],
             "slos": [s for s in slos if slo_in_group(s["selector"], g)],
-            "alerts": {
-                "total": sum(by_rule.values()),
-                "by_rule": dict(sorted(by_rule.items(), key=lambda kv: (-kv[1], kv[0]))),
-                "by_severity": by_severity,
-            },
+            "alerts": _alert_counts(mine),
             "time_to_acknowledge": _ack(ack),
         })
+    # alerts of no group's host: burn_rate alerts (of an SLO) and retired hosts
+    outside = [] if group_by.label is None else [a for a in alerts if a["grp"] not in seen]
     return {"month": month, "start": _iso(start), "end": _iso(end),
-            "group_by": group_by.out(), "groups": groups}
+            "group_by": group_by.out(), "groups": groups,
+            "alerts_outside_groups": _alert_counts(outside)}
+
+
+def _alert_counts(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    by_rule: dict[str, int] = {}
+    by_severity: dict[str, int] = {}
+    for a in rows:
+        by_rule[a["rule_name"]] = by_rule.get(a["rule_name"], 0) + int(a["n"])
+        by_severity[a["severity"]] = by_severity.get(a["severity"], 0) + int(a["n"])
+    return {
+        "total": sum(by_rule.values()),
+        "by_rule": dict(sorted(by_rule.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "by_severity": by_severity,
+    }
 
 
 def _ack(row: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -214,5 +224,13 @@ def render_html(report: Mapping[str, Any]) -> str:
         out.append(f"<h3>Time to acknowledge</h3><p>{t['acknowledged']} acknowledged; mean "
                    f"{duration(t['mean_seconds'])}, median {duration(t['median_seconds'])}, "
                    f"longest {duration(t['max_seconds'])}</p></section>")
+    other = report.get("alerts_outside_groups") or {"total": 0}
+    if other["total"]:
+        out.append(f"<section><h2>Alerts outside these groups ({other['total']})</h2>"
+                   "<p class=muted>SLO burn-rate alerts, and hosts no longer reporting.</p>"
+                   "<table><tr><th>Rule</th><th>Alerts</th></tr>")
+        for rule, n in other["by_rule"].items():
+            out.append(f"<tr><td>{e(rule)}</td><td class=n>{n}</td></tr>")
+        out.append("</table></section>")
     out.append("</body></html>")
     return "".join(out)

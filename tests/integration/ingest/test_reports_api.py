@@ -211,6 +211,7 @@ async def test_monthly_report_json_and_html(ingest_server: IngestServer, fleet: 
             ("cpu-high", "critical", "av-web-2", 300.0),
             ("disk-full", "warning", "av-web-1", None),
             ("disk-full", "warning", "av-db-1", 60.0),
+            ("api-burn", "critical", "", None),  # a burn_rate alert: no host
         ]):
             await conn.execute(
                 "INSERT INTO alerts (fingerprint, rule_id, rule_name, kind, subject, host, "
@@ -220,6 +221,11 @@ async def test_monthly_report_json_and_html(ingest_server: IngestServer, fleet: 
                 f"fp{i}", rule, f"h:{host}", host, sev, fired, ack)
     finally:
         await conn.close()
+    async with ingest_server.client() as admin:
+        r = await admin.put("/api/v1/slos/mon-web", json={
+            "name": "mon-web", "objective": 99, "selector": {"match_labels": {"role": "web"}},
+            "indicator": {"kind": "availability"}})
+        assert r.status_code in (200, 201), r.text
     async with ingest_server.client(ingest_server.read_key) as client:
         r = await client.get("/api/v1/reports/monthly",
                              params={"month": month, "group_by": "label:role"})
@@ -232,15 +238,18 @@ async def test_monthly_report_json_and_html(ingest_server: IngestServer, fleet: 
         assert web["time_to_acknowledge"] == {"acknowledged": 2, "mean_seconds": 210,
                                               "median_seconds": 210, "max_seconds": 300}
         assert groups["db"]["alerts"]["by_rule"] == {"disk-full": 1}
+        assert body["alerts_outside_groups"] == {"total": 1, "by_rule": {"api-burn": 1},
+                                                 "by_severity": {"critical": 1}}
         assert {h["host"] for h in web["hosts"]} >= {"av-web-1", "av-web-2"}
         assert web["availability"]["outages"] >= 3
-        assert any(s["name"] == "api-success" for s in groups["api"]["slos"])
-        assert not any(s["name"] == "api-success" for s in web["slos"])
+        assert any(s["name"] == "mon-web" for s in web["slos"])
+        assert not any(s["name"] == "mon-web" for s in groups["db"]["slos"])
         r = await client.get("/api/v1/reports/monthly.html",
                              params={"month": month, "group_by": "label:role"})
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
         assert f"Monthly report — {month}" in r.text and "role=web" in r.text
         assert "cpu-high" in r.text and "@media print" in r.text
+        assert "Alerts outside these groups (1)" in r.text
         r = await client.get("/api/v1/reports/monthly", params={"month": "2026-13"})
         assert r.status_code == 400 and "YYYY-MM" in r.json()["detail"]
         r = await client.get("/api/v1/reports/monthly", params={"month": "2999-01"})
