@@ -153,6 +153,7 @@ async def test_slos_and_availability_from_the_dashboard(served: IngestServer) ->
             await page.get_by_role("button", name="Forget key").click()
             await page.get_by_label("API key").fill(server.read_key)
             await page.get_by_role("button", name="Sign in").click()
+            await expect(page.get_by_role("heading", name="SLOs & availability")).to_be_visible()
             await ui.goto("/slos")
             await expect(page.get_by_role("row", name="ui-api")).to_contain_text("met")
             await expect(page.get_by_role("button", name="New SLO")).to_be_disabled()
