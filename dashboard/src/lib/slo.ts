@@ -48,6 +48,7 @@ export interface AvailabilityOut {
   monitored_seconds: number;
   downtime_seconds: number;
   outages: number;
+  down_at_end: boolean;
   longest_outage: OutageOut | null;
   mttr_seconds: number | null;
 }

@@ -80,7 +80,9 @@ function Availability({ period, groupBy, tz, interval }: { period: string; group
                 <tr key={`h:${name}:${h.host}`}>
                   <td>
                     <details>
-                      <summary>{h.host}</summary>
+                      <summary>
+                        {h.host} {h.down_at_end && <Badge kind="down">down</Badge>}
+                      </summary>
                       {h.outage_list && h.outage_list.length ? (
                         <ul className="outages" aria-label={`Outages of ${h.host}`}>
                           {h.outage_list.map((o) => (

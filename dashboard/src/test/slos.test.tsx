@@ -22,6 +22,7 @@ const report: AvailabilityReport = {
       monitored_seconds: 21600,
       downtime_seconds: 2820,
       outages: 3,
+      down_at_end: true,
       longest_outage: { start: 9000, end: 10800, seconds: 1800, ongoing: true },
       mttr_seconds: 510,
       hosts: [
@@ -32,6 +33,7 @@ const report: AvailabilityReport = {
           monitored_seconds: 10800,
           downtime_seconds: 1020,
           outages: 2,
+          down_at_end: false,
           longest_outage: { start: 1190, end: 1800, seconds: 610, ongoing: false },
           mttr_seconds: 510,
           outage_list: [
@@ -80,6 +82,7 @@ describe("SLOs & availability", () => {
     const rows = within(table).getAllByRole("row");
     expect(rows[1]).toHaveTextContent("role=web86.944%347m30m8m 30s");
     expect(rows[2]).toHaveTextContent("web-1");
+    expect(within(rows[2]).queryByText("down")).toBeNull();
     expect(within(table).getByRole("list", { name: "Outages of web-1" }).children).toHaveLength(2);
     const asked = calls.requests.find((r) => r.url.pathname === "/api/v1/reports/availability")!;
     expect(asked.url.searchParams.get("group_by")).toBe("label:role");

@@ -103,7 +103,8 @@ async def test_availability_of_hosts_with_known_gaps_to_the_second(
 
     web2 = hosts["av-web-2"]
     assert web2["outages"] == 1 and web2["downtime_seconds"] == SPAN - 9000
-    assert web2["longest_outage"]["ongoing"] is True
+    assert web2["longest_outage"]["ongoing"] is True and web2["down_at_end"] is True
+    assert web1["down_at_end"] is False
     assert web2["mttr_seconds"] is None  # it has not recovered
 
     db1 = hosts["av-db-1"]

@@ -188,6 +188,7 @@ class Availability:
             "monitored_seconds": round(self.monitored, 3),
             "downtime_seconds": round(down, 3),
             "outages": len(self.outages),
+            "down_at_end": any(o.ongoing for o in self.outages),
             "longest_outage": None if longest is None else _outage(longest),
             "mttr_seconds": None if not recovered else round(
                 sum(o.seconds for o in recovered) / len(recovered), 3),
