@@ -76,6 +76,10 @@ RELEARNS = Counter(
     "Detectors reset to re-learn after a deploy (rules with deploys.hold_for)",
 )
 EVENTS = Gauge("nazar_analyzer_events", "Recent events (deploys...) held in memory")
+BURN_RATE_SECONDS = Histogram(
+    "nazar_analyzer_burn_rate_seconds",
+    "Time to measure an SLO's windows and evaluate one burn_rate rule",
+)
 
 
 @dataclass
@@ -604,7 +608,9 @@ class Engine:
             return []
         windows = burnrate.windows(params)
         raw_from = now - self.settings.retention_raw.total_seconds()
+        started = time.perf_counter()
         measures = await store.measure_slo(self.pool, slo, windows, now, raw_from)
+        BURN_RATE_SECONDS.observe(time.perf_counter() - started)
         observation = burnrate.observe(params, slo, measures, now)
         subject = burnrate.subject(params.slo)
         async with self.pool.acquire() as conn:
