@@ -42,6 +42,11 @@ def label(seconds: float) -> str:
     return format_duration(seconds)
 
 
+def unknown(params: BurnRateParams, now: float) -> Observation:
+    """The observation of a rule whose SLO does not exist: nothing burns."""
+    return Observation(now, False, explanation=f"SLO {params.slo} does not exist (deleted?)")
+
+
 def observe(
     params: BurnRateParams, slo: SLOSpec, measures: Mapping[float, Measure], now: float
 ) -> Observation:

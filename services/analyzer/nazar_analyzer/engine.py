@@ -602,16 +602,17 @@ class Engine:
             return []
         self._burn_rate_at[rule.id] = now
         slo = self.slos.get(params.slo)
-        if slo is None:
+        if slo is None:  # never created, or deleted: an open alert resolves
             log.warning("burn_rate rule names an unknown SLO",
                         extra={"rule": rule.name, "slo": params.slo})
-            return []
-        windows = burnrate.windows(params)
-        raw_from = now - self.settings.retention_raw.total_seconds()
-        started = time.perf_counter()
-        measures = await store.measure_slo(self.pool, slo, windows, now, raw_from)
-        BURN_RATE_SECONDS.observe(time.perf_counter() - started)
-        observation = burnrate.observe(params, slo, measures, now)
+            observation = burnrate.unknown(params, now)
+        else:
+            windows = burnrate.windows(params)
+            raw_from = now - self.settings.retention_raw.total_seconds()
+            started = time.perf_counter()
+            measures = await store.measure_slo(self.pool, slo, windows, now, raw_from)
+            BURN_RATE_SECONDS.observe(time.perf_counter() - started)
+            observation = burnrate.observe(params, slo, measures, now)
         subject = burnrate.subject(params.slo)
         async with self.pool.acquire() as conn:
             await store.ensure_states(conn, [(rule.id, subject)])

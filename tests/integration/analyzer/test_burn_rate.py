@@ -105,3 +105,19 @@ async def test_burn_rate_rule_validation(env: Env) -> None:
             "name": "br-bad", "params": {"kind": "burn_rate", "slo": "a", "windows": [
                 {"long": "5m", "short": "1h", "factor": 2}]}})
         assert r.status_code == 400 and "short window" in r.text
+
+
+async def test_deleting_the_slo_resolves_its_alert(env: Env) -> None:
+    now = math.floor(time.time()) - 5 + 0.5
+    samples: list[dict[str, Any]] = []
+    for i in range(60):
+        samples += _counts("br.ok3", "br.requests3", now - (59 - i) * STEP, 1000, 50)
+    await env.post("br-api-3", samples, labels={"role": "api"})
+    await _slo(env, "br-gone", "br.ok3", "br.requests3")
+    await env.put_rule({"name": "br-gone-burn", "params": {"kind": "burn_rate", "slo": "br-gone"}})
+    await env.collector.wait("br-gone-burn", ["firing"], timeout=30)
+    async with env.ingest.client() as admin:
+        assert (await admin.delete("/api/v1/slos/br-gone")).status_code == 204
+    events = await env.collector.wait("br-gone-burn", ["firing", "resolved"], timeout=30)
+    assert events[-1].state == "resolved"
+    assert events[-1].explanation == "SLO br-gone does not exist (deleted?)"

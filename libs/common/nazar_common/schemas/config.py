@@ -238,9 +238,7 @@ class RuleSpec(_Strict):
 
     @model_validator(mode="after")
     def _metric_required(self) -> RuleSpec:
-        if self.metric is None and self.params.kind != "absence" and (
-            self.params.kind != "burn_rate"
-        ):
+        if self.metric is None and self.params.kind not in UNBOUND_KINDS:
             raise ValueError(f"a {self.params.kind} rule needs a metric")
         if self.metric is not None and self.params.kind == "burn_rate":
             raise ValueError("a burn_rate rule takes its metrics from its SLO: no metric")
