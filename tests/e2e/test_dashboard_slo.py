@@ -30,7 +30,7 @@ async def _seed(server: IngestServer) -> None:
     ago, ui-db-1 never; request counts with 0.05 % errors on ui-web-1."""
     now = time.time()
     async with server.client(server.ingest_key) as agent:
-        for host, role in (("ui-web-1", "web"), ("ui-db-1", "db")):
+        for host, role in (("ui-web-1", "ui-web"), ("ui-db-1", "ui-db")):
             samples: list[dict[str, Any]] = []
             for i in range(120):
                 t = now - (120 - i) * STEP
@@ -47,7 +47,7 @@ async def _seed(server: IngestServer) -> None:
         r = await admin.put("/api/v1/slos/ui-api", json={
             "name": "ui-api", "objective": 99.9, "window": "30d",
             "description": "requests that succeed",
-            "selector": {"match_labels": {"role": "web"}},
+            "selector": {"match_labels": {"role": "ui-web"}},
             "indicator": {"kind": "ratio", "good": {"metric": "ui.ok"},
                           "total": {"metric": "ui.requests"}}})
         assert r.status_code in (200, 201), r.text
@@ -96,9 +96,9 @@ async def test_slos_and_availability_from_the_dashboard(served: IngestServer) ->
             await page.get_by_role("button", name="Apply").click()
             assert "group=role" in page.url and "period=1d" in page.url
             table = page.get_by_role("table", name="Availability per group and host")
-            web = table.get_by_role("row", name="role=web")
+            web = table.get_by_role("row", name="role=ui-web")
             await expect(web).to_contain_text("21m")  # last sample before to first after
-            await expect(table.get_by_role("row", name="role=db")).to_contain_text("100.000%")
+            await expect(table.get_by_role("row", name="role=ui-db")).to_contain_text("100.000%")
             await table.get_by_text("ui-web-1", exact=True).click()  # its outages
             outages = page.get_by_role("list", name="Outages of ui-web-1")
             await expect(outages.get_by_role("listitem")).to_have_count(1)
@@ -120,7 +120,7 @@ async def test_slos_and_availability_from_the_dashboard(served: IngestServer) ->
             await form.get_by_role("button", name="Save SLO").click()
             await expect(form.get_by_text("a percentage above 0 and below 100")).to_be_visible()
             await form.get_by_label("Objective (%)").fill("99.99")
-            await form.get_by_label("Host labels").fill("role=web")
+            await form.get_by_label("Host labels").fill("role=ui-web")
             await form.get_by_role("button", name="Save SLO").click()
             await expect(page.get_by_role("status")).to_have_text("SLO ui-web-up saved.")
             new = slos.get_by_role("row", name="ui-web-up")
@@ -135,7 +135,7 @@ async def test_slos_and_availability_from_the_dashboard(served: IngestServer) ->
             async with server.client() as admin:
                 stored = (await admin.get("/api/v1/slos/ui-web-up")).json()
             assert stored["spec"]["objective"] == 50 and stored["version"] == 2
-            assert stored["spec"]["selector"]["match_labels"] == {"role": "web"}
+            assert stored["spec"]["selector"]["match_labels"] == {"role": "ui-web"}
 
             # --- the printable monthly report, opened with the key
             await page.get_by_label("Month", exact=True).fill(month)
@@ -144,7 +144,7 @@ async def test_slos_and_availability_from_the_dashboard(served: IngestServer) ->
             report = await popup_info.value
             await expect(report.get_by_role("heading", name=f"Monthly report — {month}")) \
                 .to_be_visible()
-            await expect(report.get_by_role("heading", name="role=web")).to_be_visible()
+            await expect(report.get_by_role("heading", name="role=ui-web")).to_be_visible()
             await expect(report.get_by_role("cell", name="ui-web-up").first).to_be_visible()
             await report.close()
             assert not ui.errors, ui.errors
