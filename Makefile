@@ -39,7 +39,7 @@ dashboard-test: dashboard
 # Screenshots of every page, light and dark, for docs/dashboard.md.
 screenshots: install services test-deps dashboard
 	NAZAR_SCREENSHOTS_DIR=docs/screenshots $(BIN)/python -m pytest -q -p no:cacheprovider \
-	    tests/e2e/test_dashboard.py tests/e2e/test_capacity_ui.py
+	    tests/e2e/test_dashboard.py tests/e2e/test_capacity_ui.py tests/e2e/test_dashboard_slo.py
 
 up: install services dashboard
 	@$(BIN)/python scripts/up.py

@@ -19,6 +19,7 @@ const Silences = lazy(() => import("./pages/Silences"));
 const Deliveries = lazy(() => import("./pages/Deliveries"));
 const Keys = lazy(() => import("./pages/Keys"));
 const Capacity = lazy(() => import("./pages/Capacity"));
+const Slos = lazy(() => import("./pages/Slos"));
 
 /** Links of the earlier dashboard and of notifications: /#/alerts/7, #hosts/web-1/cpu. */
 function LegacyHash() {
@@ -71,6 +72,7 @@ export function App() {
           <Route path="/channels" element={<Channels />} />
           <Route path="/silences" element={<Silences />} />
           <Route path="/deliveries" element={<Deliveries />} />
+          <Route path="/slos" element={<Slos />} />
           <Route path="/keys" element={auth.can("admin") ? <Keys /> : <Navigate to="/" replace />} />
           <Route path="*" element={<NotFound />} />
         </Routes>

@@ -12,6 +12,7 @@ const NAV: { to: string; label: string; admin?: boolean }[] = [
   { to: "/capacity", label: "Capacity" },
   { to: "/alerts", label: "Alerts" },
   { to: "/rules", label: "Rules" },
+  { to: "/slos", label: "SLOs" },
   { to: "/channels", label: "Channels" },
   { to: "/silences", label: "Silences" },
   { to: "/deliveries", label: "Deliveries" },

@@ -61,3 +61,16 @@ describe("rule form", () => {
     expect([seeded.kind, seeded.metric, seeded.value, seeded.direction]).toEqual(["forecast", "disk.used_percent", "90", "above"]);
   });
 });
+
+describe("burn_rate rules", () => {
+  it("round-trips the SLO and its window pairs", () => {
+    const f = { ...emptyForm(), name: "api-burn", kind: "burn_rate" as const, slo: "api-success", burnWindows: "1h/5m@14.4, 6h / 30m @ 6" };
+    const { spec, errors } = toSpec(f);
+    expect(errors).toEqual({});
+    expect(spec.metric).toBeNull();
+    expect(spec.params).toEqual({ kind: "burn_rate", slo: "api-success", windows: [{ long: 3600, short: 300, factor: 14.4 }, { long: 21600, short: 1800, factor: 6 }] });
+    expect(fromSpec(spec).burnWindows).toBe("1h/5m@14.4, 6h/30m@6");
+    const bad = toSpec({ ...f, metric: "cpu", slo: "", burnWindows: "5m/1h@2" }).errors;
+    expect(Object.keys(bad).sort()).toEqual(["burnWindows", "metric", "slo"]);
+  });
+});

@@ -9,7 +9,9 @@ export const NAME_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 export const METRIC_RE = /^[a-zA-Z_][a-zA-Z0-9_.:]{0,199}$/;
 export const LABEL_RE = /^[a-zA-Z_][a-zA-Z0-9_]{0,99}$/;
 export const SEVERITIES = ["info", "warning", "critical"] as const;
-export const KINDS: RuleKind[] = ["threshold", "baseline", "anomaly", "absence", "forecast"];
+export const KINDS: RuleKind[] = ["threshold", "baseline", "anomaly", "absence", "forecast", "burn_rate"];
+/** The SRE workbook's window pairs (long/short@factor), the API's default. */
+export const DEFAULT_BURN_WINDOWS = "1h/5m@14.4, 6h/30m@6";
 
 export interface RuleForm {
   name: string;
@@ -38,6 +40,8 @@ export interface RuleForm {
   recoveryHorizon: string;
   lookback: string;
   every: string;
+  slo: string;
+  burnWindows: string;
   forSeconds: string;
   keepFiringFor: string;
   severity: string;
@@ -76,6 +80,8 @@ export function emptyForm(): RuleForm {
     recoveryHorizon: "",
     lookback: "7d",
     every: "15m",
+    slo: "",
+    burnWindows: DEFAULT_BURN_WINDOWS,
     forSeconds: "0",
     keepFiringFor: "0",
     severity: "warning",
@@ -95,6 +101,46 @@ export function seededForm(params: URLSearchParams): RuleForm {
   f.metric = params.get("metric") ?? "";
   f.value = params.get("value") ?? "";
   return f;
+}
+
+export interface BurnWindow {
+  long: number;
+  short: number;
+  factor: number;
+}
+
+function seconds(text: string): number | null {
+  const m = /^(\d+(?:\.\d+)?)(s|m|h|d)?$/.exec(text.trim());
+  if (!m) return null;
+  return Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86400 }[(m[2] ?? "s") as "s"];
+}
+
+function short(sec: number): string {
+  for (const [unit, size] of [["d", 86400], ["h", 3600], ["m", 60]] as const) if (sec >= size && sec % size === 0) return `${sec / size}${unit}`;
+  return `${sec}s`;
+}
+
+/** ``1h/5m@14.4, 6h/30m@6``: window pairs (long/short) and their burn-rate factors. */
+export function parseBurnWindows(text: string, errors: Record<string, string>): BurnWindow[] {
+  const out: BurnWindow[] = [];
+  for (const part of text.split(",").map((x) => x.trim()).filter(Boolean)) {
+    const m = /^([^/@\s]+)\s*\/\s*([^@\s]+)\s*@\s*([\d.]+)x?$/.exec(part);
+    const long = m ? seconds(m[1]) : null;
+    const shortW = m ? seconds(m[2]) : null;
+    const factor = m ? Number(m[3]) : NaN;
+    if (!m || !long || !shortW || !(factor > 0)) {
+      errors.burnWindows = `“${part}” is not long/short@factor, like 1h/5m@14.4`;
+      continue;
+    }
+    if (shortW > long) errors.burnWindows = `in “${part}” the short window is longer than the long one`;
+    out.push({ long, short: shortW, factor });
+  }
+  if (!out.length && !errors.burnWindows) errors.burnWindows = "at least one pair, like 1h/5m@14.4";
+  return out;
+}
+
+export function burnWindowsText(windows: BurnWindow[]): string {
+  return windows.map((w) => `${short(w.long)}/${short(w.short)}@${w.factor}`).join(", ");
 }
 
 /** ``k=v`` pairs, one per line or comma-separated. */
@@ -168,7 +214,8 @@ export function toSpec(f: RuleForm): { spec: RuleSpec; errors: Record<string, st
   if (!NAME_RE.test(f.name)) errors.name = "lower-case letters, digits and dashes, starting and ending with a letter or digit (at most 63)";
   const metric = f.metric.trim();
   if (metric && !METRIC_RE.test(metric)) errors.metric = "not a valid metric name";
-  if (!metric && f.kind !== "absence") errors.metric = `a ${f.kind} rule needs a metric`;
+  if (!metric && f.kind !== "absence" && f.kind !== "burn_rate") errors.metric = `a ${f.kind} rule needs a metric`;
+  if (metric && f.kind === "burn_rate") errors.metric = "a burn_rate rule takes its metrics from its SLO: leave this empty";
   let params: RuleSpec["params"];
   switch (f.kind) {
     case "threshold": {
@@ -213,6 +260,10 @@ export function toSpec(f: RuleForm): { spec: RuleSpec; errors: Record<string, st
       }
       break;
     }
+    case "burn_rate":
+      if (!NAME_RE.test(f.slo)) errors.slo = "the name of an SLO";
+      params = { kind: "burn_rate", slo: f.slo, windows: parseBurnWindows(f.burnWindows, errors) };
+      break;
     default:
       params = { kind: "absence", after: num(f.after, "after", errors, positive) };
   }
@@ -269,6 +320,8 @@ export function fromSpec(spec: RuleSpec): RuleForm {
     recoveryHorizon: typeof p.recovery_horizon === "number" ? describeSeconds(p.recovery_horizon) : "",
     lookback: typeof p.lookback === "number" ? describeSeconds(p.lookback) : f.lookback,
     every: typeof p.every === "number" ? describeSeconds(p.every) : f.every,
+    slo: s(p.slo, ""),
+    burnWindows: Array.isArray(p.windows) ? burnWindowsText(p.windows as BurnWindow[]) : f.burnWindows,
     forSeconds: s(spec.for, "0"),
     keepFiringFor: s(spec.keep_firing_for, "0"),
     severity: spec.severity ?? "warning",
@@ -299,6 +352,8 @@ export function fieldOf(loc: string): string {
     "params.recovery_horizon": "recoveryHorizon",
     "params.lookback": "lookback",
     "params.every": "every",
+    "params.slo": "slo",
+    "params.windows": "burnWindows",
     for: "forSeconds",
     keep_firing_for: "keepFiringFor",
     severity: "severity",
@@ -308,7 +363,7 @@ export function fieldOf(loc: string): string {
     "selector.match_labels": "hostLabels",
     "selector.hosts": "hosts",
   };
-  const clean = loc.replace(/^body\./, "").replace(/^params\.(threshold|baseline|anomaly|absence|forecast)\./, "params.");
+  const clean = loc.replace(/^body\./, "").replace(/^params\.(threshold|baseline|anomaly|absence|forecast|burn_rate)\./, "params.");
   for (const [prefix, field] of Object.entries(map)) if (clean === prefix || clean.startsWith(`${prefix}.`)) return field;
   return "form";
 }

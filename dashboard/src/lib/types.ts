@@ -112,7 +112,7 @@ export interface Stored<T> {
   spec: T;
 }
 
-export type RuleKind = "threshold" | "baseline" | "anomaly" | "absence" | "forecast";
+export type RuleKind = "threshold" | "baseline" | "anomaly" | "absence" | "forecast" | "burn_rate";
 
 export interface RuleSpec {
   name: string;

@@ -149,7 +149,7 @@ export default function RuleEditor() {
           <div className={`field${shown.metric ? " field-invalid" : ""}`}>
             {editable ? (
               <Combobox
-                label={form.kind === "absence" ? "Metric (empty: the host stops reporting)" : "Metric"}
+                label={form.kind === "absence" ? "Metric (empty: the host stops reporting)" : form.kind === "burn_rate" ? "Metric (none: the SLO names them)" : "Metric"}
                 queryKey="rule-metric"
                 value={form.metric}
                 onChange={(v) => set("metric", v)}
@@ -220,6 +220,12 @@ export default function RuleEditor() {
                 )}
               </p>
             </>
+          )}
+          {form.kind === "burn_rate" && (
+            <div className="row">
+              {text("slo", "SLO", "its name on the SLOs page")}
+              {text("burnWindows", "Window pairs", "long/short@factor: fires while both windows burn the budget that fast")}
+            </div>
           )}
           <div className="row">
             {text("forSeconds", "Pending for (s)", "how long the condition must hold before firing", "number")}

@@ -21,6 +21,8 @@ function condition(spec: RuleSpec): string {
       return `${spec.metric} anomalous (score ≥ ${p.score_threshold ?? 0.5})`;
     case "forecast":
       return `${spec.metric} expected ${p.direction === "below" ? "below" : "above"} ${p.value} within ${describeSeconds(Number(p.horizon ?? 604800))}`;
+    case "burn_rate":
+      return `SLO ${p.slo} burning its error budget too fast`;
     default:
       return spec.metric ? `${spec.metric} silent for ${p.after ?? 300} s` : `host silent for ${p.after ?? 300} s`;
   }

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from nazar_cli import dlq, events, forecast, rules, silences
+from nazar_cli import dlq, events, forecast, rules, silences, slo
 from nazar_cli.settings import CliSettings
 from nazar_common.auth import Scope, generate_key
 from nazar_common.db import keys
@@ -23,6 +23,8 @@ app.add_typer(silences.app, name="silences", help="Notification silences.")
 app.add_typer(dlq.app, name="dlq", help="Dead-letter queues.")
 app.add_typer(events.app, name="events", help="Deploys and other events.")
 app.command("forecast")(forecast.forecast)
+app.add_typer(slo.app, name="slo", help="Service level objectives.")
+app.add_typer(slo.report_app, name="report", help="Availability and monthly reports.")
 
 
 def _settings() -> CliSettings:

@@ -51,6 +51,9 @@ class BacktestRequest(BaseModel):
                 "forecast rules are not backtested: GET /api/v1/forecast shows what such a "
                 "rule sees now (the crossing time of each series)"
             )
+        if self.rule.params.kind == "burn_rate":
+            raise ValueError("burn_rate rules are evaluated on their SLO's windows as they "
+                             "pass; backtests replay series rules only")
         return self
 
 

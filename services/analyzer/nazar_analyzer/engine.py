@@ -22,6 +22,7 @@ import asyncio
 import bisect
 import itertools
 import logging
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -31,7 +32,7 @@ import asyncpg
 import orjson
 from prometheus_client import Counter, Gauge, Histogram
 
-from nazar_analyzer import detectors, store
+from nazar_analyzer import burnrate, detectors, store
 from nazar_analyzer.deploys import MAX_EVENTS, TOLERANCE, DeployIndex, Deploys, HeldMachine
 from nazar_analyzer.evaluators import (
     DetectorEvaluator,
@@ -48,7 +49,8 @@ from nazar_analyzer.machine import Machine, Status, Transition
 from nazar_analyzer.rules import Rule, RuleSet, host_subject, series_subject
 from nazar_analyzer.settings import AnalyzerSettings
 from nazar_analyzer.store import EPS, Subject
-from nazar_common.schemas.config import RuleSpec
+from nazar_common.schemas.config import BurnRateParams, RuleSpec
+from nazar_common.schemas.slo import SLOSpec
 from nazar_common.schemas.wire import AlertEventV1, SampleBatchV1
 
 log = logging.getLogger(__name__)
@@ -74,6 +76,10 @@ RELEARNS = Counter(
     "Detectors reset to re-learn after a deploy (rules with deploys.hold_for)",
 )
 EVENTS = Gauge("nazar_analyzer_events", "Recent events (deploys...) held in memory")
+BURN_RATE_SECONDS = Histogram(
+    "nazar_analyzer_burn_rate_seconds",
+    "Time to measure an SLO's windows and evaluate one burn_rate rule",
+)
 
 
 @dataclass
@@ -118,6 +124,9 @@ class Engine:
         self.hosts: dict[str, dict[str, str]] = {}
         #: Recent events (deploys...), for rules with ``deploys``.
         self.deploys = DeployIndex()
+        #: SLOs by name, for burn_rate rules; when each such rule was last evaluated.
+        self.slos: dict[str, SLOSpec] = {}
+        self._burn_rate_at: dict[int, float] = {}
         self._thresholds: dict[tuple[int, int], ThresholdEvaluator] = {}
         self._detectors: OrderedDict[tuple[int, int], DetectorEvaluator] = OrderedDict()
         self._evicted: list[DetectorEvaluator] = []
@@ -135,6 +144,7 @@ class Engine:
         assert self.pool is not None
         rules = await store.load_rules(self.pool)
         hosts = await store.load_hosts(self.pool)
+        self.slos = await store.load_slos(self.pool)
         await self.reload_events()
         old = self.rules
         self.rules = RuleSet.build(rules, old.generation + 1)
@@ -508,6 +518,8 @@ class Engine:
         forecast_rules = [r for r in self.rules.rules.values() if r.kind == "forecast"]
         events += await self.forecasts.run(self.pool, forecast_rules, self.hosts, self.deploys,
                                            now)
+        for rule in self.rules.burn_rate_rules:
+            events += await self._burn_rate(rule, now)
         events += await self._nodata(now)
         events += await self._orphans(now)
         for event in events:
@@ -576,6 +588,46 @@ class Engine:
                     conn, rule, subject, status, transitions, start
                 )
         await store.save_states(conn, states)
+        return events
+
+    async def _burn_rate(self, rule: Rule, now: float) -> list[AlertEventV1]:
+        """A burn_rate rule on its SLO (see :mod:`nazar_analyzer.burnrate`), at
+        most every ``analyzer_burn_rate_interval`` seconds."""
+        assert self.pool is not None
+        params = rule.spec.params
+        assert isinstance(params, BurnRateParams)
+        if now - self._burn_rate_at.get(rule.id, -math.inf) < (
+            self.settings.analyzer_burn_rate_interval
+        ):
+            return []
+        self._burn_rate_at[rule.id] = now
+        slo = self.slos.get(params.slo)
+        if slo is None:  # never created, or deleted: an open alert resolves
+            log.warning("burn_rate rule names an unknown SLO",
+                        extra={"rule": rule.name, "slo": params.slo})
+            observation = burnrate.unknown(params, now)
+        else:
+            windows = burnrate.windows(params)
+            raw_from = now - self.settings.retention_raw.total_seconds()
+            started = time.perf_counter()
+            measures = await store.measure_slo(self.pool, slo, windows, now, raw_from)
+            BURN_RATE_SECONDS.observe(time.perf_counter() - started)
+            observation = burnrate.observe(params, slo, measures, now)
+        subject = burnrate.subject(params.slo)
+        async with self.pool.acquire() as conn:
+            await store.ensure_states(conn, [(rule.id, subject)])
+            async with conn.transaction():
+                states = await store.lock_states(conn, [(rule.id, subject.key)],
+                                                 skip_locked=True)
+                events: list[AlertEventV1] = []
+                for status in states.values():
+                    start = status.alert_id
+                    transitions = self.machine(rule).step(status, observation)
+                    if transitions:
+                        events += await store.record_transitions(
+                            conn, rule, subject, status, transitions, start
+                        )
+                await store.save_states(conn, states)
         return events
 
     async def _nodata(self, now: float) -> list[AlertEventV1]:
@@ -654,14 +706,20 @@ class Engine:
         return out
 
 
+_GHOST_PARAMS: dict[str, dict[str, object]] = {
+    "threshold": {"kind": "threshold", "value": 0},
+    "forecast": {"kind": "forecast", "value": 0},
+    burnrate.KIND: {"kind": burnrate.KIND, "slo": "deleted"},
+}
+
+
 def _ghost_rule(rule_id: int, alert: asyncpg.Record) -> Rule:
     """A stand-in for a deleted rule, enough to close its alerts."""
     spec = RuleSpec.model_validate(
         {
             "name": alert["rule_name"],
             "metric": alert["metric"],
-            "params": {"kind": alert["kind"]} if alert["kind"] not in ("threshold", "forecast")
-            else {"kind": alert["kind"], "value": 0},
+            "params": _GHOST_PARAMS.get(alert["kind"], {"kind": alert["kind"]}),
             "severity": alert["severity"],
         }
     )

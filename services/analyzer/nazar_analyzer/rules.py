@@ -13,7 +13,7 @@ from nazar_common.schemas.config import RuleSpec
 log = logging.getLogger(__name__)
 
 #: Rule kinds evaluated by periodic sweeps rather than on each sample batch.
-PERIODIC_KINDS = ("absence", "forecast")
+PERIODIC_KINDS = ("absence", "forecast", "burn_rate")
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +90,10 @@ class RuleSet:
     @property
     def absence_rules(self) -> list[Rule]:
         return [r for r in self.rules.values() if r.kind == "absence"]
+
+    @property
+    def burn_rate_rules(self) -> list[Rule]:
+        return [r for r in self.rules.values() if r.kind == "burn_rate"]
 
     def has_metric(self, metric: str) -> bool:
         return metric in self._by_metric

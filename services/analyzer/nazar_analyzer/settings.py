@@ -29,6 +29,11 @@ class AnalyzerSettings(CommonSettings):
     analyzer_sweep_interval: float = Field(
         default=10.0, gt=0, description="Seconds between absence / no-data evaluations."
     )
+    analyzer_burn_rate_interval: float = Field(
+        default=30.0, gt=0,
+        description="Seconds between evaluations of each burn_rate rule (each measures its "
+        "SLO's windows in the database).",
+    )
     analyzer_nodata_after: float = Field(
         default=900.0, gt=0,
         description="A series silent this long puts its alerts of sample-driven rules in "

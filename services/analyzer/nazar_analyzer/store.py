@@ -15,9 +15,11 @@ import orjson
 from nazar_analyzer import templates
 from nazar_analyzer.machine import Status, Transition
 from nazar_analyzer.rules import Rule, fingerprint, parse_rule
+from nazar_common.db import slo as slo_sql
 from nazar_common.db.events import recent_events
 from nazar_common.messaging.topology import ALERTS_EXCHANGE, ALERTS_ROUTING_KEY
 from nazar_common.schemas.events import Event
+from nazar_common.schemas.slo import Measure, SLOSpec
 from nazar_common.schemas.wire import AlertEventV1, ExpectedBand
 
 #: Namespace of the deterministic AlertEventV1 ids (uuid5 of "alert id:seq").
@@ -72,6 +74,20 @@ async def load_events(
     """Events that started within ``lookback`` seconds (the newest ``limit``)."""
     since = datetime.now(UTC) - timedelta(seconds=lookback)
     return await recent_events(conn, since, limit)
+
+
+async def load_slos(conn: asyncpg.Connection | asyncpg.Pool) -> dict[str, SLOSpec]:
+    """The stored SLOs by name (for burn_rate rules)."""
+    return {name: slo.spec for name, slo in (await slo_sql.load_slos(conn)).items()}
+
+
+async def measure_slo(
+    conn: asyncpg.Connection | asyncpg.Pool, spec: SLOSpec, windows: Sequence[float],
+    now: float, raw_from: float,
+) -> dict[float, Measure]:
+    """Good and total over each window ending at ``now``."""
+    found = await slo_sql.measure(conn, spec, [now - w for w in windows], now, raw_from)
+    return dict(zip(windows, found, strict=True))
 
 
 async def lookup_series(

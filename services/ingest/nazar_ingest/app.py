@@ -44,6 +44,8 @@ from nazar_ingest.routes import (
     overview,
     protocols,
     query,
+    reports,
+    slos,
     web,
 )
 from nazar_ingest.security import KeyStore
@@ -216,7 +218,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
     app.router.routes.append(ingest.route)
     for module in (
         health, protocols, query, overview, cardinality, config, keys, auth, alerts,
-        notifications, events, forecast,
+        notifications, events, forecast, slos, reports,
     ):
         app.include_router(module.router)
     openapi.install(app, ingest.openapi_paths())

@@ -78,6 +78,11 @@ class IngestSettings(CommonSettings):
         description="How long events (deploys, config changes, incidents) are kept after they "
         "end.",
     )
+    report_timeout: float = Field(
+        default=120.0, gt=0,
+        description="Longest an availability report, monthly report or SLO measurement may run "
+        "in the database (s); a longer one is refused with 422 (ask for less).",
+    )
     query_max_points: int = Field(
         default=11_000, ge=10, description="Most points per series a query may return."
     )

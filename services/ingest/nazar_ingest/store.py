@@ -274,3 +274,45 @@ async def list_alerts(pool: asyncpg.Pool, f: AlertFilter) -> list[asyncpg.Record
         orjson.dumps(f.labels).decode() if f.labels else None,
         f.acked,
     )
+
+
+# -- the monthly report ------------------------------------------------------------
+
+
+def _group_expr(label: str | None, params: list[Any]) -> str:
+    if label is None:
+        return "''"
+    params.append(label)
+    return f"coalesce(h.labels->>${len(params)}, '')"
+
+
+async def alert_counts(
+    conn: asyncpg.Connection, start: datetime, end: datetime, label: str | None
+) -> list[asyncpg.Record]:
+    """Alerts that fired (or opened) in ``[start, end)`` per host group, rule and
+    severity (cancelled pending alerts are not counted)."""
+    params: list[Any] = [start, end]
+    grp = _group_expr(label, params)
+    return await conn.fetch(
+        f"SELECT {grp} AS grp, a.rule_name, a.severity, count(*) AS n FROM alerts a "
+        "LEFT JOIN hosts h ON h.host = a.host "
+        "WHERE a.started_at >= $1 AND a.started_at < $2 AND a.fired_at IS NOT NULL "
+        "GROUP BY 1, 2, 3 ORDER BY 1, 4 DESC",
+        *params,
+    )
+
+
+async def ack_times(
+    conn: asyncpg.Connection, start: datetime, end: datetime, label: str | None
+) -> list[asyncpg.Record]:
+    """Time from firing to acknowledgement of the alerts fired in ``[start, end)``."""
+    params: list[Any] = [start, end]
+    grp = _group_expr(label, params)
+    return await conn.fetch(
+        f"SELECT {grp} AS grp, count(*) AS acked, avg(d) AS mean, "
+        "percentile_cont(0.5) WITHIN GROUP (ORDER BY d) AS median, max(d) AS max FROM ("
+        "SELECT a.host, extract(epoch FROM a.acked_at - a.fired_at) AS d FROM alerts a "
+        "WHERE a.fired_at >= $1 AND a.fired_at < $2 AND a.acked_at IS NOT NULL) x "
+        "LEFT JOIN hosts h ON h.host = x.host GROUP BY 1",
+        *params,
+    )

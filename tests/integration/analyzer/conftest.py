@@ -90,6 +90,7 @@ class Env:
             log_format="text",
             log_level="WARNING",
             analyzer_sweep_interval=0.3,
+            analyzer_burn_rate_interval=0.3,
             analyzer_reload_interval=1.0,
             analyzer_state_flush_interval=1.0,
             analyzer_listen_port=0,

@@ -17,6 +17,7 @@ from nazar_common.schemas.config import (
     AbsenceParams,
     AnomalyParams,
     BaselineParams,
+    BurnRateParams,
     ForecastParams,
     HostSelector,
     RuleSpec,
@@ -132,6 +133,9 @@ def alert_rule_doc(spec: dict[str, Any]) -> dict[str, Any]:
         ({"kind": "threshold", "comparator": "<", "value": 10, "recovery_value": 5},
          "resolving side"),
         ({"kind": "baseline", "min_history": 7200, "window": 3600}, "must not exceed window"),
+        ({"kind": "anomaly", "slo": "api"}, "burn_rate rules only"),
+        ({"kind": "burn_rate"}, "needs params.slo"),
+        ({"kind": "absence", "direction": "above"}, "baseline rules only"),
     ],
 )
 def test_cel_rules_refuse_what_the_api_would(params: dict[str, Any], message: str) -> None:
@@ -150,6 +154,7 @@ def test_cel_rules_refuse_what_the_api_would(params: dict[str, Any], message: st
         {"kind": "baseline", "min_history": 3600, "window": 3600},
         {"kind": "anomaly", "score_threshold": 0.7},
         {"kind": "absence", "after": 60},
+        {"kind": "forecast", "value": 90, "direction": "above"},
     ],
 )
 def test_cel_rules_accept_valid_rules(params: dict[str, Any]) -> None:
@@ -189,7 +194,8 @@ def test_alert_rule_spec_mirrors_rule_spec() -> None:
     assert set(spec["properties"]) == aliases(RuleSpec) - {"name"}
     assert set(spec["properties"]["selector"]["properties"]) == aliases(HostSelector)
     params = spec["properties"]["params"]["properties"]
-    models = (ThresholdParams, BaselineParams, AnomalyParams, AbsenceParams, ForecastParams)
+    models = (ThresholdParams, BaselineParams, AnomalyParams, AbsenceParams, ForecastParams,
+              BurnRateParams)
     assert set(params) == set().union(*(aliases(m) for m in models))
     assert set(params["kind"]["enum"]) == {m.model_fields["kind"].default for m in models}
     assert set(params["comparator"]["enum"]) == literal_values(ThresholdParams, "comparator")
@@ -235,6 +241,9 @@ def test_examples_are_valid_resources_and_rules(path: Path) -> None:
         {"metric": "m", "params": {"kind": "baseline", "band": 0}},
         {"metric": "bad metric", "params": {"kind": "absence"}},
         {"metric": "m"},
+        {"params": {"kind": "burn_rate", "slo": "s", "windows": [
+            {"long": 3600, "short": 300, "factor": 0}]}},
+        {"params": {"kind": "burn_rate", "slo": "Not A Name"}},
     ],
 )
 def test_schema_rejects_invalid_alert_rules(spec: dict[str, Any]) -> None:

@@ -32,6 +32,8 @@ HOLDABLE_KINDS = ("baseline", "anomaly")
 MAX_DEPLOY_WINDOW = 7 * 86400.0
 #: Longest forecast horizon (seconds): one year.
 MAX_FORECAST_HORIZON = 365 * 86400.0
+#: Longest burn-rate window (seconds): 30 days.
+MAX_BURN_WINDOW = 30 * 86400.0
 
 
 class _Strict(BaseModel):
@@ -165,10 +167,47 @@ class DeployParams(_Strict):
     )
 
 
+class BurnWindow(_Strict):
+    """One multi-window pair: fire when the error budget burns at ``factor``
+    times the sustainable rate over both the long and the short window."""
+
+    long: Annotated[Seconds, Field(le=MAX_BURN_WINDOW)]
+    short: Annotated[Seconds, Field(le=MAX_BURN_WINDOW)]
+    factor: float = Field(gt=0, le=1e6, description="Burn rate threshold (1 = exactly on budget).")
+
+    @model_validator(mode="after")
+    def _short_within_long(self) -> BurnWindow:
+        if self.short > self.long:
+            raise ValueError("the short window must not be longer than the long window")
+        return self
+
+
+def _default_burn_windows() -> list[BurnWindow]:
+    """The SRE workbook's pairs for a 30-day objective: 2 % of the budget in an
+    hour (fast), 5 % in six hours (slow)."""
+    return [BurnWindow(long=3600, short=300, factor=14.4),
+            BurnWindow(long=6 * 3600, short=1800, factor=6.0)]
+
+
+class BurnRateParams(_Strict):
+    """Multi-window, multi-burn-rate alert on a service level objective."""
+
+    kind: Literal["burn_rate"] = "burn_rate"
+    slo: str = Field(pattern=NAME_PATTERN, description="Name of the SLO (/api/v1/slos).")
+    windows: list[BurnWindow] = Field(
+        default_factory=_default_burn_windows, min_length=1, max_length=8,
+        description="Window pairs; the alert fires while any pair burns too fast in both its "
+        "windows (default: 1h/5m at 14.4x and 6h/30m at 6x).",
+    )
+
+
 RuleParams = Annotated[
-    ThresholdParams | BaselineParams | AnomalyParams | AbsenceParams | ForecastParams,
+    ThresholdParams | BaselineParams | AnomalyParams | AbsenceParams | ForecastParams
+    | BurnRateParams,
     Field(discriminator="kind"),
 ]
+#: Rule kinds that may go without a metric (host absence; burn_rate: the SLO names them).
+UNBOUND_KINDS = ("absence", "burn_rate")
 
 
 class RuleSpec(_Strict):
@@ -178,7 +217,8 @@ class RuleSpec(_Strict):
     metric: str | None = Field(
         default=None,
         pattern=METRIC_NAME_PATTERN,
-        description="Metric name; optional only for host absence rules.",
+        description="Metric name; optional only for host absence rules (burn_rate rules take "
+        "their metrics from the SLO).",
     )
     match_series_labels: dict[Text, Text] = Field(
         default_factory=dict, description="Series labels that must all be equal."
@@ -198,8 +238,10 @@ class RuleSpec(_Strict):
 
     @model_validator(mode="after")
     def _metric_required(self) -> RuleSpec:
-        if self.metric is None and self.params.kind != "absence":
+        if self.metric is None and self.params.kind not in UNBOUND_KINDS:
             raise ValueError(f"a {self.params.kind} rule needs a metric")
+        if self.metric is not None and self.params.kind == "burn_rate":
+            raise ValueError("a burn_rate rule takes its metrics from its SLO: no metric")
         return self
 
     @field_validator("deploys")

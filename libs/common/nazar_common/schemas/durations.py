@@ -57,3 +57,19 @@ def _seconds(value: Any) -> Any:
 
 #: A positive number of seconds, also accepted as a duration string ("15m").
 Seconds = Annotated[float, BeforeValidator(_seconds), Field(gt=0)]
+
+
+def format_span(seconds: float | None, parts: int = 2, sep: str = " ") -> str:
+    """A length of time for people, its largest ``parts`` units: ``3725`` →
+    ``"1h 2m"``, ``45`` → ``"45s"``, None → ``"-"``."""
+    if seconds is None:
+        return "-"
+    s = round(seconds)
+    out = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if s >= size:
+            out.append(f"{s // size}{unit}")
+            s %= size
+    if s or not out:
+        out.append(f"{s}s")
+    return sep.join(out[:parts])
