@@ -129,6 +129,8 @@ _STATS: tuple[tuple[str, str, int], ...] = (
 )
 #: The range statistics (in the series' units, not in deviations): the last two.
 _RANGE = slice(12, 14)
+#: The residual from the expected value in robust deviations: the first two.
+_RESID = slice(0, 2)
 N_STATS = len(_STATS)
 # components whose statistic builds up over the anomaly (see ``learn_level``)
 _ACCUMULATING = ("flatline", "drift_up", "drift_down", "level_up", "level_down")
@@ -200,6 +202,12 @@ class CompositeConfig(BaseModel):
         "series' sampling interval).",
     )
     margin: float = Field(default=0.5, ge=0, description="Threshold above the record, relative.")
+    spike_margin: float | None = Field(
+        default=0.3,
+        ge=0,
+        description="Threshold of the residual in robust deviations (spike / dip) above its "
+        "record, relative; None: ``margin``.",
+    )
     range_margin: float = Field(
         default=0.3,
         ge=0,
@@ -699,6 +707,10 @@ class DetectorBank:
         np.maximum(q, 0.0, out=q)
         rec = st[C_REC : C_REC + N_STATS]
         thr = np.maximum(self._floors, (1.0 + cfg.margin) * rec)
+        if cfg.spike_margin is not None:  # the residual in deviations: its own margin
+            thr[_RESID] = np.maximum(
+                self._floors[_RESID], (1.0 + cfg.spike_margin) * rec[_RESID]
+            )
         # the range: the residual in the series' units against its own record
         thr[_RANGE] = np.maximum(
             self._floors[0] * sig, (1.0 + cfg.range_margin) * rec[_RANGE]
