@@ -53,8 +53,10 @@ Statistics, each a component of the verdict (``COMPONENTS``):
 Every statistic is judged against the series' own record of it: the
 threshold is ``max(floor, (1 + margin) * record)`` where ``record`` is a
 decaying maximum of the statistic over the points learnt as normal
-(half-life ``record_halflife`` points). A value beyond anything the series
-did recently, by a margin, is news; a value it produces every day is not.
+(half-life ``record_halflife`` points); the residual in deviations has its own
+margin (``spike_margin``), the range its own (``range_margin``). A value
+beyond anything the series did recently, by a margin, is news; a value it
+produces every day is not.
 The ratio statistic / threshold of the most extreme component is the raw
 score (1 = edge of normal) and ``r^4 / (1 + r^4)`` maps it to [0, 1]
 (0.5 at the edge).
