@@ -103,13 +103,15 @@ def epoch_seconds(t: dt.datetime) -> float:
 BENCH_SETTINGS: dict[str, Any] = {"refractory_s": 6 * 3600.0}
 
 #: Candidates of the leave-one-category-out selection: how far beyond its own
-#: record a statistic must go, for the statistics in robust deviations (margin)
+#: record a statistic must go, for the statistics in robust deviations (margin),
+#: for the residual from the expected value in robust deviations (spike_margin)
 #: and for the range of the residual in the series' own units (range_margin),
 #: and how long the detector learns after a change of seasonality (relearn_s).
 #: Smaller margins (0.1, 0.2) were dropped: they fail the synthetic screen.
 LOCO_GRID: list[dict[str, Any]] = [
-    {"margin": m, "range_margin": r, "relearn_s": s}
+    {"margin": m, "spike_margin": z, "range_margin": r, "relearn_s": s}
     for m in (0.3, 0.5)
+    for z in (0.3, 0.5)
     for r in (0.3, 0.5)
     for s in (3 * 3600.0, 6 * 3600.0)
 ]

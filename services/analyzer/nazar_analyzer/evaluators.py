@@ -14,14 +14,14 @@ import itertools
 import math
 import operator
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from nazar_analyzer import detectors
 from nazar_analyzer.detection import BankResult, CompositeDetector, DetectionResult, Detector
-from nazar_analyzer.machine import NORMAL, Machine, Observation, Status, Transition
+from nazar_analyzer.machine import Machine, Observation, Status, Transition
 from nazar_analyzer.rules import Rule
 from nazar_common.schemas.config import AbsenceParams, ThresholdParams
 
@@ -213,7 +213,9 @@ def step_many(
 
     Points at or before ``status.last_ts`` are skipped (already evaluated). The
     detectors are updated in batches (one ``DetectorBank.update`` per bank), and an
-    observation is explained in full only where it can change an alert."""
+    observation is explained in full only where it changed an alert (a
+    transition), after the state machine has stepped: a firing alert's later
+    points cost no explanation."""
     work = []
     for ev, _, status, times, values in items:
         work.append((ev, *_new_points(ev, times, values, status.last_ts)))
@@ -245,14 +247,20 @@ def step_many(
         scores, anomalies, lows, highs, centres, learnings = cols
         step = machine.step
         for i, ts, value in zip(range(off, off + len(times)), times, values, strict=True):
-            if anomalies[i] or status.state != NORMAL:  # may change an alert: explain
-                obs = ev._observation(
+            obs = Observation(
+                ts, anomalies[i], value, None, lows[i], highs[i], centres[i], scores[i]
+            )
+            stepped = step(status, obs)
+            if stepped:  # the verdict changed an alert: explain it (only then)
+                full = ev._observation(
                     ts, value, prev, scores[i], anomalies[i], _nan(lows[i]), _nan(highs[i]),
                     _nan(centres[i]), res.explanation(i), learnings[i],
                 )
-            else:
-                obs = Observation(ts, False, value, None, lows[i], highs[i], centres[i], scores[i])
-            transitions += step(status, obs)
+                stepped = [
+                    replace(tr, observation=full) if tr.observation is obs else tr
+                    for tr in stepped
+                ]
+                transitions += stepped
             prev = value
         out.append((transitions, len(times)))
     return out

@@ -41,3 +41,34 @@ def test_default_rule_detectors_fire_on_a_spike_and_stay_quiet_before(
     fired = next(r for r in spike if r.is_anomaly)
     assert fired.expected_high is not None and fired.expected_high < 600
     assert "600" in fired.explanation
+
+
+def test_step_many_explains_the_transitions_of_a_batched_detector() -> None:
+    """Points of a batched detector are explained only where they change an
+    alert; the transitions still carry the full explanation and contributors."""
+    from nazar_analyzer.detectors import BankPool
+    from nazar_analyzer.evaluators import new_detector_evaluator, step_many
+    from nazar_analyzer.machine import FIRING, RESOLVED, Machine, Status
+    from nazar_analyzer.rules import Rule
+    from nazar_common.schemas.config import RuleSpec
+
+    spec = {"name": "req", "metric": "req", "keep_firing_for": 0,
+            "params": {"kind": "anomaly", "training_window": 6 * 3600}}
+    rule = Rule(1, "req", 1, RuleSpec.model_validate(spec))
+    ev = new_detector_evaluator(rule, 7, 60.0, Limits(), BankPool())
+    rng = random.Random(3)
+    times = [60.0 * k for k in range(805)]
+    values = [100 + rng.gauss(0, 5) for _ in range(400)] + [900.0] * 5
+    values += [100 + rng.gauss(0, 5) for _ in range(400)]
+    status = Status()
+    transitions, n = step_many([(ev, Machine(), status, times, values)])[0]
+    assert n == len(times)
+    fired = next(tr for tr in transitions if tr.state == FIRING)
+    assert times[400] <= fired.at <= times[404]
+    obs = fired.observation
+    assert obs is not None and obs.breach and obs.explanation
+    assert "900" in obs.explanation and "x its threshold" in obs.explanation
+    assert obs.contributors and obs.contributors[0] == "req=900"
+    resolved = [tr for tr in transitions if tr.state == RESOLVED]
+    assert resolved and resolved[0].observation is not None
+    assert resolved[0].observation.explanation

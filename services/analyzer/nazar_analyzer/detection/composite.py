@@ -53,8 +53,10 @@ Statistics, each a component of the verdict (``COMPONENTS``):
 Every statistic is judged against the series' own record of it: the
 threshold is ``max(floor, (1 + margin) * record)`` where ``record`` is a
 decaying maximum of the statistic over the points learnt as normal
-(half-life ``record_halflife`` points). A value beyond anything the series
-did recently, by a margin, is news; a value it produces every day is not.
+(half-life ``record_halflife`` points); the residual in deviations has its own
+margin (``spike_margin``), the range its own (``range_margin``). A value
+beyond anything the series did recently, by a margin, is news; a value it
+produces every day is not.
 The ratio statistic / threshold of the most extreme component is the raw
 score (1 = edge of normal) and ``r^4 / (1 + r^4)`` maps it to [0, 1]
 (0.5 at the edge).
@@ -129,6 +131,8 @@ _STATS: tuple[tuple[str, str, int], ...] = (
 )
 #: The range statistics (in the series' units, not in deviations): the last two.
 _RANGE = slice(12, 14)
+#: The residual from the expected value in robust deviations: the first two.
+_RESID = slice(0, 2)
 N_STATS = len(_STATS)
 # components whose statistic builds up over the anomaly (see ``learn_level``)
 _ACCUMULATING = ("flatline", "drift_up", "drift_down", "level_up", "level_down")
@@ -200,6 +204,12 @@ class CompositeConfig(BaseModel):
         "series' sampling interval).",
     )
     margin: float = Field(default=0.5, ge=0, description="Threshold above the record, relative.")
+    spike_margin: float | None = Field(
+        default=0.3,
+        ge=0,
+        description="Threshold of the residual in robust deviations (spike / dip) above its "
+        "record, relative; None: ``margin``.",
+    )
     range_margin: float = Field(
         default=0.3,
         ge=0,
@@ -699,6 +709,10 @@ class DetectorBank:
         np.maximum(q, 0.0, out=q)
         rec = st[C_REC : C_REC + N_STATS]
         thr = np.maximum(self._floors, (1.0 + cfg.margin) * rec)
+        if cfg.spike_margin is not None:  # the residual in deviations: its own margin
+            thr[_RESID] = np.maximum(
+                self._floors[_RESID], (1.0 + cfg.spike_margin) * rec[_RESID]
+            )
         # the range: the residual in the series' units against its own record
         thr[_RANGE] = np.maximum(
             self._floors[0] * sig, (1.0 + cfg.range_margin) * rec[_RANGE]
