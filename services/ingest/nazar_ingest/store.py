@@ -283,7 +283,9 @@ def _group_expr(label: str | None, params: list[Any]) -> str:
     if label is None:
         return "''"
     params.append(label)
-    return f"coalesce(h.labels->>${len(params)}, '')"
+    # An alert of no known host (a burn_rate alert, a retired host) belongs to
+    # no group, not to the group of hosts without the label.
+    return f"CASE WHEN h.host IS NULL THEN NULL ELSE coalesce(h.labels->>${len(params)}, '') END"
 
 
 async def alert_counts(

@@ -140,7 +140,11 @@ async def test_openapi_lists_every_error_status(default_server: IngestServer) ->
         for status, response in op["responses"].items():
             if status[0] in "45" and path != "/readyz":  # readiness answers its checks
                 assert "application/problem+json" in response["content"], (method, path, status)
-                assert status != "422" or path == "/api/v1/metrics", (method, path)
+                # FastAPI's own 422 (validation) is a 400 here; a 422 is only
+                # the series budget of ingest or a measurement past its time limit.
+                assert status != "422" or path == "/api/v1/metrics" or (
+                    "NAZAR_REPORT_TIMEOUT" in response["description"]
+                ), (method, path)
         if path not in ("/healthz", "/readyz"):
             assert {"401", "403", "503"} <= set(op["responses"]), (method, path)
         if "requestBody" in op:

@@ -204,6 +204,12 @@ async def test_monthly_report_json_and_html(ingest_server: IngestServer, fleet: 
     current month (the fleet's hours are in it unless the month just began)."""
     now = datetime.now(UTC)
     month = f"{now.year:04d}-{now.month:02d}"
+    # A host without the role label (its own group, role ""): the burn_rate
+    # alert, which has no host, still belongs to no group.
+    await _post(ingest_server, "av-bare", {}, [
+        {"metric": "av.up", "value": 1, "timestamp": time.time() - 120 + i * 10}
+        for i in range(6)])
+    await _hosts_recorded(ingest_server, ["av-bare"])
     conn = await asyncpg.connect(ingest_server.database_url)
     try:
         fired = datetime.fromtimestamp(time.time() - 3600, UTC)
