@@ -40,7 +40,7 @@ COMPONENTS = ("ingest", "analyzer", "notifier")
 #: The queue whose consumer each component must have.
 CONSUMED = {
     "ingest": "nazar.ingest.deferred",
-    "analyzer": "nazar.analyzer.samples",
+    "analyzer": "nazar.analyzer.samples.p0",
     "notifier": "nazar.notifier.alerts",
 }
 

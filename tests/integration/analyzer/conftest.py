@@ -82,6 +82,7 @@ class Env:
     collector: Collector
     pool: asyncpg.Pool
     extra: list[AnalyzerService] = field(default_factory=list)
+    partitions: int = 4
 
     def settings(self, **overrides: Any) -> AnalyzerSettings:
         values: dict[str, Any] = dict(
@@ -93,6 +94,9 @@ class Env:
             analyzer_burn_rate_interval=0.3,
             analyzer_reload_interval=1.0,
             analyzer_state_flush_interval=1.0,
+            analyzer_checkpoint_interval=0.5,
+            analyzer_rebalance_interval=0.5,
+            analyzer_partitions=self.partitions,
             analyzer_listen_port=0,
             db_pool_max=4,
         )
@@ -136,7 +140,8 @@ async def env() -> AsyncIterator[Env]:
     database_url = await create_database(db_name)
     amqp_url = create_vhost(vhost)
     port = free_port()
-    ingest = await start_ingest(database_url, amqp_url, analyzer_url=f"http://127.0.0.1:{port}")
+    ingest = await start_ingest(database_url, amqp_url, analyzer_url=f"http://127.0.0.1:{port}",
+                                analyzer_partitions=Env.partitions)
     collector = Collector()
     connection = await aio_pika.connect_robust(amqp_url)
     channel = await connection.channel()

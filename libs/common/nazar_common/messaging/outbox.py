@@ -17,6 +17,7 @@ from collections.abc import Callable
 import asyncpg
 
 from nazar_common.messaging.broker import Broker
+from nazar_common.messaging.partitioning import Router
 from nazar_common.runtime.tasks import Periodic, Tasks
 
 
@@ -29,7 +30,10 @@ class OutboxRelay:
         *,
         on_published: Callable[[int], None] = lambda n: None,
         on_backlog: Callable[[int], None] | None = None,
+        route: Router | None = None,
     ) -> None:
+        #: Splits / re-addresses a row into the messages published for it.
+        self.route = route
         self.pool = pool
         self.broker = broker
         self.batch = batch
@@ -61,12 +65,20 @@ class OutboxRelay:
                 return 0
             # Confirms are pipelined; any failure raises, the transaction
             # rolls back and the rows stay for the next round.
+            messages = [
+                (r["exchange"], r["routing_key"], str(r["message_id"]), r["body"]) for r in rows
+            ]
+            if self.route is not None:
+                route = self.route
+                messages = [
+                    (exchange, *part)
+                    for exchange, key, mid, body in messages
+                    for part in route(exchange, key, mid, body)
+                ]
             await asyncio.gather(
                 *(
-                    self.broker.publish(
-                        r["exchange"], r["routing_key"], r["body"], message_id=str(r["message_id"])
-                    )
-                    for r in rows
+                    self.broker.publish(exchange, key, body, message_id=mid)
+                    for exchange, key, mid, body in messages
                 )
             )
         self._on_published(len(rows))

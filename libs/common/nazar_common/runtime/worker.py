@@ -30,7 +30,7 @@ from nazar_common.messaging.broker import (
     StateHook,
     TopologyDeclarer,
 )
-from nazar_common.messaging.topology import QueueSpec, declare_topology
+from nazar_common.messaging.topology import QueueSpec, declare_topology, partitions_declarer
 from nazar_common.runtime.backoff import Backoff, Incident, retry
 from nazar_common.runtime.http import serve_http
 from nazar_common.runtime.listener import CONFIG_CHANNEL, PgListener
@@ -49,8 +49,10 @@ class Runtime:
         component: str,
         settings: CommonSettings,
         *,
-        topology: Sequence[TopologyDeclarer] = (declare_topology,),
+        topology: Sequence[TopologyDeclarer] | None = None,
     ) -> None:
+        if topology is None:
+            topology = (declare_topology, partitions_declarer(settings.analyzer_partitions))
         self.component = component
         self.settings = settings
         self.metrics = runtime_metrics(component)
