@@ -29,8 +29,10 @@ from prometheus_client import Counter, Gauge
 from nazar_analyzer import detectors
 from nazar_analyzer.deploys import TOLERANCE, DeployIndex, Deploys, HeldMachine
 from nazar_analyzer.evaluators import (
+    DETECTOR_KINDS,
+    OBSERVER_KINDS,
     DetectorEvaluator,
-    ThresholdEvaluator,
+    Observer,
     absence_observation,
     estimate_interval,
     new_detector_evaluator,
@@ -133,7 +135,7 @@ class Engine:
         self.hosts: dict[str, dict[str, str]] = {}
         #: Recent events (deploys...), for rules with ``deploys``.
         self.deploys = DeployIndex()
-        self._thresholds: dict[tuple[int, int], ThresholdEvaluator] = {}
+        self._observers: dict[tuple[int, int, int | None], Observer] = {}
         self._detectors: OrderedDict[tuple[int, int], DetectorEvaluator] = OrderedDict()
         self._evicted: list[DetectorEvaluator] = []
         #: composite detectors of one configuration share a bank (batched updates)
@@ -147,7 +149,7 @@ class Engine:
         self.rules = RuleSet.build(rules, old.generation + 1)
         self.hosts = hosts
         live = {(r.id, r.version) for r in self.rules.rules.values()}
-        self._thresholds = {k: v for k, v in self._thresholds.items() if k in live}
+        self._observers = {k: v for k, v in self._observers.items() if k[:2] in live}
         for key in [k for k, d in self._detectors.items() if (k[0], d.rule_version) not in live]:
             del self._detectors[key]
         DETECTORS.set(len(self._detectors))
@@ -197,13 +199,14 @@ class Engine:
     def machine(self, rule: Rule) -> Machine:
         return Machine(rule.spec.for_, rule.spec.keep_firing_for)
 
-    def threshold(self, rule: Rule) -> ThresholdEvaluator:
-        key = (rule.id, rule.version)
-        ev = self._thresholds.get(key)
+    def observer(self, rule: Rule, series_id: int | None) -> Observer:
+        """The observer of a rule kind registered in :data:`OBSERVER_KINDS`
+        (per rule, or per (rule, series))."""
+        kind = OBSERVER_KINDS[rule.kind]
+        key = (rule.id, rule.version, series_id if kind.per_series else None)
+        ev = self._observers.get(key)
         if ev is None:
-            ev = self._thresholds[key] = ThresholdEvaluator(
-                rule.spec.params, rule.spec.metric  # type: ignore[arg-type]
-            )
+            ev = self._observers[key] = kind.factory(rule)
         return ev
 
     # -- the sample path ---------------------------------------------------
@@ -242,7 +245,7 @@ class Engine:
         states = {(p.rule.id, p.subject.key): part.status(p.rule.id, p.subject) for p in pairs}
         await self._sync_detectors(pairs, states)
         for p in pairs:
-            if p.rule.kind != "threshold" and p.subject.series_id is not None:
+            if p.rule.kind in DETECTOR_KINDS and p.subject.series_id is not None:
                 part.detectors.add((p.rule.id, p.subject.series_id))
 
     def evaluate(self, part: PartitionState, pairs: Sequence[_Pair]) -> Outcome:
@@ -254,7 +257,7 @@ class Engine:
         starts = {k: s.alert_id for k, s in states.items()}
         results = self._evaluate(pairs, states)
         part.touch(states.keys())
-        part.models_dirty = part.models_dirty or any(p.rule.kind != "threshold" for p in pairs)
+        part.models_dirty = part.models_dirty or any(p.rule.kind in DETECTOR_KINDS for p in pairs)
         for pair, transitions, n in results:
             outcome.evaluated += n
             if transitions:
@@ -280,7 +283,7 @@ class Engine:
             status = states[(rule.id, pair.subject.key)]
             machine = self.machine(rule)
             deploys = self.deploys_of(rule, pair.subject)
-            if rule.kind != "threshold":
+            if rule.kind in DETECTOR_KINDS:
                 assert pair.subject.series_id is not None
                 key = (rule.id, pair.subject.series_id)
                 ev = self._detectors[key]
@@ -295,7 +298,7 @@ class Engine:
                 batched.append((len(out), ev, machine, status, pair.times, pair.values))
                 out.append((pair, [], 0))
                 continue
-            th = self.threshold(rule)
+            th = self.observer(rule, pair.subject.series_id)
             transitions: list[Transition] = []
             n = 0
             last = status.last_ts
@@ -357,7 +360,7 @@ class Engine:
         """Make each needed detector's position equal its state row's ``last_ts``."""
         need: dict[tuple[int, int], _Need] = {}
         for p in pairs:
-            if p.rule.kind == "threshold":
+            if p.rule.kind not in DETECTOR_KINDS:
                 continue
             assert p.subject.series_id is not None
             key = (p.rule.id, p.subject.series_id)

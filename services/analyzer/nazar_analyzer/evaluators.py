@@ -15,7 +15,7 @@ import math
 import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -35,6 +35,35 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
     "==": operator.eq,
     "!=": operator.ne,
 }
+
+
+class Observer(Protocol):
+    """Judges one point of a series (for the state machine)."""
+
+    def observe(self, ts: float, value: float) -> Observation: ...
+
+
+@dataclass(frozen=True)
+class ObserverKind:
+    """How a sample-driven rule kind is evaluated point by point: ``factory``
+    makes its observer, one per rule (``per_series=False``: stateless, like
+    threshold) or one per (rule, series) kept in the owning replica's memory."""
+
+    factory: Callable[[Rule], Observer]
+    per_series: bool = False
+
+
+#: The registration point of sample-driven rule kinds evaluated by an
+#: observer: a kind's module calls :func:`register_kind` when imported (and
+#: is imported below). Kinds with a learning detector per series
+#: (:data:`DETECTOR_KINDS`) are evaluated in batches per detector bank instead.
+OBSERVER_KINDS: dict[str, ObserverKind] = {}
+DETECTOR_KINDS = frozenset({"baseline", "anomaly"})
+
+
+def register_kind(kind: str, factory: Callable[[Rule], Observer], *,
+                  per_series: bool = False) -> None:
+    OBSERVER_KINDS[kind] = ObserverKind(factory, per_series)
 
 
 def fmt(x: float | None) -> str:
@@ -68,6 +97,12 @@ class ThresholdEvaluator:
             ts, breach, value, clear, self.low, self.high, p.value, None, text,
             (f"{self.metric}={fmt(value)}",),
         )
+
+
+register_kind(
+    "threshold",
+    lambda rule: ThresholdEvaluator(rule.spec.params, rule.spec.metric),  # type: ignore[arg-type]
+)
 
 
 @dataclass
