@@ -52,6 +52,7 @@ from nazar_common.errors import InvalidInputError, TransientError
 from nazar_common.messaging.broker import ConsumerEvent
 from nazar_common.messaging.outbox import OutboxRelay
 from nazar_common.messaging.topology import (
+    ALERTS_EXCHANGE,
     SAMPLES_EXCHANGE,
     analyzer_partition,
     partition_of,
@@ -150,7 +151,8 @@ class AnalyzerService:
         rt.every("checkpoint", min(1.0, s.analyzer_checkpoint_interval / 2), self._checkpoints)
         rt.every("rebalance", s.analyzer_rebalance_interval, self._rebalance, run_first=True)
         self.relay = OutboxRelay(
-            self.pool, rt.broker, s.analyzer_outbox_batch, on_published=OUTBOX_PUBLISHED.inc
+            self.pool, rt.broker, s.analyzer_outbox_batch, on_published=OUTBOX_PUBLISHED.inc,
+            exchanges=[ALERTS_EXCHANGE],
         )
         self.relay.start(rt.tasks)
         for p in range(self.partitions):

@@ -12,7 +12,7 @@ consumers are idempotent by message id.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import asyncpg
 
@@ -31,7 +31,12 @@ class OutboxRelay:
         on_published: Callable[[int], None] = lambda n: None,
         on_backlog: Callable[[int], None] | None = None,
         route: Router | None = None,
+        exchanges: Sequence[str] | None = None,
     ) -> None:
+        #: Relay only the rows of these exchanges (None: every row). The
+        #: analyzer relays its alert events only: sample batches are relayed
+        #: by ingest alone, in commit order.
+        self.exchanges = list(exchanges) if exchanges is not None else None
         #: Splits / re-addresses a row into the messages published for it.
         self.route = route
         self.pool = pool
@@ -56,10 +61,12 @@ class OutboxRelay:
         """Publish up to one batch of rows; returns how many."""
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
-                "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY id "
+                "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox "
+                "WHERE $2::text[] IS NULL OR exchange = ANY($2::text[]) ORDER BY id "
                 "LIMIT $1 FOR UPDATE SKIP LOCKED) "
                 "RETURNING id, exchange, routing_key, message_id, body",
                 self.batch,
+                self.exchanges,
             )
             if not rows:
                 return 0
