@@ -6,6 +6,7 @@ those of one uninterrupted in-memory run over the same samples."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import signal
@@ -181,7 +182,8 @@ async def test_rebalancing_mid_stream_opens_every_alert_exactly_once(stack) -> N
     async def complete() -> bool:
         return len({e.id for e in events}) >= n_expected
 
-    await wait_for(complete, 90, f"{n_expected} alert events")
+    with contextlib.suppress(AssertionError):  # (what is missing is shown below)
+        await wait_for(complete, 120, f"{n_expected} alert events")
     await asyncio.sleep(3.0)  # anything more would be a duplicate
     await connection.close()
 
