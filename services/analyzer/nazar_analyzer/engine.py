@@ -40,7 +40,7 @@ from nazar_analyzer.evaluators import (
     step_many,
     warm_many,
 )
-from nazar_analyzer.machine import Machine, Status, Transition
+from nazar_analyzer.machine import NORMAL, Machine, Status, Transition
 from nazar_analyzer.rules import Rule, RuleSet, series_subject
 from nazar_analyzer.settings import AnalyzerSettings
 from nazar_analyzer.state import EPS, PartitionState, Snapshot, StateKey, Subject
@@ -136,6 +136,9 @@ class Engine:
         #: Recent events (deploys...), for rules with ``deploys``.
         self.deploys = DeployIndex()
         self._observers: dict[tuple[int, int, int | None], Observer] = {}
+        self._machines: dict[tuple[int, int], Machine] = {}
+        #: series id -> (rule set generation, host labels, subject, rules)
+        self._series_cache: dict[int, tuple[int, Mapping[str, str], Subject, list[Rule]]] = {}
         self._detectors: OrderedDict[tuple[int, int], DetectorEvaluator] = OrderedDict()
         self._evicted: list[DetectorEvaluator] = []
         #: composite detectors of one configuration share a bank (batched updates)
@@ -150,6 +153,7 @@ class Engine:
         self.hosts = hosts
         live = {(r.id, r.version) for r in self.rules.rules.values()}
         self._observers = {k: v for k, v in self._observers.items() if k[:2] in live}
+        self._machines = {k: v for k, v in self._machines.items() if k in live}
         for key in [k for k, d in self._detectors.items() if (k[0], d.rule_version) not in live]:
             del self._detectors[key]
         DETECTORS.set(len(self._detectors))
@@ -197,7 +201,12 @@ class Engine:
         return Deploys.of(rule.spec, self.deploys, subject.host, dict(subject.host_labels))
 
     def machine(self, rule: Rule) -> Machine:
-        return Machine(rule.spec.for_, rule.spec.keep_firing_for)
+        """The state machine of ``rule`` (stateless: shared by its subjects)."""
+        key = (rule.id, rule.version)
+        machine = self._machines.get(key)
+        if machine is None:
+            machine = self._machines[key] = Machine(rule.spec.for_, rule.spec.keep_firing_for)
+        return machine
 
     def observer(self, rule: Rule, series_id: int | None) -> Observer:
         """The observer of a rule kind registered in :data:`OBSERVER_KINDS`
@@ -219,22 +228,32 @@ class Engine:
             times.append(t)
             values.append(v)
         pairs: list[_Pair] = []
+        generation = self.rules.generation
+        cache = self._series_cache
         for i, (times, values) in per_series.items():
             ref = batch.series[i]
             if ref.id is None or not self.rules.has_metric(ref.metric):
                 continue
             host_labels = batch.hosts.get(ref.host) or self.hosts.get(ref.host, {})
-            rules = self.rules.for_series(ref.id, ref.metric, ref.host, ref.labels, host_labels)
+            hit = cache.get(ref.id)
+            if hit is None or hit[0] != generation or hit[1] != host_labels:
+                rules = self.rules.for_series(
+                    ref.id, ref.metric, ref.host, ref.labels, host_labels
+                )
+                subject = Subject(
+                    series_subject(ref.id), ref.host, ref.id, ref.metric,
+                    tuple(sorted(ref.labels.items())), tuple(sorted(host_labels.items())),
+                )
+                if len(cache) > 1_000_000:
+                    cache.clear()
+                hit = cache[ref.id] = (generation, host_labels, subject, rules)
+            _, _, subject, rules = hit
             if not rules:
                 continue
-            if any(b < a for a, b in itertools.pairwise(times)):
+            if len(times) > 1 and any(b < a for a, b in itertools.pairwise(times)):
                 order = sorted(range(len(times)), key=times.__getitem__)
                 times = [times[j] for j in order]
                 values = [values[j] for j in order]
-            subject = Subject(
-                series_subject(ref.id), ref.host, ref.id, ref.metric,
-                tuple(sorted(ref.labels.items())), tuple(sorted(host_labels.items())),
-            )
             for rule in rules:
                 pairs.append(_Pair(rule, subject, times, values))
         return pairs
@@ -242,10 +261,14 @@ class Engine:
     async def prepare(self, part: PartitionState, pairs: Sequence[_Pair]) -> None:
         """Bring the detectors ``pairs`` need to their states' positions (I/O
         only for detectors not in memory or behind)."""
-        states = {(p.rule.id, p.subject.key): part.status(p.rule.id, p.subject) for p in pairs}
-        await self._sync_detectors(pairs, states)
-        for p in pairs:
-            if p.rule.kind in DETECTOR_KINDS and p.subject.series_id is not None:
+        learning = [p for p in pairs if p.rule.kind in DETECTOR_KINDS]
+        if not learning:
+            return
+        states = {(p.rule.id, p.subject.key): part.status(p.rule.id, p.subject)
+                  for p in learning}
+        await self._sync_detectors(learning, states)
+        for p in learning:
+            if p.subject.series_id is not None:
                 part.detectors.add((p.rule.id, p.subject.series_id))
 
     def evaluate(self, part: PartitionState, pairs: Sequence[_Pair]) -> Outcome:
@@ -253,13 +276,26 @@ class Engine:
         outcome = Outcome(pairs=len(pairs))
         if not pairs:
             return outcome
-        states = {(p.rule.id, p.subject.key): part.status(p.rule.id, p.subject) for p in pairs}
+        states: dict[StateKey, Status] = {}
+        known = part.states
+        for p in pairs:
+            key = (p.rule.id, p.subject.key)
+            st = known.get(key)
+            states[key] = st if st is not None else part.status(p.rule.id, p.subject)
         starts = {k: s.alert_id for k, s in states.items()}
         results = self._evaluate(pairs, states)
-        part.touch(states.keys())
-        part.models_dirty = part.models_dirty or any(p.rule.kind in DETECTOR_KINDS for p in pairs)
+        dirty = part.dirty
         for pair, transitions, n in results:
             outcome.evaluated += n
+            key = (pair.rule.id, pair.subject.key)
+            # A normal state's position alone is not checkpointed: replaying a
+            # point it has seen records nothing twice (event ids are derived
+            # from the transitions). Detector states are: their position is
+            # the detectors' (see _sync_detectors).
+            if transitions or states[key].state != NORMAL or pair.rule.kind in DETECTOR_KINDS:
+                dirty.add(key)
+                if pair.rule.kind in DETECTOR_KINDS:
+                    part.models_dirty = True
             if transitions:
                 key = (pair.rule.id, pair.subject.key)
                 outcome.changes.append(
@@ -278,11 +314,28 @@ class Engine:
     ) -> list[tuple[_Pair, list[Transition], int]]:
         out: list[tuple[_Pair, list[Transition], int]] = []
         batched: list[tuple[int, DetectorEvaluator, Machine, Status, list[float], list[float]]] = []
+        #: per rule: its machine, whether it cares about deploys, and for a
+        #: kind with one observer per rule, the observer and its quiet test
+        plans: dict[int, tuple[Machine, bool, Observer | None, Any]] = {}
         for pair in pairs:
             rule = pair.rule
             status = states[(rule.id, pair.subject.key)]
-            machine = self.machine(rule)
-            deploys = self.deploys_of(rule, pair.subject)
+            plan = plans.get(rule.id)
+            if plan is None:
+                kind = OBSERVER_KINDS.get(rule.kind)
+                shared = self.observer(rule, None) if kind and not kind.per_series else None
+                plan = plans[rule.id] = (self.machine(rule), rule.spec.deploys is not None,
+                                         shared, getattr(shared, "quiet", None))
+            machine, cares, shared, quiet = plan
+            if shared is not None and quiet is not None and not cares and (
+                    status.state == NORMAL and len(pair.times) == 1):
+                ts = pair.times[0]  # the common case: one point, no breach
+                if (status.last_ts is None or ts > status.last_ts + EPS) and quiet(
+                        pair.values[0]):
+                    status.last_ts = ts
+                    out.append((pair, [], 1))
+                    continue
+            deploys = self.deploys_of(rule, pair.subject) if cares else None
             if rule.kind in DETECTOR_KINDS:
                 assert pair.subject.series_id is not None
                 key = (rule.id, pair.subject.series_id)
@@ -298,14 +351,18 @@ class Engine:
                 batched.append((len(out), ev, machine, status, pair.times, pair.values))
                 out.append((pair, [], 0))
                 continue
-            th = self.observer(rule, pair.subject.series_id)
+            th = shared or self.observer(rule, pair.subject.series_id)
+            quiet = getattr(th, "quiet", None)
             transitions: list[Transition] = []
             n = 0
             last = status.last_ts
             for ts, value in zip(pair.times, pair.values, strict=True):
                 if last is not None and ts <= last + EPS:
                     continue  # already evaluated (late or repeated point)
-                transitions += machine.step(status, th.observe(ts, value))
+                if quiet is not None and status.state == NORMAL and quiet(value):
+                    status.last_ts = ts  # nothing to explain: the machine stays normal
+                else:
+                    transitions += machine.step(status, th.observe(ts, value))
                 last = ts
                 n += 1
             if deploys is not None:

@@ -38,7 +38,9 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
 
 
 class Observer(Protocol):
-    """Judges one point of a series (for the state machine)."""
+    """Judges one point of a series (for the state machine). An observer may
+    also have ``quiet(value) -> bool``: True when the point cannot open an
+    alert, so a normal subject skips building an observation (the hot path)."""
 
     def observe(self, ts: float, value: float) -> Observation: ...
 
@@ -82,6 +84,10 @@ class ThresholdEvaluator:
         down = params.comparator in ("<", "<=")
         self.low = params.value if down else None
         self.high = params.value if up else None
+
+    def quiet(self, value: float) -> bool:
+        """No breach: a normal subject stays normal (no observation needed)."""
+        return not self.op(value, self.params.value)
 
     def observe(self, ts: float, value: float) -> Observation:
         p = self.params
