@@ -30,7 +30,7 @@ from nazar_analyzer.evaluators import DetectorEvaluator, new_detector_evaluator,
 from nazar_analyzer.machine import Status
 from nazar_analyzer.rules import Rule, RuleSet, series_subject
 from nazar_analyzer.settings import AnalyzerSettings
-from nazar_analyzer.store import Subject
+from nazar_analyzer.state import Subject
 from nazar_common.schemas.config import RuleSpec
 from nazar_common.schemas.wire import SampleBatchV1, SeriesRef
 

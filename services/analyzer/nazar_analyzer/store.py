@@ -64,24 +64,6 @@ async def load_events(
     return await recent_events(conn, since, limit)
 
 
-async def lookup_series(
-    conn: asyncpg.Connection, keys: Sequence[tuple[str, str, dict[str, str]]]
-) -> list[int | None]:
-    """Ids of series given as (metric, host, labels); None for unknown ones."""
-    rows = await conn.fetch(
-        "SELECT t.ord, s.id FROM unnest($1::text[], $2::text[], $3::text[]) "
-        "WITH ORDINALITY AS t(m, h, l, ord) "
-        "JOIN series s ON s.metric = t.m AND s.host = t.h AND s.labels = t.l::jsonb",
-        [k[0] for k in keys],
-        [k[1] for k in keys],
-        [orjson.dumps(k[2]).decode() for k in keys],
-    )
-    out: list[int | None] = [None] * len(keys)
-    for r in rows:
-        out[r["ord"] - 1] = r["id"]
-    return out
-
-
 # -- partitions and checkpoints ------------------------------------------------
 
 
