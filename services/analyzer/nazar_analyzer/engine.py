@@ -46,7 +46,7 @@ from nazar_analyzer.settings import AnalyzerSettings
 from nazar_analyzer.state import EPS, PartitionState, Snapshot, StateKey, Subject
 from nazar_common.schemas.config import RuleSpec
 from nazar_common.schemas.events import Event
-from nazar_common.schemas.wire import SampleBatchV1
+from nazar_common.schemas.wire import SampleBatchV1, SeriesRef
 
 log = logging.getLogger(__name__)
 
@@ -220,21 +220,31 @@ class Engine:
 
     # -- the sample path ---------------------------------------------------
 
-    def pairs_of(self, batch: SampleBatchV1) -> list[_Pair]:
-        """(rule, series) pairs of a batch with their points in time order."""
+    def pairs_of(self, *batches: SampleBatchV1) -> list[_Pair]:
+        """(rule, series) pairs of batches (in delivery order) with their
+        points in time order."""
         per_series: dict[int, tuple[list[float], list[float]]] = {}
-        for i, t, v in zip(batch.series_index, batch.times, batch.values, strict=True):
-            times, values = per_series.setdefault(i, ([], []))
-            times.append(t)
-            values.append(v)
+        refs: dict[int, tuple[SeriesRef, Mapping[str, str]]] = {}
+        for batch in batches:
+            series = batch.series
+            for i, t, v in zip(batch.series_index, batch.times, batch.values, strict=True):
+                ref = series[i]
+                if ref.id is None:
+                    continue
+                entry = per_series.get(ref.id)
+                if entry is None:
+                    entry = per_series[ref.id] = ([], [])
+                    refs[ref.id] = (ref, batch.hosts.get(ref.host) or {})
+                entry[0].append(t)
+                entry[1].append(v)
         pairs: list[_Pair] = []
         generation = self.rules.generation
         cache = self._series_cache
-        for i, (times, values) in per_series.items():
-            ref = batch.series[i]
-            if ref.id is None or not self.rules.has_metric(ref.metric):
+        for sid, (times, values) in per_series.items():
+            ref, batch_labels = refs[sid]
+            if not self.rules.has_metric(ref.metric):
                 continue
-            host_labels = batch.hosts.get(ref.host) or self.hosts.get(ref.host, {})
+            host_labels = batch_labels or self.hosts.get(ref.host, {})
             hit = cache.get(ref.id)
             if hit is None or hit[0] != generation or hit[1] != host_labels:
                 rules = self.rules.for_series(

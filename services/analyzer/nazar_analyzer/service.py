@@ -107,6 +107,9 @@ class Owned:
     state: PartitionState
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     pending: list[asyncio.Future[None]] = field(default_factory=list)
+    #: Batches delivered, waiting to be evaluated (by ``worker``).
+    inbox: list[tuple[SampleBatchV1, asyncio.Future[None]]] = field(default_factory=list)
+    worker: asyncio.Task[None] | None = None
     releasing: bool = False
     last_checkpoint: float = field(default_factory=time.monotonic)
     last_models: float = field(default_factory=time.monotonic)
@@ -219,9 +222,8 @@ class AnalyzerService:
 
     async def _own(self, p: int) -> Owned:
         """Partition ``p``'s state, taken over (claimed and restored) if needed."""
-        owned = self.owned.get(p)
-        if owned is not None:
-            return owned
+        # Always through the lock (it does not yield when free): deliveries
+        # that waited for a restore keep their order ahead of later ones.
         lock = self._claiming.setdefault(p, asyncio.Lock())
         async with lock:
             owned = self.owned.get(p)
@@ -258,7 +260,8 @@ class AnalyzerService:
     @staticmethod
     def _fail(owned: Owned, why: str) -> None:
         pending, owned.pending = owned.pending, []
-        for fut in pending:
+        inbox, owned.inbox = owned.inbox, []
+        for fut in pending + [f for _, f in inbox]:
             if not fut.done():
                 fut.set_exception(LostPartitionError(why))
 
@@ -276,28 +279,47 @@ class AnalyzerService:
             BATCHES.labels("invalid").inc()
             raise InvalidInputError(f"undecodable sample batch: {exc}") from exc
         owned = await self._own(p)
-        async with owned.lock:
-            if owned.releasing or self.draining or self.owned.get(p) is not owned:
-                raise LostPartitionError("the partition is being handed over")
-            try:
-                await self._evaluate(owned, batch)
-            except Exception:
-                BATCHES.labels("failed").inc()
-                self._drop(p, "evaluation failed; restoring from the checkpoint")
-                raise
-            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            owned.pending.append(done)
-            due = (owned.state.samples_since_checkpoint >= self.settings.analyzer_checkpoint_samples
-                   or len(owned.pending) >= self.settings.analyzer_prefetch // 2)
-        BATCHES.labels("ok").inc()
-        self.batches_done += 1
-        if due:
-            self._checkpoint_soon(p)
-        await done  # acknowledged once a checkpoint covers it
+        if owned.releasing or self.draining or self.owned.get(p) is not owned:
+            raise LostPartitionError("the partition is being handed over")
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        owned.inbox.append((batch, done))
+        if owned.worker is None or owned.worker.done():
+            owned.worker = asyncio.create_task(self._work(p, owned), name=f"partition-{p}")
+        await done  # evaluated, then acknowledged once a checkpoint covers it
 
-    async def _evaluate(self, owned: Owned, batch: SampleBatchV1) -> None:
+    async def _work(self, p: int, owned: Owned) -> None:
+        """Evaluate the partition's delivered batches, several at a time (one
+        detector-bank update per bank for all of them), in delivery order."""
+        while owned.inbox:
+            await asyncio.sleep(0)  # let the deliveries of this moment arrive
+            async with owned.lock:
+                items, owned.inbox = owned.inbox, []
+                if owned.releasing or self.draining or self.owned.get(p) is not owned:
+                    for _, fut in items:
+                        if not fut.done():
+                            fut.set_exception(LostPartitionError("the partition is handed over"))
+                    continue
+                try:
+                    await self._evaluate(owned, [b for b, _ in items])
+                except Exception as exc:
+                    BATCHES.labels("failed").inc(len(items))
+                    for _, fut in items:
+                        if not fut.done():
+                            fut.set_exception(exc)
+                    self._drop(p, "evaluation failed; restoring from the checkpoint")
+                    return
+                owned.pending += [fut for _, fut in items]
+                BATCHES.labels("ok").inc(len(items))
+                self.batches_done += len(items)
+                due = (owned.state.samples_since_checkpoint
+                       >= self.settings.analyzer_checkpoint_samples
+                       or len(owned.pending) >= self.settings.analyzer_prefetch // 2)
+            if due:
+                self._checkpoint_soon(p)
+
+    async def _evaluate(self, owned: Owned, batches: list[SampleBatchV1]) -> None:
         engine = self.engine
-        pairs = engine.pairs_of(batch)
+        pairs = engine.pairs_of(*batches)
         if not pairs:
             return
         await engine.prepare(owned.state, pairs)
@@ -305,8 +327,10 @@ class AnalyzerService:
             outcome = await asyncio.to_thread(engine.evaluate, owned.state, pairs)
         else:
             outcome = engine.evaluate(owned.state, pairs)
-        if batch.times:
-            LAG.observe(max(0.0, time.time() - max(batch.times)))
+        now = time.time()
+        for batch in batches:
+            if batch.times:
+                LAG.observe(max(0.0, now - max(batch.times)))
         if outcome.changes:
             await self._record(outcome.changes)
 

@@ -133,15 +133,8 @@ class Env:
             assert r.status_code in (200, 202), r.text
 
 
-@pytest.fixture(scope="module")
-async def env() -> AsyncIterator[Env]:
-    token = secrets.token_hex(4)
-    db_name, vhost = f"nazar_test_an_{token}", f"nazar-test-an-{token}"
-    database_url = await create_database(db_name)
-    amqp_url = create_vhost(vhost)
-    port = free_port()
-    ingest = await start_ingest(database_url, amqp_url, analyzer_url=f"http://127.0.0.1:{port}",
-                                analyzer_partitions=Env.partitions)
+async def collect_alerts(amqp_url: str) -> tuple[Collector, aio_pika.abc.AbstractConnection]:
+    """Every alert event published from now on (a queue of the caller's)."""
     collector = Collector()
     connection = await aio_pika.connect_robust(amqp_url)
     channel = await connection.channel()
@@ -154,6 +147,19 @@ async def env() -> AsyncIterator[Env]:
             collector.events.append(AlertEventV1.from_bytes(message.body))
 
     await queue.consume(on_message)
+    return collector, connection
+
+
+@pytest.fixture(scope="module")
+async def env() -> AsyncIterator[Env]:
+    token = secrets.token_hex(4)
+    db_name, vhost = f"nazar_test_an_{token}", f"nazar-test-an-{token}"
+    database_url = await create_database(db_name)
+    amqp_url = create_vhost(vhost)
+    port = free_port()
+    ingest = await start_ingest(database_url, amqp_url, analyzer_url=f"http://127.0.0.1:{port}",
+                                analyzer_partitions=Env.partitions)
+    collector, connection = await collect_alerts(amqp_url)
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=3)
     env = Env(database_url, amqp_url, ingest, None, port, collector, pool)  # type: ignore[arg-type]
     env.analyzer = await started(AnalyzerService(env.settings(analyzer_listen_port=port)))

@@ -14,7 +14,6 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import aio_pika
 import asyncpg
 import pytest
 
@@ -22,9 +21,7 @@ from nazar_analyzer.engine import Engine, _Pair
 from nazar_analyzer.rules import Rule, RuleSet, series_subject
 from nazar_analyzer.settings import AnalyzerSettings
 from nazar_analyzer.state import PartitionState, Subject
-from nazar_common.messaging.topology import ALERTS_EXCHANGE, ALERTS_ROUTING_KEY
 from nazar_common.schemas.config import RuleSpec
-from nazar_common.schemas.wire import AlertEventV1
 from tests.conftest import (
     create_database,
     create_vhost,
@@ -33,7 +30,7 @@ from tests.conftest import (
     free_port,
     start_ingest,
 )
-from tests.integration.analyzer.conftest import wait_for
+from tests.integration.analyzer.conftest import collect_alerts, wait_for
 from tests.support.stack import Service
 
 pytestmark = pytest.mark.timeout(300)
@@ -132,18 +129,8 @@ async def stack(tmp_path: Path) -> AsyncIterator[tuple[str, str, asyncpg.Pool, R
 
 async def test_rebalancing_mid_stream_opens_every_alert_exactly_once(stack) -> None:  # type: ignore[no-untyped-def]
     ingest, amqp_url, pool, replicas = stack
-    events: list[AlertEventV1] = []
-    connection = await aio_pika.connect_robust(amqp_url)
-    channel = await connection.channel()
-    exchange = await channel.get_exchange(ALERTS_EXCHANGE)
-    queue = await channel.declare_queue("", exclusive=True)
-    await queue.bind(exchange, routing_key=ALERTS_ROUTING_KEY)
-
-    async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
-        async with message.process():
-            events.append(AlertEventV1.from_bytes(message.body))
-
-    await queue.consume(on_message)
+    collector, connection = await collect_alerts(amqp_url)
+    events = collector.events
     async with ingest.client() as client:
         for rule in RULES:
             r = await client.put(f"/api/v1/rules/{rule['name']}", json=rule)
