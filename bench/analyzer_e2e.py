@@ -152,7 +152,7 @@ async def main(args: argparse.Namespace) -> int:
         sent = failed = 0
         limit = asyncio.Semaphore(args.concurrency)
         started = time.monotonic()
-        depth_log: list[tuple[float, int, int]] = []
+        depth_log: list[tuple[float, int, int, int]] = []
 
         async def push(client: httpx.AsyncClient, i: int, host: str) -> None:
             nonlocal sent, failed
@@ -188,10 +188,15 @@ async def main(args: argparse.Namespace) -> int:
                 await asyncio.gather(*tasks)
 
         async def watch() -> None:
-            while time.monotonic() - started < args.duration + 30:
-                d = await depths(amqp_url, args.partitions)
-                depth_log.append((time.monotonic() - started, sum(d), max(d)))
-                await asyncio.sleep(10)
+            conn = await asyncpg.connect(database_url)
+            try:
+                while time.monotonic() - started < args.duration + 30:
+                    d = await depths(amqp_url, args.partitions)
+                    backlog = await conn.fetchval("SELECT count(*) FROM outbox")
+                    depth_log.append((time.monotonic() - started, sum(d), max(d), backlog))
+                    await asyncio.sleep(10)
+            finally:
+                await conn.close()
 
         watcher = asyncio.create_task(watch())
         await agents()
@@ -224,8 +229,10 @@ async def main(args: argparse.Namespace) -> int:
               f"{n:.0f} batches: " + ", ".join(
                   f"p{int(q * 100)} {histogram_quantile(buckets, q):.2f} s"
                   for q in (0.5, 0.9, 0.95, 0.99)) + " (interpolated in histogram buckets)")
-        print("partition queue depth over time (s: total / deepest partition): " + ", ".join(
-            f"{t:.0f}: {total}/{deepest}" for t, total, deepest in depth_log))
+        print("queues over time (s: partition queues' ready messages, total / deepest; "
+              "ingest's outbox rows not yet relayed): " + ", ".join(
+                  f"{t:.0f}: {total}/{deepest}/{backlog}"
+                  for t, total, deepest, backlog in depth_log))
         used = {name: cpu1[name] - cpu0[name] for name in pids}
         print("CPU per party over the run (user+system seconds, % of one core): " + ", ".join(
             f"{name} {used[name]:.1f} s ({100 * used[name] / elapsed:.0f}%)" for name in pids)
