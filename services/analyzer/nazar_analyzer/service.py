@@ -132,6 +132,7 @@ class AnalyzerService:
         self.owned: dict[int, Owned] = {}
         self._claiming: dict[int, asyncio.Lock] = {}
         self._evaluation = Incident("batch evaluation", log)
+        self._parked: list[asyncio.Future[None]] = []
         self.members = 1
         self.draining = False
         self.rules_loaded = False
@@ -176,6 +177,9 @@ class AnalyzerService:
             prefetch=self.settings.analyzer_prefetch,
             on_state=on_state,
             drain_timeout=self.settings.analyzer_drain_timeout,
+            # handing over closes the channel at once: what was not acknowledged
+            # returns to the queue in order before the next owner receives any
+            abandon=True,
         )
 
     def stopping(self) -> None:
@@ -187,6 +191,11 @@ class AnalyzerService:
 
     async def drain(self) -> None:
         """Consumers are stopped: leave the membership, relay what is left."""
+        for p in list(self.owned):
+            self._drop(p, "stopping")
+        for parked in self._parked:
+            if not parked.done():
+                parked.set_exception(LostPartitionError("stopping"))
         if self.pool is None:
             return
         with contextlib.suppress(Exception):
@@ -267,9 +276,16 @@ class AnalyzerService:
 
     # -- the consumer ---------------------------------------------------------------
 
+    async def _park(self) -> None:
+        """Hold a delivery unsettled until the subscription closes (it then
+        returns to the queue in order; a requeue now would come straight back)."""
+        parked: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._parked.append(parked)
+        await parked
+
     async def handle(self, p: int, message: AbstractIncomingMessage) -> None:
         if self.draining:
-            raise TransientError("draining")
+            await self._park()
         if is_tick(message.body):
             await self._tick(p)
             return
@@ -279,8 +295,8 @@ class AnalyzerService:
             BATCHES.labels("invalid").inc()
             raise InvalidInputError(f"undecodable sample batch: {exc}") from exc
         owned = await self._own(p)
-        if owned.releasing or self.draining or self.owned.get(p) is not owned:
-            raise LostPartitionError("the partition is being handed over")
+        if self.owned.get(p) is not owned:
+            raise LostPartitionError("the partition was released")
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         owned.inbox.append((batch, done))
         if owned.worker is None or owned.worker.done():
@@ -293,12 +309,9 @@ class AnalyzerService:
         while owned.inbox:
             await asyncio.sleep(0)  # let the deliveries of this moment arrive
             async with owned.lock:
-                items, owned.inbox = owned.inbox, []
                 if owned.releasing or self.draining or self.owned.get(p) is not owned:
-                    for _, fut in items:
-                        if not fut.done():
-                            fut.set_exception(LostPartitionError("the partition is handed over"))
-                    continue
+                    return  # left unsettled: they return to the queue, in order
+                items, owned.inbox = owned.inbox, []
                 try:
                     await self._evaluate(owned, [b for b, _ in items])
                 except Exception as exc:
@@ -428,10 +441,12 @@ class AnalyzerService:
         owned = self.owned.get(p)
         if owned is None:
             return
-        await self._checkpoint(p)
-        owned.releasing = True
+        owned.releasing = True  # nothing more is evaluated
+        await self._checkpoint(p)  # what was, is acknowledged
         name = analyzer_partition(p).name
-        await self.broker.remove_consumer(name)  # the broker activates the next subscriber
+        # the channel closes: the rest returns to the queue in order, then the
+        # broker activates the next subscriber
+        await self.broker.remove_consumer(name)
         self._drop(p, "handed over")
         HANDOVERS.inc()
         if not self.draining:

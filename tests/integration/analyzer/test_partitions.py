@@ -182,8 +182,9 @@ async def test_rebalancing_mid_stream_opens_every_alert_exactly_once(stack) -> N
             (e.previous_state, e.state, round(e.at.timestamp(), 3)))
     want = {k: [(f, s, round(at - t0, 3)) for f, s, at in v] for k, v in expected.items()}
     got = {k: [(f, s, round(at - t0, 3)) for f, s, at in v] for k, v in got.items()}
-    diff = {k: (want.get(k), got.get(k)) for k in sorted(set(want) | set(got))
-            if want.get(k) != got.get(k)}
+    diff = {k: ([t for t in want.get(k, []) if t not in got.get(k, [])],  # missing
+                [t for t in got.get(k, []) if t not in want.get(k, [])])  # unexpected
+            for k in sorted(set(want) | set(got)) if want.get(k) != got.get(k)}
     assert not diff, diff
     # the alert rows: one per opening, none duplicated
     opened = sum(1 for v in expected.values() for f, _, _ in v if f == "normal")

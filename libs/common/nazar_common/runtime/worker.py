@@ -148,6 +148,7 @@ class Runtime:
         exclusive: bool = False,
         arguments: Mapping[str, Any] | None = None,
         drain_timeout: float = 30.0,
+        abandon: bool = False,
     ) -> None:
         """Consume ``queue`` with ``handler`` (see :class:`ConsumerSpec`); may be
         called before or after :meth:`start_broker`."""
@@ -161,6 +162,7 @@ class Runtime:
                 exclusive=exclusive,
                 arguments=dict(arguments or {}),
                 drain_timeout=drain_timeout,
+                abandon=abandon,
             )
         )
 
