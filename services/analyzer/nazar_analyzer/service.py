@@ -110,6 +110,11 @@ class Owned:
     #: Batches delivered, waiting to be evaluated (by ``worker``).
     inbox: list[tuple[SampleBatchV1, asyncio.Future[None]]] = field(default_factory=list)
     worker: asyncio.Task[None] | None = None
+    #: Taken over and nothing evaluated yet: the first deliveries are the
+    #: previous owner's unacknowledged batches, redelivered in an order the
+    #: broker does not promise; they are gathered and evaluated together
+    #: (each series' points in time order).
+    fresh: bool = True
     releasing: bool = False
     last_checkpoint: float = field(default_factory=time.monotonic)
     last_models: float = field(default_factory=time.monotonic)
@@ -308,6 +313,9 @@ class AnalyzerService:
         detector-bank update per bank for all of them), in delivery order."""
         while owned.inbox:
             await asyncio.sleep(0)  # let the deliveries of this moment arrive
+            if owned.fresh:
+                owned.fresh = False
+                await self._gather(owned)
             async with owned.lock:
                 if owned.releasing or self.draining or self.owned.get(p) is not owned:
                     return  # left unsettled: they return to the queue, in order
@@ -329,6 +337,16 @@ class AnalyzerService:
                        or len(owned.pending) >= self.settings.analyzer_prefetch // 2)
             if due:
                 self._checkpoint_soon(p)
+
+    @staticmethod
+    async def _gather(owned: Owned, quiet: float = 0.05, most: float = 1.0) -> None:
+        """Wait until the burst of (re)deliveries after a takeover is in."""
+        deadline = time.monotonic() + most
+        while time.monotonic() < deadline:
+            n = len(owned.inbox)
+            await asyncio.sleep(quiet)
+            if len(owned.inbox) == n:
+                return
 
     async def _evaluate(self, owned: Owned, batches: list[SampleBatchV1]) -> None:
         engine = self.engine
