@@ -98,11 +98,13 @@ async def depths(amqp_url: str, partitions: int) -> list[int]:
 
 
 def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process (and, for a service, its children)."""
     try:
         proc = psutil.Process(pid)
         total = sum(proc.cpu_times()[:2])
-        for child in proc.children(recursive=True):
-            total += sum(child.cpu_times()[:2])
+        if pid != os.getpid():  # (the services are this process's children)
+            for child in proc.children(recursive=True):
+                total += sum(child.cpu_times()[:2])
         return total
     except psutil.Error:
         return 0.0
@@ -143,8 +145,9 @@ async def main(args: argparse.Namespace) -> int:
         for a in analyzers:
             a.start()
         await asyncio.gather(*(a.wait_ready(90) for a in analyzers))
-        pids = {"ingest": ingest.proc.pid, **{f"analyzer-{i}": a.proc.pid  # type: ignore[union-attr]
-                                                 for i, a in enumerate(analyzers)}}
+        pids = {"ingest": ingest.proc.pid,  # type: ignore[union-attr]
+                **{f"analyzer-{i}": a.proc.pid for i, a in enumerate(analyzers)}}  # type: ignore[union-attr]
+        pids["load generator (this process)"] = os.getpid()
         cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items()}
         hosts = [f"e2e-{i:05d}" for i in range(args.hosts)]
         spiked = set(random.Random(1).sample(hosts, min(args.spikes, len(hosts))))
@@ -156,12 +159,12 @@ async def main(args: argparse.Namespace) -> int:
 
         async def push(client: httpx.AsyncClient, i: int, host: str) -> None:
             nonlocal sent, failed
-            now = time.time()
-            samples = [{"metric": m, "value": (99.0 if host in spiked and now >= spike_from
-                                               and m == "cpu.usage_percent" else
-                                               40 + 10 * random.random()),
-                        "timestamp": now} for m in AGENT_METRICS]
-            async with limit:
+            async with limit:  # an agent stamps its samples when it sends them
+                now = time.time()
+                samples = [{"metric": m, "value": (99.0 if host in spiked and now >= spike_from
+                                                   and m == "cpu.usage_percent" else
+                                                   40 + 10 * random.random()),
+                            "timestamp": now} for m in AGENT_METRICS]
                 try:
                     r = await client.post("/api/v1/metrics", json={
                         "host": host, "labels": {"role": f"r{i % 5}"}, "samples": samples})
