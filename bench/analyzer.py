@@ -192,6 +192,7 @@ async def transactional(
     import orjson
 
     from nazar_analyzer import store
+    from nazar_analyzer.service import tune_gc
     from nazar_analyzer.state import PartitionState
     from nazar_common.db.migrate import migrate
     from nazar_common.messaging.topology import partition_of
@@ -214,6 +215,7 @@ async def transactional(
             "ORDER BY host, metric", list(AGENT_METRICS))
     finally:
         await conn.close()
+    tune_gc()  # as the service does
     settings = AnalyzerSettings(database_url=database_url)
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=4)
     engine = Engine(settings, store.PgHistory(pool))

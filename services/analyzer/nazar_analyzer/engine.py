@@ -226,17 +226,24 @@ class Engine:
         per_series: dict[int, tuple[list[float], list[float]]] = {}
         refs: dict[int, tuple[SeriesRef, Mapping[str, str]]] = {}
         for batch in batches:
-            series = batch.series
+            by_index: dict[int, tuple[list[float], list[float]]] = {}
             for i, t, v in zip(batch.series_index, batch.times, batch.values, strict=True):
-                ref = series[i]
-                if ref.id is None:
-                    continue
-                entry = per_series.get(ref.id)
+                entry = by_index.get(i)
                 if entry is None:
-                    entry = per_series[ref.id] = ([], [])
-                    refs[ref.id] = (ref, batch.hosts.get(ref.host) or {})
+                    entry = by_index[i] = ([], [])
                 entry[0].append(t)
                 entry[1].append(v)
+            for i, (times, values) in by_index.items():
+                ref = batch.series[i]
+                if ref.id is None:
+                    continue
+                known = per_series.get(ref.id)
+                if known is None:
+                    per_series[ref.id] = (times, values)
+                    refs[ref.id] = (ref, batch.hosts.get(ref.host) or {})
+                else:  # a later batch: after the earlier points (sorted below if need be)
+                    known[0].extend(times)
+                    known[1].extend(values)
         pairs: list[_Pair] = []
         generation = self.rules.generation
         cache = self._series_cache
