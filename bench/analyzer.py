@@ -153,6 +153,12 @@ AGENT_METRICS = (
 LEARNED = ("cpu.usage_percent", "mem.used_percent", "disk.used_percent")
 
 
+def _rss() -> int:
+    import psutil
+
+    return int(psutil.Process().memory_info().rss)
+
+
 def _slug(metric: str) -> str:
     return metric.replace(".", "-").replace("_", "-")
 
@@ -216,6 +222,7 @@ async def transactional(
     finally:
         await conn.close()
     tune_gc()  # as the service does
+    rss0 = _rss()
     settings = AnalyzerSettings(database_url=database_url)
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=4)
     engine = Engine(settings, store.PgHistory(pool))
@@ -300,6 +307,7 @@ async def transactional(
             cpu += time.process_time() - c
     for q in states:
         await checkpoint(q)
+    held = _rss() - rss0
     # a takeover: claim and restore each partition from its checkpoint
     t_restore = time.perf_counter()
     restored = 0
@@ -319,6 +327,9 @@ async def transactional(
           f"{cpu:.2f}s = {samples / cpu:,.0f} samples/s on one core (wall {wall:.2f}s = "
           f"{samples / wall:,.0f} samples/s); {checkpoints} partition checkpoints, "
           f"{changes} alert changes recorded, {alerts} alerts")
+    print(f"  memory: {held / 2**20:,.0f} MiB resident for {hosts} hosts' states and detectors "
+          f"= {held / hosts / 1024:.1f} KiB per host, {2**30 / max(held / hosts, 1):,.0f} hosts "
+          "per GiB")
     print(f"  takeover: {len(states)} partitions claimed and restored ({restored:,} checkpointed "
           f"states), {restore_ms:.1f} ms per partition (wall)")
     print("  cpu per step: " + ", ".join(
