@@ -46,6 +46,7 @@ from nazar_analyzer.settings import AnalyzerSettings
 from nazar_analyzer.state import EPS, PartitionState, Snapshot, StateKey, Subject
 from nazar_common.schemas.config import RuleSpec
 from nazar_common.schemas.events import Event
+from nazar_common.schemas.slo import SLOSpec
 from nazar_common.schemas.wire import SampleBatchV1, SeriesRef
 
 log = logging.getLogger(__name__)
@@ -135,6 +136,8 @@ class Engine:
         self.hosts: dict[str, dict[str, str]] = {}
         #: Recent events (deploys...), for rules with ``deploys``.
         self.deploys = DeployIndex()
+        #: SLOs by name, for burn_rate rules (evaluated by the service's sweep).
+        self.slos: dict[str, SLOSpec] = {}
         self._observers: dict[tuple[int, int, int | None], Observer] = {}
         self._machines: dict[tuple[int, int], Machine] = {}
         #: series id -> (rule set generation, host labels, subject, rules)
@@ -660,14 +663,20 @@ class Engine:
         return changes
 
 
+_GHOST_PARAMS: dict[str, dict[str, object]] = {
+    "threshold": {"kind": "threshold", "value": 0},
+    "forecast": {"kind": "forecast", "value": 0},
+    "burn_rate": {"kind": "burn_rate", "slo": "deleted"},
+}
+
+
 def _ghost_rule(rule_id: int, alert: Mapping[str, Any]) -> Rule:
     """A stand-in for a deleted rule, enough to close its alerts."""
     spec = RuleSpec.model_validate(
         {
             "name": alert["rule_name"],
             "metric": alert["metric"],
-            "params": {"kind": alert["kind"]} if alert["kind"] != "threshold" else {
-                "kind": "threshold", "value": 0},
+            "params": _GHOST_PARAMS.get(alert["kind"], {"kind": alert["kind"]}),
             "severity": alert["severity"],
         }
     )

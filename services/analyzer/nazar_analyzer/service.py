@@ -42,9 +42,10 @@ import orjson
 from aio_pika.abc import AbstractIncomingMessage
 from prometheus_client import Counter, Gauge, Histogram
 
-from nazar_analyzer import store
+from nazar_analyzer import burnrate, store
 from nazar_analyzer.deploys import MAX_EVENTS
 from nazar_analyzer.engine import Change, Engine
+from nazar_analyzer.forecasting import ForecastSweep
 from nazar_analyzer.rules import Rule, host_subject, series_subject
 from nazar_analyzer.settings import AnalyzerSettings
 from nazar_analyzer.state import PartitionState, Subject
@@ -61,7 +62,8 @@ from nazar_common.messaging.topology import (
 )
 from nazar_common.runtime.backoff import Incident
 from nazar_common.runtime.worker import Runtime
-from nazar_common.schemas.wire import SampleBatchV1
+from nazar_common.schemas.config import BurnRateParams
+from nazar_common.schemas.wire import AlertEventV1, SampleBatchV1
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +74,10 @@ OUTBOX_PUBLISHED = Counter(
     "nazar_analyzer_outbox_published_total", "Alert events published from the outbox"
 )
 RULES = Gauge("nazar_analyzer_rules", "Enabled rules loaded")
+BURN_RATE_SECONDS = Histogram(
+    "nazar_analyzer_burn_rate_seconds",
+    "Time to measure an SLO's windows and evaluate one burn_rate rule",
+)
 OWNED = Gauge("nazar_analyzer_partitions_owned", "Partitions this replica owns")
 MEMBERS = Gauge("nazar_analyzer_members", "Live analyzer replicas (heartbeats)")
 CHECKPOINTS = Counter("nazar_analyzer_checkpoints_total", "Partition checkpoints", ["outcome"])
@@ -147,6 +153,9 @@ class AnalyzerService:
         self._claiming: dict[int, asyncio.Lock] = {}
         self._evaluation = Incident("batch evaluation", log)
         self._parked: list[asyncio.Future[None]] = []
+        #: forecast rules: when each is next due; burn_rate rules: last evaluated
+        self.forecasts = ForecastSweep()
+        self._burn_rate_at: dict[int, float] = {}
         self.members = 1
         self.draining = False
         self.rules_loaded = False
@@ -517,6 +526,61 @@ class AnalyzerService:
                 await self._record(changes)
         if changes or orphans:
             await self._checkpoint(p)  # wall-clock transitions: never replayed
+        if p == 0:  # the periodic kinds concern no host: the owner of partition 0 runs them
+            await self._periodic_kinds(now)
+
+    async def _periodic_kinds(self, now: float) -> None:
+        """Forecast and burn_rate rules: measured in the database, their states
+        in rows locked per evaluation (as before partitioning: they are few)."""
+        assert self.pool is not None
+        engine = self.engine
+        forecast_rules = [r for r in engine.rules.rules.values() if r.kind == "forecast"]
+        events = await self.forecasts.run(self.pool, forecast_rules, engine.hosts,
+                                          engine.deploys, now)
+        for rule in engine.rules.burn_rate_rules:
+            events += await self._burn_rate(rule, now)
+        if events and self.relay is not None:
+            self.relay.wake()
+
+    async def _burn_rate(self, rule: Rule, now: float) -> list[AlertEventV1]:
+        """A burn_rate rule on its SLO (see :mod:`nazar_analyzer.burnrate`), at
+        most every ``analyzer_burn_rate_interval`` seconds."""
+        assert self.pool is not None
+        params = rule.spec.params
+        assert isinstance(params, BurnRateParams)
+        if now - self._burn_rate_at.get(rule.id, -math.inf) < (
+            self.settings.analyzer_burn_rate_interval
+        ):
+            return []
+        self._burn_rate_at[rule.id] = now
+        slo = self.engine.slos.get(params.slo)
+        if slo is None:  # never created, or deleted: an open alert resolves
+            log.warning("burn_rate rule names an unknown SLO",
+                        extra={"rule": rule.name, "slo": params.slo})
+            observation = burnrate.unknown(params, now)
+        else:
+            windows = burnrate.windows(params)
+            raw_from = now - self.settings.retention_raw.total_seconds()
+            started = time.perf_counter()
+            measures = await store.measure_slo(self.pool, slo, windows, now, raw_from)
+            BURN_RATE_SECONDS.observe(time.perf_counter() - started)
+            observation = burnrate.observe(params, slo, measures, now)
+        subject = burnrate.subject(params.slo)
+        events: list[AlertEventV1] = []
+        async with self.pool.acquire() as conn:
+            await store.ensure_states(conn, [(rule.id, subject)])
+            async with conn.transaction():
+                states = await store.lock_states(conn, [(rule.id, subject.key)],
+                                                 skip_locked=True)
+                for status in states.values():
+                    start = status.alert_id
+                    transitions = self.engine.machine(rule).step(status, observation)
+                    if transitions:
+                        events += await store.record_transitions(
+                            conn, rule, subject, status, transitions, start
+                        )
+                await store.save_states(conn, states)
+        return events
 
     async def _absence_seen(self, rule: Rule, p: int) -> dict[str, tuple[Subject, float | None]]:
         """Subjects of absence rule ``rule`` in partition ``p`` and when each was last seen."""
@@ -553,6 +617,7 @@ class AnalyzerService:
         assert self.pool is not None
         rules = await store.load_rules(self.pool)
         hosts = await store.load_hosts(self.pool)
+        self.engine.slos = await store.load_slos(self.pool)
         await self._load_events()
         self.engine.configure(rules, hosts)
         self.rules_loaded = True

@@ -17,9 +17,11 @@ from nazar_analyzer import templates
 from nazar_analyzer.machine import Status, Transition
 from nazar_analyzer.rules import Rule, fingerprint, parse_rule
 from nazar_analyzer.state import EPS, Snapshot, Subject
+from nazar_common.db import slo as slo_sql
 from nazar_common.db.events import recent_events
 from nazar_common.messaging.topology import ALERTS_EXCHANGE, ALERTS_ROUTING_KEY
 from nazar_common.schemas.events import Event
+from nazar_common.schemas.slo import Measure, SLOSpec
 from nazar_common.schemas.wire import AlertEventV1, ExpectedBand
 
 #: Namespace of the deterministic AlertEventV1 ids (uuid5 of "alert id:seq").
@@ -62,6 +64,20 @@ async def load_events(
     """Events that started within ``lookback`` seconds (the newest ``limit``)."""
     since = datetime.now(UTC) - timedelta(seconds=lookback)
     return await recent_events(conn, since, limit)
+
+
+async def load_slos(conn: asyncpg.Connection | asyncpg.Pool) -> dict[str, SLOSpec]:
+    """The stored SLOs by name (for burn_rate rules)."""
+    return {name: slo.spec for name, slo in (await slo_sql.load_slos(conn)).items()}
+
+
+async def measure_slo(
+    conn: asyncpg.Connection | asyncpg.Pool, spec: SLOSpec, windows: Sequence[float],
+    now: float, raw_from: float,
+) -> dict[float, Measure]:
+    """Good and total over each window ending at ``now``."""
+    found = await slo_sql.measure(conn, spec, [now - w for w in windows], now, raw_from)
+    return dict(zip(windows, found, strict=True))
 
 
 # -- partitions and checkpoints ------------------------------------------------
@@ -174,6 +190,74 @@ async def checkpoint(
         if models:
             await _save_snapshots(conn, models)
     return True
+
+
+# Periodic rule kinds (forecast, burn_rate) keep their states in rows locked
+# per evaluation, as they are evaluated by a sweep, not on the sample stream.
+
+
+async def ensure_states(conn: asyncpg.Connection, keys: Sequence[tuple[int, Subject]]) -> None:
+    """Create missing state rows. Run OUTSIDE the evaluating transaction: new
+    rows then never stay locked out of the global lock order."""
+    ordered = sorted({(rule_id, s.key): s for rule_id, s in keys}.items())
+    if not ordered:
+        return
+    await conn.execute(
+        "INSERT INTO analyzer_state (rule_id, subject, host, series_id) "
+        "SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[]) "
+        "ORDER BY 1, 2 ON CONFLICT DO NOTHING",
+        [k[0] for k, _ in ordered],
+        [k[1] for k, _ in ordered],
+        [s.host for _, s in ordered],
+        [s.series_id for _, s in ordered],
+    )
+
+
+async def lock_states(
+    conn: asyncpg.Connection,
+    keys: Sequence[tuple[int, str]],
+    *,
+    skip_locked: bool = False,
+) -> dict[tuple[int, str], Status]:
+    """Lock state rows in one global order (concurrent transactions never
+    deadlock). With ``skip_locked`` rows held by another transaction are left
+    out of the result."""
+    ordered = sorted(set(keys))
+    if not ordered:
+        return {}
+    lock = "FOR UPDATE SKIP LOCKED" if skip_locked else "FOR UPDATE"
+    rows = await conn.fetch(
+        f"SELECT {_STATE_COLUMNS} FROM analyzer_state "
+        "WHERE (rule_id, subject) IN (SELECT * FROM unnest($1::bigint[], $2::text[])) "
+        f"ORDER BY rule_id, subject {lock}",
+        [k[0] for k in ordered],
+        [k[1] for k in ordered],
+    )
+    return {(r["rule_id"], r["subject"]): _status(r) for r in rows}
+
+
+async def save_states(conn: asyncpg.Connection, states: dict[tuple[int, str], Status]) -> None:
+    if not states:
+        return
+    items = sorted(states.items())
+    await conn.execute(
+        "UPDATE analyzer_state AS a SET state = t.state, since = t.since, fired_at = t.fired_at, "
+        "last_breach = t.last_breach, last_ts = t.last_ts, prior_state = t.prior, "
+        "alert_id = t.alert_id, updated_at = now() "
+        "FROM unnest($1::bigint[], $2::text[], $3::text[], $4::float8[], $5::float8[], "
+        "$6::float8[], $7::float8[], $8::text[], $9::bigint[]) "
+        "AS t(rule_id, subject, state, since, fired_at, last_breach, last_ts, prior, alert_id) "
+        "WHERE a.rule_id = t.rule_id AND a.subject = t.subject",
+        [k[0] for k, _ in items],
+        [k[1] for k, _ in items],
+        [s.state for _, s in items],
+        [s.since for _, s in items],
+        [s.fired_at for _, s in items],
+        [s.last_breach for _, s in items],
+        [s.last_ts for _, s in items],
+        [s.prior for _, s in items],
+        [s.alert_id for _, s in items],
+    )
 
 
 async def delete_states(conn: asyncpg.Connection, keys: Iterable[tuple[int, str]]) -> None:
