@@ -20,7 +20,7 @@ from nazar_operator.scaler import Scaler
 from nazar_operator.scaling import ScalingPolicy
 
 DEPLOYMENTS = "apps/v1/deployments"
-PARTITIONS = 4
+PARTITIONS = 8  # the default, as the operator processes of other tests read it
 QUEUES = analyzer_partitions(PARTITIONS)
 NAMES = [q.name for q in QUEUES]
 
