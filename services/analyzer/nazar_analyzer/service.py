@@ -156,6 +156,7 @@ class AnalyzerService:
         #: forecast rules: when each is next due; burn_rate rules: last evaluated
         self.forecasts = ForecastSweep()
         self._burn_rate_at: dict[int, float] = {}
+        self._events_started = self._events_applied = 0
         self.members = 1
         self.draining = False
         self.rules_loaded = False
@@ -333,7 +334,8 @@ class AnalyzerService:
             await asyncio.sleep(0)  # let the deliveries of this moment arrive
             if owned.fresh:
                 owned.fresh = False
-                await self._gather(owned)
+                if owned.state.epoch > 1:  # it had an owner: redeliveries may come
+                    await self._gather(owned)
             async with owned.lock:
                 if owned.releasing or self.draining or self.owned.get(p) is not owned:
                     return  # left unsettled: they return to the queue, in order
@@ -624,9 +626,16 @@ class AnalyzerService:
         RULES.set(len(self.engine.rules.rules))
 
     async def _load_events(self) -> None:
+        """Recent events; a load that started earlier than the one last applied
+        (the rules' reload and the events' NOTIFY race) is dropped, never
+        applied over newer events."""
         assert self.pool is not None
+        self._events_started += 1
+        started = self._events_started
         events = await store.load_events(
             self.pool, self.settings.analyzer_events_lookback, MAX_EVENTS
         )
-        self.engine.set_events(events)
+        if started > self._events_applied:
+            self._events_applied = started
+            self.engine.set_events(events)
 
