@@ -4,11 +4,12 @@
    thousands of series, through the same evaluators and state machine the
    service uses (``Engine._evaluate``).
 2. Optionally (``--database-url``), the transactional path without the
-   broker: ``Engine.handle_batch`` commits state rows, idempotency ids and
-   alerts in PostgreSQL for each batch, as the service does per message.
+   broker, as the service runs it: batches decoded, evaluated over the
+   partition's in-memory state, alert transitions recorded as they happen,
+   each partition checkpointed every N seconds / M samples.
 
     python bench/analyzer.py --series 5000 --points 20
-    python bench/analyzer.py --database-url postgresql://postgres@127.0.0.1/nazar_bench
+    python bench/analyzer.py --series 10 --database-url postgresql://postgres@127.0.0.1/nazar_bench
 
 Prints what it measured and on what machine.
 """
@@ -22,7 +23,6 @@ import os
 import platform
 import random
 import time
-import uuid
 
 from nazar_analyzer import detectors
 from nazar_analyzer.engine import Engine, _Pair
@@ -30,7 +30,7 @@ from nazar_analyzer.evaluators import DetectorEvaluator, new_detector_evaluator,
 from nazar_analyzer.machine import Status
 from nazar_analyzer.rules import Rule, RuleSet, series_subject
 from nazar_analyzer.settings import AnalyzerSettings
-from nazar_analyzer.store import Subject
+from nazar_analyzer.state import Subject
 from nazar_common.schemas.config import RuleSpec
 from nazar_common.schemas.wire import SampleBatchV1, SeriesRef
 
@@ -74,7 +74,7 @@ def series_plan(n: int) -> list[tuple[int, str, str]]:
 
 def pure(n_series: int, points: int, history: int) -> None:
     settings = AnalyzerSettings(analyzer_max_history_points=history)
-    engine = Engine(None, settings)
+    engine = Engine(settings)
     rules = rule_mix()
     engine.rules = RuleSet.build(rules)
     plan = series_plan(n_series)
@@ -94,7 +94,7 @@ def pure(n_series: int, points: int, history: int) -> None:
     # restart: every detector restored from its persisted state (no replay)
     blobs = [(key, ev, detectors.dump(ev.detector)) for key, ev in engine._detectors.items()]
     state_bytes = sum(len(b) for _, _, b in blobs) / max(len(blobs), 1)
-    restored = Engine(None, settings)
+    restored = Engine(settings)
     t_restore, c_restore = time.perf_counter(), time.process_time()
     for key, ev, blob in blobs:
         restored._detectors[key] = DetectorEvaluator(
@@ -139,54 +139,202 @@ def pure(n_series: int, points: int, history: int) -> None:
           f"samples/s; wall {total_t:7.3f}s = {total / total_t:>9,.0f} samples/s (one core)")
 
 
-async def transactional(database_url: str, n_series: int, batches: int) -> None:
-    import asyncpg
+#: What an agent pushes (one series each, per host), as nazar-agent names them.
+AGENT_METRICS = (
+    "cpu.usage_percent", "cpu.user_percent", "cpu.system_percent", "cpu.iowait_percent",
+    "mem.used_percent", "mem.used_bytes", "mem.available_bytes", "swap.used_percent",
+    "swap.used_bytes", "disk.used_percent", "disk.used_bytes", "disk.free_bytes",
+    "disk.read_bytes_per_sec", "disk.write_bytes_per_sec", "disk.read_ops_per_sec",
+    "disk.write_ops_per_sec", "net.rx_bytes_per_sec", "net.tx_bytes_per_sec",
+    "net.rx_errors_per_sec", "net.tx_errors_per_sec", "net.rx_drops_per_sec",
+    "net.tx_drops_per_sec", "load.1m", "load.5m", "load.15m", "system.processes",
+    "system.uptime_seconds",
+)
+LEARNED = ("cpu.usage_percent", "mem.used_percent", "disk.used_percent")
 
+
+def _rss() -> int:
+    import psutil
+
+    return int(psutil.Process().memory_info().rss)
+
+
+def _slug(metric: str) -> str:
+    return metric.replace(".", "-").replace("_", "-")
+
+
+def agent_rules() -> list[dict[str, object]]:
+    """Threshold on every agent metric; baseline and anomaly on CPU, memory, disk."""
+    rules: list[dict[str, object]] = [
+        {"name": f"bench-th-{_slug(m)}", "metric": m, "for": 30,
+         "params": {"kind": "threshold", "value": 1e12 if "bytes" in m else 97}}
+        for m in AGENT_METRICS
+    ]
+    for m in LEARNED:
+        rules.append({"name": f"bench-base-{_slug(m)}", "metric": m,
+                      "params": {"kind": "baseline", "window": 3600, "min_history": 600,
+                                 "seasonality": "none"}})
+        rules.append({"name": f"bench-anom-{_slug(m)}", "metric": m,
+                      "params": {"kind": "anomaly", "training_window": 3600,
+                                 "retrain_every": 1800}})
+    return rules
+
+
+def agent_value(metric: str, host: int, k: int) -> float:
+    if metric in LEARNED:
+        return 40 + 5 * math.sin((k + host) / 20) + random.random()
+    if random.random() < 0.0005:
+        return 99.0  # a rare breach: alerts open and close now and then
+    return 30 + 10 * random.random()
+
+
+async def transactional(
+    database_url: str, hosts: int, per_batch: int, rounds: int, partitions: int
+) -> None:
+    """The service's path minus the broker: decode each batch, bring detectors
+    up to date, evaluate in memory, record alert transitions (alerts, outbox)
+    as they happen and checkpoint each partition every N seconds or M samples."""
+    import asyncpg
+    import orjson
+
+    from nazar_analyzer import store
+    from nazar_analyzer.service import tune_gc
+    from nazar_analyzer.state import PartitionState
     from nazar_common.db.migrate import migrate
+    from nazar_common.messaging.topology import partition_of
 
     conn = await asyncpg.connect(database_url)
     try:
         await migrate(conn, "postgres")
-        await conn.execute("TRUNCATE analyzer_state, analyzer_processed, alerts CASCADE")
+        await conn.execute("TRUNCATE analyzer_state, analyzer_models, analyzer_partitions, "
+                           "alerts, outbox CASCADE")
         await conn.execute("DELETE FROM rules WHERE name LIKE 'bench-%'")
-        rows = []
-        for i, m in enumerate(("cpu", "mem", "disk")):
-            spec = {"name": f"bench-{m}", "metric": f"bench.{m}",
-                    "params": {"kind": "threshold", "value": 90 + i}}
-            rows.append(await conn.fetchval(
-                "INSERT INTO rules (name, spec) VALUES ($1, $2::jsonb) RETURNING id",
-                spec["name"], __import__("orjson").dumps(spec).decode()))
+        for spec in agent_rules():
+            await conn.execute("INSERT INTO rules (name, spec) VALUES ($1, $2::jsonb)",
+                               spec["name"], orjson.dumps(spec).decode())
         await conn.execute(
-            "INSERT INTO series (metric, host, labels) SELECT 'bench.' || m, 'bh-' || h, '{}' "
-            "FROM unnest(ARRAY['cpu','mem','disk']) m, generate_series(1, $1) h "
-            "ON CONFLICT DO NOTHING", n_series // 3)
-        series = await conn.fetch(
-            "SELECT id, metric, host FROM series WHERE metric LIKE 'bench.%' ORDER BY id")
+            "INSERT INTO series (metric, host, labels) SELECT m, 'bh-' || h, '{}' "
+            "FROM unnest($1::text[]) m, generate_series(1, $2) h ON CONFLICT DO NOTHING",
+            list(AGENT_METRICS), hosts)
+        rows = await conn.fetch(
+            "SELECT id, metric, host FROM series WHERE host LIKE 'bh-%' AND metric = ANY($1) "
+            "ORDER BY host, metric", list(AGENT_METRICS))
     finally:
         await conn.close()
+    tune_gc()  # as the service does
+    rss0 = _rss()
     settings = AnalyzerSettings(database_url=database_url)
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=4)
-    engine = Engine(pool, settings)
-    await engine.reload()
-    refs = [SeriesRef(metric=r["metric"], host=r["host"], id=r["id"]) for r in series]
-    t0 = time.time()
-    total = 0
-    start = time.perf_counter()
-    for b in range(batches):
-        ts = t0 + b * STEP
-        batch = SampleBatchV1(id=uuid.uuid4(), series=refs, series_index=list(range(len(refs))),
-                              times=[ts] * len(refs),
-                              values=[99.0 if random.random() < 0.002 else random.random() * 85
-                                      for _ in refs])
-        out = await engine.handle_batch(batch)
-        total += out.evaluated
-    dt = time.perf_counter() - start
+    engine = Engine(settings, store.PgHistory(pool))
+    engine.configure(await store.load_rules(pool), await store.load_hosts(pool))
+    by_host: dict[str, list[SeriesRef]] = {}
+    for r in rows:
+        by_host.setdefault(r["host"], []).append(
+            SeriesRef(metric=r["metric"], host=r["host"], id=r["id"]))
+    # batches as ingest's relay publishes them: group commits split by partition
+    parts: dict[int, list[str]] = {}
+    for host in by_host:
+        parts.setdefault(partition_of(host, partitions), []).append(host)
+    states = {p: PartitionState(p, await store.claim_partition(pool, p, "bench"))
+              for p in parts}
+    t0 = time.time() - rounds * STEP
+    checkpoint_every, checkpoint_samples = settings.analyzer_checkpoint_interval, \
+        settings.analyzer_checkpoint_samples
+
+    def bodies(k: int) -> list[tuple[int, bytes]]:
+        out = []
+        for p, names in parts.items():
+            for i in range(0, len(names), per_batch):
+                refs = [ref for h in names[i:i + per_batch] for ref in by_host[h]]
+                batch = SampleBatchV1(
+                    series=refs, series_index=list(range(len(refs))),
+                    times=[t0 + k * STEP] * len(refs),
+                    values=[agent_value(r.metric, hash(r.host) % 1000, k) for r in refs])
+                out.append((p, batch.to_bytes()))
+        return out
+
+    last_models: dict[int, float] = {}
+
+    async def checkpoint(p: int) -> None:
+        state = states[p]
+        rows_ = [(k[0], state.subjects[k[1]], state.states[k]) for k in state.dirty]
+        due = time.monotonic() - last_models.get(p, 0.0) >= settings.analyzer_state_flush_interval
+        models = engine.dump_models(state) if state.models_dirty and due else []
+        if models:
+            last_models[p] = time.monotonic()
+        assert await store.checkpoint(pool, p, state.epoch, rows_, [], models,
+                                      state.samples_since_checkpoint)
+        state.dirty.clear()
+        state.samples_since_checkpoint = 0
+
+    samples = evaluated = changes = checkpoints = 0
+    parts_cpu = dict.fromkeys(("decode", "route", "detector sync", "evaluate"), 0.0)
+    wall = cpu = 0.0
+    last_checkpoint = time.monotonic()
+    for k in range(rounds + 1):
+        work = bodies(k)  # (the producer's work, not timed)
+        t, c = time.perf_counter(), time.process_time()
+        for p, body in work:
+            c0 = time.process_time()
+            batch = SampleBatchV1.from_bytes(body)
+            c1 = time.process_time()
+            pairs = engine.pairs_of(batch)
+            c2 = time.process_time()
+            await engine.prepare(states[p], pairs)
+            c3 = time.process_time()
+            outcome = engine.evaluate(states[p], pairs)
+            c4 = time.process_time()
+            if k:
+                for step, dt in zip(parts_cpu, (c1 - c0, c2 - c1, c3 - c2, c4 - c3), strict=True):
+                    parts_cpu[step] += dt
+            if outcome.changes:
+                async with pool.acquire() as conn, conn.transaction():
+                    for ch in outcome.changes:
+                        await store.record_transitions(conn, ch.rule, ch.subject, ch.status,
+                                                       ch.transitions, ch.start)
+                changes += len(outcome.changes)
+            if k:
+                samples += len(batch)
+                evaluated += outcome.evaluated
+            if (states[p].samples_since_checkpoint >= checkpoint_samples
+                    or time.monotonic() - last_checkpoint >= checkpoint_every):
+                for q in states:
+                    await checkpoint(q)
+                    checkpoints += 1
+                last_checkpoint = time.monotonic()
+        if k:  # round 0 creates the detectors (warm-up from an empty history)
+            wall += time.perf_counter() - t
+            cpu += time.process_time() - c
+    for q in states:
+        await checkpoint(q)
+    held = _rss() - rss0
+    # a takeover: claim and restore each partition from its checkpoint
+    t_restore = time.perf_counter()
+    restored = 0
+    for q in states:
+        fresh = PartitionState(q, await store.claim_partition(pool, q, "bench-2"))
+        Engine(settings).restore(fresh, await store.load_partition(pool, q))
+        restored += len(fresh.states)
+    restore_ms = 1000 * (time.perf_counter() - t_restore) / len(states)
     alerts = await pool.fetchval("SELECT count(*) FROM alerts")
     await pool.close()
-    print(f"transactional path (PostgreSQL, no broker): {batches} batches x {len(refs)} series "
-          f"(threshold rules, ~0.2% breaching points), {total} samples in {dt:.2f}s = "
-          f"{total / dt:,.0f} samples/s, "
-          f"{dt / batches * 1000:.0f} ms per batch; {alerts} alerts opened/closed")
+    n_rules = len(agent_rules())
+    print(f"transactional path (PostgreSQL, no broker): {hosts} agent-shaped hosts x "
+          f"{len(AGENT_METRICS)} metrics, {n_rules} rules (threshold on every metric, baseline "
+          f"and anomaly on {', '.join(LEARNED)}), {partitions} partitions, batches of "
+          f"{per_batch} hosts")
+    print(f"  {rounds} rounds: {samples:,} samples ({evaluated:,} rule evaluations) in cpu "
+          f"{cpu:.2f}s = {samples / cpu:,.0f} samples/s on one core (wall {wall:.2f}s = "
+          f"{samples / wall:,.0f} samples/s); {checkpoints} partition checkpoints, "
+          f"{changes} alert changes recorded, {alerts} alerts")
+    print(f"  memory: {held / 2**20:,.0f} MiB resident for {hosts} hosts' states and detectors "
+          f"= {held / hosts / 1024:.1f} KiB per host, {2**30 / max(held / hosts, 1):,.0f} hosts "
+          "per GiB")
+    print(f"  takeover: {len(states)} partitions claimed and restored ({restored:,} checkpointed "
+          f"states), {restore_ms:.1f} ms per partition (wall)")
+    print("  cpu per step: " + ", ".join(
+        f"{step} {dt:.2f}s ({samples / dt:,.0f}/s)" for step, dt in parts_cpu.items())
+        + f", the rest (alerts, checkpoints) {cpu - sum(parts_cpu.values()):.2f}s")
 
 
 def main() -> None:
@@ -196,7 +344,11 @@ def main() -> None:
     ap.add_argument("--points", type=int, default=10, help="new points per series")
     ap.add_argument("--history", type=int, default=360, help="detector history points")
     ap.add_argument("--database-url", default=None)
-    ap.add_argument("--batches", type=int, default=20)
+    ap.add_argument("--hosts", type=int, default=2000, help="transactional path: hosts")
+    ap.add_argument("--per-batch", type=int, default=50,
+                    help="transactional path: hosts per batch (an ingest group commit's part)")
+    ap.add_argument("--rounds", type=int, default=10, help="transactional path: pushes per host")
+    ap.add_argument("--partitions", type=int, default=8)
     args = ap.parse_args()
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
           f"Python {platform.python_version()} on {platform.system()}, "
@@ -205,7 +357,8 @@ def main() -> None:
     for _ in range(args.repeat):
         pure(args.series, args.points, args.history)
     if args.database_url:
-        asyncio.run(transactional(args.database_url, args.series, args.batches))
+        asyncio.run(transactional(args.database_url, args.hosts, args.per_batch, args.rounds,
+                                  args.partitions))
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 import kopf
 
 from nazar_common.errors import ConflictError, InvalidInputError, NazarError, TransientError
-from nazar_common.messaging.topology import ANALYZER_SAMPLES
+from nazar_common.messaging.topology import analyzer_partitions
 from nazar_operator.kube import Peering
 from nazar_operator.nazar_api import NazarApi
 from nazar_operator.queue import QueueDepth
@@ -311,7 +311,10 @@ def register(
         state["sync"] = RuleSync(api, nazar.operator_retry_delay)
         if nazar.scaler_enabled:
             scaler = Scaler(
-                QueueDepth(nazar.amqp_url.get_secret_value(), ANALYZER_SAMPLES.name),
+                QueueDepth(
+                    nazar.amqp_url.get_secret_value(),
+                    [q.name for q in analyzer_partitions(nazar.analyzer_partitions)],
+                ),
                 login,
                 nazar.scaler_namespace,
                 nazar.scaler_deployment,
@@ -321,6 +324,7 @@ def register(
                     messages_per_replica=nazar.scaler_messages_per_replica,
                     up_cooldown=nazar.scaler_up_cooldown,
                     down_cooldown=nazar.scaler_down_cooldown,
+                    partitions=nazar.analyzer_partitions,
                 ),
                 leader=leader,
             )

@@ -1,6 +1,8 @@
-"""Adapter: the depth of a RabbitMQ queue (passive declare, never creates it)."""
+"""Adapter: the depth of RabbitMQ queues (passive declare, never creates them)."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import aio_pika
 import aiormq
@@ -10,11 +12,13 @@ from nazar_common.errors import TransientError
 
 
 class QueueDepth:
-    """Reads ``message_count`` of one queue over a connection opened on first use."""
+    """Reads the total ``message_count`` of one or more queues (the analyzer's
+    partitions) over a connection opened on first use."""
 
-    def __init__(self, amqp_url: str, queue: str) -> None:
+    def __init__(self, amqp_url: str, queue: str | Sequence[str]) -> None:
         self._url = amqp_url
-        self.queue = queue
+        self.queues = [queue] if isinstance(queue, str) else list(queue)
+        self.queue = ", ".join(self.queues)
         self._connection: AbstractRobustConnection | None = None
 
     async def read(self) -> int:
@@ -22,9 +26,11 @@ class QueueDepth:
             if self._connection is None or self._connection.is_closed:
                 self._connection = await aio_pika.connect_robust(self._url, timeout=10)
             # A channel per read: a failed passive declare closes its channel.
+            count = 0
             async with self._connection.channel() as channel:
-                declared = await channel.declare_queue(self.queue, passive=True)
-                count = declared.declaration_result.message_count
+                for name in self.queues:
+                    declared = await channel.declare_queue(name, passive=True)
+                    count += declared.declaration_result.message_count or 0
         except (
             aiormq.exceptions.AMQPError,
             aio_pika.exceptions.AMQPException,

@@ -1,10 +1,12 @@
 """Pure scaling decision for the analyzer Deployment.
 
-The analyzer's work is the backlog of ``nazar.analyzer.samples``: each
-replica is expected to absorb ``messages_per_replica`` queued batches. The
-decision scales up quickly and down slowly (separate cooldowns after the last
-change) and always stays within ``[min_replicas, max_replicas]``. With
-several operator replicas only the elected one scales (:func:`is_leader`).
+The analyzer's work is the backlog of its partition queues
+(``nazar.analyzer.samples.p<N>``, summed): each replica is expected to absorb
+``messages_per_replica`` queued batches. The decision scales up quickly and
+down slowly (separate cooldowns after the last change) and always stays
+within ``[min_replicas, max_replicas]`` — and never above the number of
+partitions: a replica beyond it would own none. With several operator
+replicas only the elected one scales (:func:`is_leader`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,15 @@ class ScalingPolicy:
     messages_per_replica: int
     up_cooldown: float
     down_cooldown: float
+    #: Partitions of the sample stream (None: no such cap).
+    partitions: int | None = None
+
+    @property
+    def ceiling(self) -> int:
+        """The most replicas that can have work."""
+        if self.partitions is None:
+            return self.max_replicas
+        return min(self.max_replicas, self.partitions)
 
     def __post_init__(self) -> None:
         if self.min_replicas < 0 or self.max_replicas < max(self.min_replicas, 1):
@@ -45,7 +56,7 @@ def target_replicas(depth: int, policy: ScalingPolicy) -> int:
     wanted = math.ceil(max(depth, 0) / policy.messages_per_replica)
     if depth > 0:
         wanted = max(wanted, 1)
-    return min(max(wanted, policy.min_replicas), policy.max_replicas)
+    return min(max(wanted, policy.min_replicas), policy.ceiling)
 
 
 def decide_replicas(
@@ -59,10 +70,10 @@ def decide_replicas(
     ``since_last_change`` is the number of seconds since the operator last
     changed the replicas (None: not since it started).
     """
-    if current < policy.min_replicas:
-        return ScalingDecision(policy.min_replicas, "below minimum")
-    if current > policy.max_replicas:
-        return ScalingDecision(policy.max_replicas, "above maximum")
+    if current < min(policy.min_replicas, policy.ceiling):
+        return ScalingDecision(min(policy.min_replicas, policy.ceiling), "below minimum")
+    if current > policy.ceiling:
+        return ScalingDecision(policy.ceiling, "above maximum")
     target = target_replicas(depth, policy)
     if target == current:
         return ScalingDecision(current, "steady")

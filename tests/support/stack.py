@@ -29,7 +29,8 @@ import aio_pika
 import asyncpg
 import httpx
 
-from nazar_common.messaging.topology import QUEUES
+from nazar_common.messaging.topology import QUEUES, analyzer_partitions
+from nazar_common.settings import CommonSettings
 from tests.conftest import create_key, free_port
 from tests.integration.notifier.support import Receiver
 from tests.support.instances import PrivatePostgres, PrivateRabbitMQ
@@ -40,7 +41,7 @@ COMPONENTS = ("ingest", "analyzer", "notifier")
 #: The queue whose consumer each component must have.
 CONSUMED = {
     "ingest": "nazar.ingest.deferred",
-    "analyzer": "nazar.analyzer.samples",
+    "analyzer": "nazar.analyzer.samples.p0",
     "notifier": "nazar.notifier.alerts",
 }
 
@@ -272,14 +273,15 @@ class Stack:
     async def consumers(self) -> dict[str, int]:
         """Consumers of each work queue, as the broker counts them (0 while
         the broker is unreachable)."""
-        counts = {spec.name: 0 for spec in QUEUES}
+        specs = (*QUEUES, *analyzer_partitions(CommonSettings().analyzer_partitions))
+        counts = {spec.name: 0 for spec in specs}
         try:
             connection = await asyncio.wait_for(aio_pika.connect(self.amqp_url), 3.0)
         except Exception:
             return counts
         try:
             channel = await connection.channel()
-            for spec in QUEUES:
+            for spec in specs:
                 queue = await channel.declare_queue(spec.name, passive=True)
                 counts[spec.name] = int(queue.declaration_result.consumer_count or 0)
         except Exception:

@@ -188,6 +188,8 @@ volumes:
   value: {{ .Values.config.logLevel | quote }}
 - name: NAZAR_STORAGE_BACKEND
   value: {{ .Values.config.storageBackend | quote }}
+- name: NAZAR_ANALYZER_PARTITIONS
+  value: {{ .Values.config.analyzerPartitions | quote }}
 {{- end }}
 
 {{- define "nazar.ingestUrl" -}}

@@ -42,6 +42,14 @@ class CommonSettings(BaseSettings):
         "database listener, or to re-attach a consumer (delays grow exponentially, "
         "with jitter).",
     )
+    analyzer_partitions: int = Field(
+        default=8,
+        ge=1,
+        le=256,
+        description="Partitions of the analyzer's sample stream (one queue each, by a hash "
+        "of the host). Ingest and every analyzer must agree; analyzer replicas beyond this "
+        "number stay idle. Change only with the stream drained.",
+    )
     db_pool_min: int = Field(default=2, ge=1, description="Minimum database pool size.")
     db_pool_max: int = Field(default=10, ge=1, description="Maximum database pool size.")
     db_statement_cache_size: int = Field(

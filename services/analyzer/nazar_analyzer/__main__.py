@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from nazar_analyzer.http import create_app
-from nazar_analyzer.service import SERVICE, AnalyzerService
+from nazar_analyzer.service import SERVICE, AnalyzerService, tune_gc
 from nazar_analyzer.settings import AnalyzerSettings
 from nazar_common.runtime.worker import run_worker
 from nazar_common.telemetry import setup_logging, setup_tracing
@@ -25,6 +25,7 @@ async def run(settings: AnalyzerSettings, stop: asyncio.Event | None = None) -> 
 
 def main() -> None:
     settings = AnalyzerSettings()
+    tune_gc()
     setup_logging(settings, SERVICE)
     setup_tracing(settings, SERVICE)
     asyncio.run(run(settings))

@@ -1,42 +1,38 @@
-"""Evaluation of sample batches and periodic sweeps (absence, no data).
+"""Evaluation of sample batches and periodic sweeps over in-memory state (no I/O).
 
-High availability rests on the database, not on which replica gets which
-message:
+The engine holds, for the partitions its replica owns (see
+:mod:`nazar_analyzer.service`), the alert state machine of every (rule,
+subject) and the detectors of every (rule, series), and evaluates batches
+against them. It runs no SQL: the service restores and checkpoints the
+state through :mod:`nazar_analyzer.store`, and stored history reaches the
+detectors through a :class:`History` (a series seen for the first time, or
+a detector whose snapshot is behind its state after a restore, is brought
+up to date from it once — never per sample).
 
-* every (rule, subject) has a state row; a batch locks the rows it touches
-  (``SELECT ... FOR UPDATE``, in one global order) and commits the new
-  states, the alert rows, their transitions, the outbox events and the batch
-  id (idempotency) in ONE transaction; the broker message is acknowledged
-  only after that commit;
-* detectors live in memory as a cache. A detector is used only if its
-  position (time of the last point it consumed) equals the state row's
-  ``last_ts``; if another replica advanced the series meanwhile, the missing
-  points are replayed from the samples table (they were committed before the
-  batch was published); if it is ahead (a rolled-back batch) it is dropped
-  and rebuilt from its last snapshot plus a replay, or warmed up from history.
+Rule kinds are evaluated by the evaluators registered in
+:mod:`nazar_analyzer.evaluators` (``threshold`` per sample, ``baseline`` /
+``anomaly`` with a detector per series); ``absence`` is judged by the sweep.
 """
 
 from __future__ import annotations
 
-import asyncio
 import bisect
 import itertools
 import logging
-import math
-import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
-import asyncpg
-import orjson
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge
 
-from nazar_analyzer import burnrate, detectors, store
-from nazar_analyzer.deploys import MAX_EVENTS, TOLERANCE, DeployIndex, Deploys, HeldMachine
+from nazar_analyzer import detectors
+from nazar_analyzer.deploys import TOLERANCE, DeployIndex, Deploys, HeldMachine
 from nazar_analyzer.evaluators import (
+    DETECTOR_KINDS,
+    OBSERVER_KINDS,
     DetectorEvaluator,
-    ThresholdEvaluator,
+    Observer,
     absence_observation,
     estimate_interval,
     new_detector_evaluator,
@@ -44,14 +40,14 @@ from nazar_analyzer.evaluators import (
     step_many,
     warm_many,
 )
-from nazar_analyzer.forecasting import ForecastSweep
-from nazar_analyzer.machine import Machine, Status, Transition
-from nazar_analyzer.rules import Rule, RuleSet, host_subject, series_subject
+from nazar_analyzer.machine import NORMAL, Machine, Status, Transition
+from nazar_analyzer.rules import Rule, RuleSet, series_subject
 from nazar_analyzer.settings import AnalyzerSettings
-from nazar_analyzer.store import EPS, Subject
-from nazar_common.schemas.config import BurnRateParams, RuleSpec
+from nazar_analyzer.state import EPS, PartitionState, Snapshot, StateKey, Subject
+from nazar_common.schemas.config import RuleSpec
+from nazar_common.schemas.events import Event
 from nazar_common.schemas.slo import SLOSpec
-from nazar_common.schemas.wire import AlertEventV1, SampleBatchV1
+from nazar_common.schemas.wire import SampleBatchV1, SeriesRef
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +55,6 @@ SAMPLES_EVALUATED = Counter(
     "nazar_analyzer_samples_evaluated_total", "Samples evaluated against rules (per rule)"
 )
 TRANSITIONS = Counter("nazar_analyzer_transitions_total", "Alert state transitions", ["state"])
-BATCH_SECONDS = Histogram(
-    "nazar_analyzer_batch_seconds", "Time to evaluate and commit one sample batch"
-)
 DETECTORS = Gauge("nazar_analyzer_detectors", "Detectors held in memory")
 REPLAYED = Counter(
     "nazar_analyzer_points_replayed_total",
@@ -76,18 +69,37 @@ RELEARNS = Counter(
     "Detectors reset to re-learn after a deploy (rules with deploys.hold_for)",
 )
 EVENTS = Gauge("nazar_analyzer_events", "Recent events (deploys...) held in memory")
-BURN_RATE_SECONDS = Histogram(
-    "nazar_analyzer_burn_rate_seconds",
-    "Time to measure an SLO's windows and evaluate one burn_rate rule",
-)
+
+
+class History(Protocol):
+    """Stored points and detector snapshots (implemented by the store)."""
+
+    async def fetch_ranges(
+        self, ranges: Sequence[tuple[int, float | None, float, int]]
+    ) -> list[list[tuple[float, float]]]: ...
+
+    async def load_snapshots(
+        self, keys: Sequence[tuple[int, int]]
+    ) -> Mapping[tuple[int, int], Snapshot]: ...
 
 
 @dataclass
-class BatchOutcome:
-    duplicate: bool = False
+class Change:
+    """Transitions of one (rule, subject) to record (alert rows, outbox)."""
+
+    rule: Rule
+    subject: Subject
+    status: Status
+    transitions: list[Transition]
+    #: The open alert's id before these transitions.
+    start: int | None
+
+
+@dataclass
+class Outcome:
     pairs: int = 0
     evaluated: int = 0
-    events: list[AlertEventV1] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
 
 
 @dataclass
@@ -116,53 +128,74 @@ class _Need:
 
 
 class Engine:
-    def __init__(self, pool: asyncpg.Pool | None, settings: AnalyzerSettings) -> None:
-        self.pool = pool
+    def __init__(self, settings: AnalyzerSettings, history: History | None = None) -> None:
         self.settings = settings
+        self.history = history
         self.limits = detectors.Limits(max_points=settings.analyzer_max_history_points)
         self.rules = RuleSet()
         self.hosts: dict[str, dict[str, str]] = {}
         #: Recent events (deploys...), for rules with ``deploys``.
         self.deploys = DeployIndex()
-        #: SLOs by name, for burn_rate rules; when each such rule was last evaluated.
+        #: SLOs by name, for burn_rate rules (evaluated by the service's sweep).
         self.slos: dict[str, SLOSpec] = {}
-        self._burn_rate_at: dict[int, float] = {}
-        self._thresholds: dict[tuple[int, int], ThresholdEvaluator] = {}
+        self._observers: dict[tuple[int, int, int | None], Observer] = {}
+        self._machines: dict[tuple[int, int], Machine] = {}
+        #: series id -> (rule set generation, host labels, subject, rules)
+        self._series_cache: dict[int, tuple[int, Mapping[str, str], Subject, list[Rule]]] = {}
         self._detectors: OrderedDict[tuple[int, int], DetectorEvaluator] = OrderedDict()
         self._evicted: list[DetectorEvaluator] = []
         #: composite detectors of one configuration share a bank (batched updates)
         self.banks = detectors.BankPool()
-        #: CPU work (detector updates, snapshots) happens in a worker thread,
-        #: one section at a time, so a detector is never used by two threads.
-        self.cpu = asyncio.Lock()
-        #: forecast rules: when each is next due
-        self.forecasts = ForecastSweep()
 
     # -- configuration -----------------------------------------------------
 
-    async def reload(self) -> None:
-        assert self.pool is not None
-        rules = await store.load_rules(self.pool)
-        hosts = await store.load_hosts(self.pool)
-        self.slos = await store.load_slos(self.pool)
-        await self.reload_events()
+    def configure(self, rules: list[Rule], hosts: dict[str, dict[str, str]]) -> None:
+        """A new rule set (and host labels); detectors of changed rules are dropped."""
         old = self.rules
         self.rules = RuleSet.build(rules, old.generation + 1)
         self.hosts = hosts
         live = {(r.id, r.version) for r in self.rules.rules.values()}
-        self._thresholds = {k: v for k, v in self._thresholds.items() if k in live}
+        self._observers = {k: v for k, v in self._observers.items() if k[:2] in live}
+        self._machines = {k: v for k, v in self._machines.items() if k in live}
         for key in [k for k, d in self._detectors.items() if (k[0], d.rule_version) not in live]:
             del self._detectors[key]
         DETECTORS.set(len(self._detectors))
 
-    async def reload_events(self) -> None:
-        """Recent events, from the database (on NOTIFY nazar_events and with every reload)."""
-        assert self.pool is not None
-        events = await store.load_events(
-            self.pool, self.settings.analyzer_events_lookback, MAX_EVENTS
-        )
+    def set_events(self, events: list[Event]) -> None:
+        """Recent events (on NOTIFY nazar_events and with every reload)."""
         self.deploys = DeployIndex(events)
         EVENTS.set(len(self.deploys))
+
+    # -- partitions ----------------------------------------------------------
+
+    def restore(
+        self, part: PartitionState, rows: list[tuple[int, Subject, Status]]
+    ) -> None:
+        """Fill ``part`` from its checkpoint (detectors follow lazily: each is
+        brought to its state's position the first time a batch needs it)."""
+        for rule_id, subject, status in rows:
+            labels = tuple(sorted(self.hosts.get(subject.host, {}).items()))
+            subject = Subject(subject.key, subject.host, subject.series_id, subject.metric,
+                              subject.labels, labels)
+            part.states[(rule_id, subject.key)] = status
+            part.subjects[subject.key] = subject
+
+    def release(self, part: PartitionState) -> None:
+        """Forget a partition's detectors (another replica owns it now)."""
+        for key in part.detectors:
+            self._detectors.pop(key, None)
+        part.detectors.clear()
+        DETECTORS.set(len(self._detectors))
+
+    def dump_models(self, part: PartitionState) -> list[Any]:
+        """Snapshots of the partition's detectors changed since their last one
+        (and of detectors evicted from memory), marking them clean."""
+        evs = [ev for k in part.detectors if (ev := self._detectors.get(k)) is not None
+               and ev.dirty]
+        evs += self._evicted
+        self._evicted = []
+        part.models_dirty = False
+        return self._dump(evs)
 
     def deploys_of(self, rule: Rule, subject: Subject) -> Deploys | None:
         """The deploys that concern ``rule`` on ``subject``'s host, if the rule cares."""
@@ -171,95 +204,129 @@ class Engine:
         return Deploys.of(rule.spec, self.deploys, subject.host, dict(subject.host_labels))
 
     def machine(self, rule: Rule) -> Machine:
-        return Machine(rule.spec.for_, rule.spec.keep_firing_for)
-
-    def threshold(self, rule: Rule) -> ThresholdEvaluator:
+        """The state machine of ``rule`` (stateless: shared by its subjects)."""
         key = (rule.id, rule.version)
-        ev = self._thresholds.get(key)
+        machine = self._machines.get(key)
+        if machine is None:
+            machine = self._machines[key] = Machine(rule.spec.for_, rule.spec.keep_firing_for)
+        return machine
+
+    def observer(self, rule: Rule, series_id: int | None) -> Observer:
+        """The observer of a rule kind registered in :data:`OBSERVER_KINDS`
+        (per rule, or per (rule, series))."""
+        kind = OBSERVER_KINDS[rule.kind]
+        key = (rule.id, rule.version, series_id if kind.per_series else None)
+        ev = self._observers.get(key)
         if ev is None:
-            ev = self._thresholds[key] = ThresholdEvaluator(
-                rule.spec.params, rule.spec.metric  # type: ignore[arg-type]
-            )
+            ev = self._observers[key] = kind.factory(rule)
         return ev
 
     # -- the sample path ---------------------------------------------------
 
-    def pairs_of(self, batch: SampleBatchV1) -> list[_Pair]:
-        """(rule, series) pairs of a batch with their points in time order."""
+    def pairs_of(self, *batches: SampleBatchV1) -> list[_Pair]:
+        """(rule, series) pairs of batches (in delivery order) with their
+        points in time order."""
         per_series: dict[int, tuple[list[float], list[float]]] = {}
-        for i, t, v in zip(batch.series_index, batch.times, batch.values, strict=True):
-            times, values = per_series.setdefault(i, ([], []))
-            times.append(t)
-            values.append(v)
+        refs: dict[int, tuple[SeriesRef, Mapping[str, str]]] = {}
+        for batch in batches:
+            by_index: dict[int, tuple[list[float], list[float]]] = {}
+            for i, t, v in zip(batch.series_index, batch.times, batch.values, strict=True):
+                entry = by_index.get(i)
+                if entry is None:
+                    entry = by_index[i] = ([], [])
+                entry[0].append(t)
+                entry[1].append(v)
+            for i, (times, values) in by_index.items():
+                ref = batch.series[i]
+                if ref.id is None:
+                    continue
+                known = per_series.get(ref.id)
+                if known is None:
+                    per_series[ref.id] = (times, values)
+                    refs[ref.id] = (ref, batch.hosts.get(ref.host) or {})
+                else:  # a later batch: after the earlier points (sorted below if need be)
+                    known[0].extend(times)
+                    known[1].extend(values)
         pairs: list[_Pair] = []
-        for i, (times, values) in per_series.items():
-            ref = batch.series[i]
-            if ref.id is None or not self.rules.has_metric(ref.metric):
+        generation = self.rules.generation
+        cache = self._series_cache
+        for sid, (times, values) in per_series.items():
+            ref, batch_labels = refs[sid]
+            if not self.rules.has_metric(ref.metric):
                 continue
-            host_labels = batch.hosts.get(ref.host) or self.hosts.get(ref.host, {})
-            rules = self.rules.for_series(ref.id, ref.metric, ref.host, ref.labels, host_labels)
+            host_labels = batch_labels or self.hosts.get(ref.host, {})
+            hit = cache.get(ref.id)
+            if hit is None or hit[0] != generation or hit[1] != host_labels:
+                rules = self.rules.for_series(
+                    ref.id, ref.metric, ref.host, ref.labels, host_labels
+                )
+                subject = Subject(
+                    series_subject(ref.id), ref.host, ref.id, ref.metric,
+                    tuple(sorted(ref.labels.items())), tuple(sorted(host_labels.items())),
+                )
+                if len(cache) > 1_000_000:
+                    cache.clear()
+                hit = cache[ref.id] = (generation, host_labels, subject, rules)
+            _, _, subject, rules = hit
             if not rules:
                 continue
-            if any(b < a for a, b in itertools.pairwise(times)):
+            if len(times) > 1 and any(b < a for a, b in itertools.pairwise(times)):
                 order = sorted(range(len(times)), key=times.__getitem__)
                 times = [times[j] for j in order]
                 values = [values[j] for j in order]
-            subject = Subject(
-                series_subject(ref.id), ref.host, ref.id, ref.metric,
-                tuple(sorted(ref.labels.items())), tuple(sorted(host_labels.items())),
-            )
             for rule in rules:
                 pairs.append(_Pair(rule, subject, times, values))
         return pairs
 
-    async def handle_batch(self, batch: SampleBatchV1) -> BatchOutcome:
-        assert self.pool is not None
-        pairs = self.pairs_of(batch)
-        outcome = BatchOutcome(pairs=len(pairs))
-        if not pairs:
-            return outcome  # nothing to evaluate, nothing to remember
-        started = time.perf_counter()
-        touched = [(p.rule.id, p.subject.series_id) for p in pairs if p.rule.kind != "threshold"]
-        try:
-            async with self.pool.acquire() as conn:
-                await store.ensure_states(conn, [(p.rule.id, p.subject) for p in pairs])
-                async with conn.transaction():
-                    outcome = await self._in_transaction(conn, batch, pairs, outcome)
-        except BaseException:
-            for key in touched:  # they may hold uncommitted points
-                self._detectors.pop(key, None)  # type: ignore[arg-type]
-            raise
-        if outcome.duplicate:
-            return outcome
-        SAMPLES_EVALUATED.inc(outcome.evaluated)
-        for event in outcome.events:
-            TRANSITIONS.labels(event.state).inc()
-        BATCH_SECONDS.observe(time.perf_counter() - started)
-        DETECTORS.set(len(self._detectors))
-        return outcome
+    async def prepare(self, part: PartitionState, pairs: Sequence[_Pair]) -> None:
+        """Bring the detectors ``pairs`` need to their states' positions (I/O
+        only for detectors not in memory or behind)."""
+        learning = [p for p in pairs if p.rule.kind in DETECTOR_KINDS]
+        if not learning:
+            return
+        states = {(p.rule.id, p.subject.key): part.status(p.rule.id, p.subject)
+                  for p in learning}
+        await self._sync_detectors(learning, states)
+        for p in learning:
+            if p.subject.series_id is not None:
+                part.detectors.add((p.rule.id, p.subject.series_id))
 
-    async def _in_transaction(
-        self, conn: asyncpg.Connection, batch: SampleBatchV1, pairs: list[_Pair],
-        outcome: BatchOutcome,
-    ) -> BatchOutcome:
-        if not await store.mark_processed(conn, batch.id):
-            outcome.duplicate = True
+    def evaluate(self, part: PartitionState, pairs: Sequence[_Pair]) -> Outcome:
+        """Evaluate ``pairs`` (prepared) against the partition's state, in place."""
+        outcome = Outcome(pairs=len(pairs))
+        if not pairs:
             return outcome
-        states = await store.lock_states(
-            conn, [(p.rule.id, p.subject.key) for p in pairs]
-        )
+        states: dict[StateKey, Status] = {}
+        known = part.states
+        for p in pairs:
+            key = (p.rule.id, p.subject.key)
+            st = known.get(key)
+            states[key] = st if st is not None else part.status(p.rule.id, p.subject)
         starts = {k: s.alert_id for k, s in states.items()}
-        await self._sync_detectors(conn, pairs, states)
-        async with self.cpu:
-            results = await asyncio.to_thread(self._evaluate, pairs, states)
-        outcome.evaluated = sum(n for _, _, n in results)
-        for pair, transitions, _ in results:
+        results = self._evaluate(pairs, states)
+        dirty = part.dirty
+        for pair, transitions, n in results:
+            outcome.evaluated += n
+            key = (pair.rule.id, pair.subject.key)
+            # A normal state's position alone is not checkpointed: replaying a
+            # point it has seen records nothing twice (event ids are derived
+            # from the transitions). Detector states are: their position is
+            # the detectors' (see _sync_detectors).
+            if transitions or states[key].state != NORMAL or pair.rule.kind in DETECTOR_KINDS:
+                dirty.add(key)
+                if pair.rule.kind in DETECTOR_KINDS:
+                    part.models_dirty = True
             if transitions:
                 key = (pair.rule.id, pair.subject.key)
-                outcome.events += await store.record_transitions(
-                    conn, pair.rule, pair.subject, states[key], transitions, starts[key]
+                outcome.changes.append(
+                    Change(pair.rule, pair.subject, states[key], transitions, starts[key])
                 )
-        await store.save_states(conn, states)
+        part.samples_since_checkpoint += outcome.evaluated
+        SAMPLES_EVALUATED.inc(outcome.evaluated)
+        for change in outcome.changes:
+            for tr in change.transitions:
+                TRANSITIONS.labels(tr.state).inc()
+        DETECTORS.set(len(self._detectors))
         return outcome
 
     def _evaluate(
@@ -267,12 +334,29 @@ class Engine:
     ) -> list[tuple[_Pair, list[Transition], int]]:
         out: list[tuple[_Pair, list[Transition], int]] = []
         batched: list[tuple[int, DetectorEvaluator, Machine, Status, list[float], list[float]]] = []
+        #: per rule: its machine, whether it cares about deploys, and for a
+        #: kind with one observer per rule, the observer and its quiet test
+        plans: dict[int, tuple[Machine, bool, Observer | None, Any]] = {}
         for pair in pairs:
             rule = pair.rule
             status = states[(rule.id, pair.subject.key)]
-            machine = self.machine(rule)
-            deploys = self.deploys_of(rule, pair.subject)
-            if rule.kind != "threshold":
+            plan = plans.get(rule.id)
+            if plan is None:
+                kind = OBSERVER_KINDS.get(rule.kind)
+                shared = self.observer(rule, None) if kind and not kind.per_series else None
+                plan = plans[rule.id] = (self.machine(rule), rule.spec.deploys is not None,
+                                         shared, getattr(shared, "quiet", None))
+            machine, cares, shared, quiet = plan
+            if shared is not None and quiet is not None and not cares and (
+                    status.state == NORMAL and len(pair.times) == 1):
+                ts = pair.times[0]  # the common case: one point, no breach
+                if (status.last_ts is None or ts > status.last_ts + EPS) and quiet(
+                        pair.values[0]):
+                    status.last_ts = ts
+                    out.append((pair, [], 1))
+                    continue
+            deploys = self.deploys_of(rule, pair.subject) if cares else None
+            if rule.kind in DETECTOR_KINDS:
                 assert pair.subject.series_id is not None
                 key = (rule.id, pair.subject.series_id)
                 ev = self._detectors[key]
@@ -287,14 +371,18 @@ class Engine:
                 batched.append((len(out), ev, machine, status, pair.times, pair.values))
                 out.append((pair, [], 0))
                 continue
-            th = self.threshold(rule)
+            th = shared or self.observer(rule, pair.subject.series_id)
+            quiet = getattr(th, "quiet", None)
             transitions: list[Transition] = []
             n = 0
             last = status.last_ts
             for ts, value in zip(pair.times, pair.values, strict=True):
                 if last is not None and ts <= last + EPS:
                     continue  # already evaluated (late or repeated point)
-                transitions += machine.step(status, th.observe(ts, value))
+                if quiet is not None and status.state == NORMAL and quiet(value):
+                    status.last_ts = ts  # nothing to explain: the machine stays normal
+                else:
+                    transitions += machine.step(status, th.observe(ts, value))
                 last = ts
                 n += 1
             if deploys is not None:
@@ -343,14 +431,13 @@ class Engine:
 
     async def _sync_detectors(
         self,
-        conn: asyncpg.Connection,
         pairs: Sequence[_Pair],
         states: dict[tuple[int, str], Status],
     ) -> None:
         """Make each needed detector's position equal its state row's ``last_ts``."""
         need: dict[tuple[int, int], _Need] = {}
         for p in pairs:
-            if p.rule.kind == "threshold":
+            if p.rule.kind not in DETECTOR_KINDS:
                 continue
             assert p.subject.series_id is not None
             key = (p.rule.id, p.subject.series_id)
@@ -377,18 +464,19 @@ class Engine:
         gaps = [(k, self._detectors[k]) for k in need if k in self._detectors]
         if gaps:
             limit = self.settings.analyzer_max_history_points
-            fetched = await store.fetch_ranges(
-                conn, [(k[1], ev.last_ts, need[k].db_last or 0.0, limit) for k, ev in gaps]
+            assert self.history is not None
+            fetched = await self.history.fetch_ranges(
+                [(k[1], ev.last_ts, need[k].db_last or 0.0, limit) for k, ev in gaps]
             )
-            async with self.cpu:
-                await asyncio.to_thread(self._replay, gaps, fetched, need)
+            self._replay(gaps, fetched, need)
         # 2. missing detectors: snapshot + replay, or warm-up from history.
         missing = [k for k in need if k not in self._detectors]
         if not missing:
             return
-        snaps = await store.load_snapshots(conn, missing)
+        assert self.history is not None
+        snaps = await self.history.load_snapshots(missing)
         ranges: list[tuple[int, float | None, float, int]] = []
-        plans: list[tuple[tuple[int, int], store.Snapshot | None, float | None]] = []
+        plans: list[tuple[tuple[int, int], Snapshot | None, float | None]] = []
         for key in missing:
             want = need[key]
             rule, db_last, until, reset = want.rule, want.db_last, want.until, want.reset
@@ -418,9 +506,8 @@ class Engine:
             else:
                 ranges.append((key[1], until - window, until, limit))
                 plans.append((key, None, until - window))
-        fetched = await store.fetch_ranges(conn, ranges)
-        async with self.cpu:
-            await asyncio.to_thread(self._build, plans, fetched, need)
+        fetched = await self.history.fetch_ranges(ranges)
+        self._build(plans, fetched, need)
         REPLAYED.inc(sum(len(f) for f in fetched))
 
     def _replay(
@@ -436,7 +523,7 @@ class Engine:
 
     def _build(
         self,
-        plans: list[tuple[tuple[int, int], store.Snapshot | None, float | None]],
+        plans: list[tuple[tuple[int, int], Snapshot | None, float | None]],
         fetched: list[list[tuple[float, float]]],
         need: dict[tuple[int, int], _Need],
     ) -> None:
@@ -480,20 +567,6 @@ class Engine:
 
     # -- detector snapshots --------------------------------------------------
 
-    async def flush_models(self, chunk: int = 64) -> int:
-        """Persist the detectors changed since their last snapshot."""
-        assert self.pool is not None
-        dirty = [ev for ev in self._detectors.values() if ev.dirty] + self._evicted
-        self._evicted = []
-        done = 0
-        for i in range(0, len(dirty), chunk):
-            part = dirty[i : i + chunk]
-            async with self.cpu:
-                rows = await asyncio.to_thread(self._dump, part)
-            await store.save_snapshots(self.pool, rows)
-            done += len(rows)
-        return done
-
     @staticmethod
     def _dump(
         evs: list[DetectorEvaluator],
@@ -506,214 +579,98 @@ class Engine:
             ev.dirty = False
         return rows
 
-    # -- periodic sweeps ------------------------------------------------------
+    # -- periodic sweeps (per partition, in order with its samples) ----------
 
-    async def sweep(self, now: float | None = None) -> list[AlertEventV1]:
-        """Absence and forecast rules, no-data detection and alerts of deleted rules."""
-        assert self.pool is not None
-        now = time.time() if now is None else now
-        events: list[AlertEventV1] = []
-        for rule in self.rules.absence_rules:
-            events += await self._absence(rule, now)
-        forecast_rules = [r for r in self.rules.rules.values() if r.kind == "forecast"]
-        events += await self.forecasts.run(self.pool, forecast_rules, self.hosts, self.deploys,
-                                           now)
-        for rule in self.rules.burn_rate_rules:
-            events += await self._burn_rate(rule, now)
-        events += await self._nodata(now)
-        events += await self._orphans(now)
-        for event in events:
-            TRANSITIONS.labels(event.state).inc()
-        return events
-
-    async def _absence(self, rule: Rule, now: float) -> list[AlertEventV1]:
-        assert self.pool is not None
-        lookback = self.settings.analyzer_absence_lookback
-        existing = await self.pool.fetch(
-            "SELECT subject, host, series_id FROM analyzer_state WHERE rule_id = $1", rule.id
-        )
-        seen: dict[str, tuple[Subject, float | None]] = {}
-        if rule.spec.metric is None:
-            hosts = await store.host_last_seen(self.pool, lookback, [r["host"] for r in existing])
-            for host, labels, ts in hosts:
-                if rule.matches_host(host, labels):
-                    subject = Subject(host_subject(host), host, None, None, (),
-                                      tuple(sorted(labels.items())))
-                    seen[subject.key] = (subject, ts)
-        else:
-            series = await store.matching_series(
-                self.pool, rule.spec.metric, rule.spec.match_series_labels,
-                rule.spec.selector.hosts or None, 100_000,
-            )
-            series = [s for s in series
-                      if rule.matches_host(s.host, self.hosts.get(s.host, {}))]
-            last = await store.series_last_seen(self.pool, [s.id for s in series], lookback)
-            known = {r["series_id"] for r in existing}
-            for s in series:
-                if s.id in last or s.id in known:
-                    subject = Subject(
-                        series_subject(s.id), s.host, s.id, s.metric,
-                        tuple(sorted(s.labels.items())),
-                        tuple(sorted(self.hosts.get(s.host, {}).items())),
-                    )
-                    seen[subject.key] = (subject, last.get(s.id))
-        if not seen:
-            return []
-        async with self.pool.acquire() as conn:
-            await store.ensure_states(conn, [(rule.id, s) for s, _ in seen.values()])
-            async with conn.transaction():
-                return await self._absence_tx(conn, rule, now, seen)
-
-    async def _absence_tx(
-        self, conn: asyncpg.Connection, rule: Rule, now: float,
-        seen: dict[str, tuple[Subject, float | None]],
-    ) -> list[AlertEventV1]:
-        events: list[AlertEventV1] = []
+    def absence(
+        self, part: PartitionState, rule: Rule, now: float,
+        seen: Mapping[str, tuple[Subject, float | None]],
+    ) -> list[Change]:
+        """Judge ``rule`` (absence) on the partition's subjects ``seen``
+        (subject key -> subject, time last seen), and on those it already holds."""
+        changes: list[Change] = []
         machine = self.machine(rule)
-        states = await store.lock_states(conn, [(rule.id, k) for k in seen], skip_locked=True)
-        for (_, key), status in states.items():
-            subject, ts = seen[key]
+        subjects = dict(seen)
+        for (rule_id, key), _ in list(part.states.items()):
+            if rule_id == rule.id and key not in subjects and key in part.subjects:
+                subjects[key] = (part.subjects[key], None)
+        for key, (subject, ts) in sorted(subjects.items()):
+            status = part.status(rule.id, subject)
             last_seen = max(x for x in (ts, status.last_ts) if x is not None) if (
                 ts is not None or status.last_ts is not None) else None
             what = f"host {subject.host}" if subject.series_id is None else (
                 f"{subject.metric} on {subject.host}")
             start = status.alert_id
+            before = (status.state, status.last_ts)
             transitions = machine.step(status, absence_observation(rule, now, last_seen, what))
             status.last_ts = last_seen
             deploys = self.deploys_of(rule, subject)
             if transitions and deploys is not None:
                 transitions = deploys.annotate(transitions)
+            if transitions or before != (status.state, status.last_ts):
+                part.touch([(rule.id, key)])
             if transitions:
-                events += await store.record_transitions(
-                    conn, rule, subject, status, transitions, start
-                )
-        await store.save_states(conn, states)
-        return events
+                changes.append(Change(rule, subject, status, transitions, start))
+        return self._counted(changes)
 
-    async def _burn_rate(self, rule: Rule, now: float) -> list[AlertEventV1]:
-        """A burn_rate rule on its SLO (see :mod:`nazar_analyzer.burnrate`), at
-        most every ``analyzer_burn_rate_interval`` seconds."""
-        assert self.pool is not None
-        params = rule.spec.params
-        assert isinstance(params, BurnRateParams)
-        if now - self._burn_rate_at.get(rule.id, -math.inf) < (
-            self.settings.analyzer_burn_rate_interval
-        ):
-            return []
-        self._burn_rate_at[rule.id] = now
-        slo = self.slos.get(params.slo)
-        if slo is None:  # never created, or deleted: an open alert resolves
-            log.warning("burn_rate rule names an unknown SLO",
-                        extra={"rule": rule.name, "slo": params.slo})
-            observation = burnrate.unknown(params, now)
-        else:
-            windows = burnrate.windows(params)
-            raw_from = now - self.settings.retention_raw.total_seconds()
-            started = time.perf_counter()
-            measures = await store.measure_slo(self.pool, slo, windows, now, raw_from)
-            BURN_RATE_SECONDS.observe(time.perf_counter() - started)
-            observation = burnrate.observe(params, slo, measures, now)
-        subject = burnrate.subject(params.slo)
-        async with self.pool.acquire() as conn:
-            await store.ensure_states(conn, [(rule.id, subject)])
-            async with conn.transaction():
-                states = await store.lock_states(conn, [(rule.id, subject.key)],
-                                                 skip_locked=True)
-                events: list[AlertEventV1] = []
-                for status in states.values():
-                    start = status.alert_id
-                    transitions = self.machine(rule).step(status, observation)
-                    if transitions:
-                        events += await store.record_transitions(
-                            conn, rule, subject, status, transitions, start
-                        )
-                await store.save_states(conn, states)
-        return events
+    def nodata(self, part: PartitionState, now: float) -> list[Change]:
+        """States of sample-driven rules whose subject has been silent too long."""
+        before = now - self.settings.analyzer_nodata_after
+        changes: list[Change] = []
+        for (rule_id, key), status in part.states.items():
+            rule = self.rules.rules.get(rule_id)
+            if (rule is None or not rule.sample_driven or status.state == "nodata"
+                    or status.last_ts is None or status.last_ts >= before):
+                continue
+            subject = part.subjects[key]
+            start = status.alert_id
+            transitions = self.machine(rule).no_data(status, now)
+            part.touch([(rule_id, key)])
+            deploys = self.deploys_of(rule, subject)
+            if transitions and deploys is not None:
+                transitions = deploys.annotate(transitions)
+            if transitions:
+                changes.append(Change(rule, subject, status, transitions, start))
+        return self._counted(changes)
 
-    async def _nodata(self, now: float) -> list[AlertEventV1]:
-        assert self.pool is not None
-        rule_ids = [r.id for r in self.rules.rules.values() if r.sample_driven]
-        if not rule_ids:
-            return []
-        events: list[AlertEventV1] = []
-        async with self.pool.acquire() as conn, conn.transaction():
-            rows = await store.stale_states(
-                conn, rule_ids, now - self.settings.analyzer_nodata_after
-            )
-            if not rows:
-                return []
-            info = await self._subjects(conn, [(r, s) for r, s, _ in rows])
-            states: dict[tuple[int, str], Status] = {}
-            for rule_id, key, status in rows:
-                rule = self.rules.rules[rule_id]
-                start = status.alert_id
-                transitions = self.machine(rule).no_data(status, now)
-                deploys = self.deploys_of(rule, info[(rule_id, key)])
-                if transitions and deploys is not None:
-                    transitions = deploys.annotate(transitions)
-                if transitions:
-                    events += await store.record_transitions(
-                        conn, rule, info[(rule_id, key)], status, transitions, start
-                    )
-                states[(rule_id, key)] = status
-            await store.save_states(conn, states)
-        return events
+    def orphans(self, part: PartitionState) -> list[StateKey]:
+        """States whose rule was deleted or disabled."""
+        return [k for k in part.states if k[0] not in self.rules.rules]
 
-    async def _orphans(self, now: float) -> list[AlertEventV1]:
-        assert self.pool is not None
-        events: list[AlertEventV1] = []
-        async with self.pool.acquire() as conn, conn.transaction():
-            rows = await store.orphan_states(conn)
-            if not rows:
-                return []
-            for rule_id, key, status, row in rows:
-                if status.alert_id is None:
-                    continue
-                alert = await conn.fetchrow(
-                    "SELECT rule_name, kind, severity, metric, labels::text AS labels "
-                    "FROM alerts WHERE id = $1", status.alert_id
-                )
-                if alert is None:
-                    continue
-                rule = _ghost_rule(rule_id, alert)
-                subject = Subject(key, row["host"], row["series_id"], alert["metric"])
+    def close_orphans(
+        self, part: PartitionState, keys: list[StateKey], alerts: Mapping[int, Any], now: float
+    ) -> list[Change]:
+        """Close the open alerts of ``keys`` (``alerts``: their rows by id) and
+        forget their states."""
+        changes: list[Change] = []
+        for rule_id, key in keys:
+            status = part.states[(rule_id, key)]
+            alert = alerts.get(status.alert_id) if status.alert_id is not None else None
+            if alert is not None and key in part.subjects:
+                s = part.subjects[key]
+                subject = Subject(key, s.host, s.series_id, alert["metric"])
                 start = status.alert_id
                 transitions = Machine().close(status, now, "the rule was deleted or disabled")
-                events += await store.record_transitions(
-                    conn, rule, subject, status, transitions, start
-                )
-            await store.delete_states(conn, [(r, k) for r, k, _, _ in rows])
-        return events
+                changes.append(Change(_ghost_rule(rule_id, alert), subject, status,
+                                      transitions, start))
+        part.remove(keys)
+        return self._counted(changes)
 
-    async def _subjects(
-        self, conn: asyncpg.Connection, keys: list[tuple[int, str]]
-    ) -> dict[tuple[int, str], Subject]:
-        rows = await conn.fetch(
-            "SELECT a.rule_id, a.subject, a.host, a.series_id, s.metric, s.labels::text AS labels "
-            "FROM analyzer_state a LEFT JOIN series s ON s.id = a.series_id "
-            "WHERE (a.rule_id, a.subject) IN (SELECT * FROM unnest($1::bigint[], $2::text[]))",
-            [k[0] for k in keys],
-            [k[1] for k in keys],
-        )
-        out = {}
-        for r in rows:
-            labels = orjson.loads(r["labels"]) if r["labels"] else {}
-            out[(r["rule_id"], r["subject"])] = Subject(
-                r["subject"], r["host"], r["series_id"], r["metric"],
-                tuple(sorted(labels.items())),
-                tuple(sorted(self.hosts.get(r["host"], {}).items())),
-            )
-        return out
+    @staticmethod
+    def _counted(changes: list[Change]) -> list[Change]:
+        for change in changes:
+            for tr in change.transitions:
+                TRANSITIONS.labels(tr.state).inc()
+        return changes
 
 
 _GHOST_PARAMS: dict[str, dict[str, object]] = {
     "threshold": {"kind": "threshold", "value": 0},
     "forecast": {"kind": "forecast", "value": 0},
-    burnrate.KIND: {"kind": burnrate.KIND, "slo": "deleted"},
+    "burn_rate": {"kind": "burn_rate", "slo": "deleted"},
 }
 
 
-def _ghost_rule(rule_id: int, alert: asyncpg.Record) -> Rule:
+def _ghost_rule(rule_id: int, alert: Mapping[str, Any]) -> Rule:
     """A stand-in for a deleted rule, enough to close its alerts."""
     spec = RuleSpec.model_validate(
         {

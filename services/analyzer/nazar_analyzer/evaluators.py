@@ -15,7 +15,7 @@ import math
 import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -37,6 +37,37 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
 }
 
 
+class Observer(Protocol):
+    """Judges one point of a series (for the state machine). An observer may
+    also have ``quiet(value) -> bool``: True when the point cannot open an
+    alert, so a normal subject skips building an observation (the hot path)."""
+
+    def observe(self, ts: float, value: float) -> Observation: ...
+
+
+@dataclass(frozen=True)
+class ObserverKind:
+    """How a sample-driven rule kind is evaluated point by point: ``factory``
+    makes its observer, one per rule (``per_series=False``: stateless, like
+    threshold) or one per (rule, series) kept in the owning replica's memory."""
+
+    factory: Callable[[Rule], Observer]
+    per_series: bool = False
+
+
+#: The registration point of sample-driven rule kinds evaluated by an
+#: observer: a kind's module calls :func:`register_kind` when imported (and
+#: is imported below). Kinds with a learning detector per series
+#: (:data:`DETECTOR_KINDS`) are evaluated in batches per detector bank instead.
+OBSERVER_KINDS: dict[str, ObserverKind] = {}
+DETECTOR_KINDS = frozenset({"baseline", "anomaly"})
+
+
+def register_kind(kind: str, factory: Callable[[Rule], Observer], *,
+                  per_series: bool = False) -> None:
+    OBSERVER_KINDS[kind] = ObserverKind(factory, per_series)
+
+
 def fmt(x: float | None) -> str:
     return "n/a" if x is None or not math.isfinite(x) else f"{x:.4g}"
 
@@ -54,6 +85,10 @@ class ThresholdEvaluator:
         self.low = params.value if down else None
         self.high = params.value if up else None
 
+    def quiet(self, value: float) -> bool:
+        """No breach: a normal subject stays normal (no observation needed)."""
+        return not self.op(value, self.params.value)
+
     def observe(self, ts: float, value: float) -> Observation:
         p = self.params
         breach = self.op(value, p.value)
@@ -68,6 +103,12 @@ class ThresholdEvaluator:
             ts, breach, value, clear, self.low, self.high, p.value, None, text,
             (f"{self.metric}={fmt(value)}",),
         )
+
+
+register_kind(
+    "threshold",
+    lambda rule: ThresholdEvaluator(rule.spec.params, rule.spec.metric),  # type: ignore[arg-type]
+)
 
 
 @dataclass

@@ -16,10 +16,23 @@ class AnalyzerSettings(CommonSettings):
         description="Port of the internal HTTP endpoint (/healthz, /readyz, /metrics, /backtest).",
     )
     analyzer_prefetch: int = Field(
-        default=8, ge=1, description="Sample batches delivered ahead of acknowledgement."
+        default=512, ge=2,
+        description="Sample batches of one partition delivered ahead of acknowledgement "
+        "(a batch is acknowledged once a checkpoint covers it).",
     )
-    analyzer_concurrency: int = Field(
-        default=2, ge=1, description="Sample batches evaluated at once by one replica."
+    analyzer_checkpoint_interval: float = Field(
+        default=5.0, gt=0,
+        description="Seconds between checkpoints of a partition's state (alerts are "
+        "recorded at once; after a crash the batches since the last checkpoint are replayed).",
+    )
+    analyzer_checkpoint_samples: int = Field(
+        default=200_000, ge=1,
+        description="A partition is also checkpointed after this many evaluated samples.",
+    )
+    analyzer_rebalance_interval: float = Field(
+        default=2.0, gt=0,
+        description="Seconds between membership heartbeats; a replica owning more than "
+        "its share of partitions hands the excess over at this pace.",
     )
     analyzer_reload_interval: float = Field(
         default=30.0, gt=0,
@@ -50,7 +63,9 @@ class AnalyzerSettings(CommonSettings):
         "memory for rules with `deploys` (they are reloaded on NOTIFY nazar_events).",
     )
     analyzer_state_flush_interval: float = Field(
-        default=60.0, gt=0, description="Seconds between detector state (model) snapshots."
+        default=60.0, gt=0,
+        description="Seconds between detector state (model) snapshots; they are written "
+        "with a partition's checkpoint.",
     )
     analyzer_default_interval: float = Field(
         default=60.0, gt=0,
@@ -62,9 +77,6 @@ class AnalyzerSettings(CommonSettings):
     )
     analyzer_detector_cache: int = Field(
         default=100_000, ge=1, description="Detectors kept in memory (least recently used out)."
-    )
-    analyzer_processed_retention: float = Field(
-        default=2 * 86400.0, gt=0, description="Seconds processed message ids are remembered."
     )
     analyzer_outbox_batch: int = Field(
         default=50, ge=1, description="Outbox relay: alert events published per round."

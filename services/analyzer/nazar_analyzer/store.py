@@ -1,5 +1,6 @@
-"""Database adapter of the analyzer: rules, evaluation state, alerts, outbox,
-detector snapshots and history. Only this module (and ``relay``) runs SQL."""
+"""Database adapter of the analyzer: rules, checkpoints of the evaluation
+state, partition claims, alerts, outbox, detector snapshots and history.
+Only this module runs SQL."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import orjson
 from nazar_analyzer import templates
 from nazar_analyzer.machine import Status, Transition
 from nazar_analyzer.rules import Rule, fingerprint, parse_rule
+from nazar_analyzer.state import EPS, Snapshot, Subject
 from nazar_common.db import slo as slo_sql
 from nazar_common.db.events import recent_events
 from nazar_common.messaging.topology import ALERTS_EXCHANGE, ALERTS_ROUTING_KEY
@@ -25,29 +27,17 @@ from nazar_common.schemas.wire import AlertEventV1, ExpectedBand
 #: Namespace of the deterministic AlertEventV1 ids (uuid5 of "alert id:seq").
 EVENT_NAMESPACE = uuid.UUID("6f0c1c1e-8a57-4d0e-9a43-6e617a617261")
 
-#: Two times closer than this are the same sample time (timestamptz has
-#: microsecond resolution; messages carry floats).
-EPS = 1e-6
-
-
-def event_id(alert_id: int, seq: int) -> uuid.UUID:
-    return uuid.uuid5(EVENT_NAMESPACE, f"{alert_id}:{seq}")
+def event_key(rule_id: int, subject: str, tr: Transition) -> uuid.UUID:
+    """The id of a transition's event, from what the transition is: replaying
+    the samples that caused it gives the same id, so it is recorded once."""
+    return uuid.uuid5(
+        EVENT_NAMESPACE,
+        f"{rule_id}|{subject}|{tr.started_at!r}|{tr.previous}>{tr.state}|{tr.at!r}",
+    )
 
 
 def to_dt(ts: float | None) -> datetime | None:
     return None if ts is None else datetime.fromtimestamp(ts, UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class Subject:
-    """What an alert is about: a series, or a host (host absence rules)."""
-
-    key: str
-    host: str
-    series_id: int | None = None
-    metric: str | None = None
-    labels: tuple[tuple[str, str], ...] = ()
-    host_labels: tuple[tuple[str, str], ...] = ()
 
 
 # -- configuration ----------------------------------------------------------
@@ -90,43 +80,7 @@ async def measure_slo(
     return dict(zip(windows, found, strict=True))
 
 
-async def lookup_series(
-    conn: asyncpg.Connection, keys: Sequence[tuple[str, str, dict[str, str]]]
-) -> list[int | None]:
-    """Ids of series given as (metric, host, labels); None for unknown ones."""
-    rows = await conn.fetch(
-        "SELECT t.ord, s.id FROM unnest($1::text[], $2::text[], $3::text[]) "
-        "WITH ORDINALITY AS t(m, h, l, ord) "
-        "JOIN series s ON s.metric = t.m AND s.host = t.h AND s.labels = t.l::jsonb",
-        [k[0] for k in keys],
-        [k[1] for k in keys],
-        [orjson.dumps(k[2]).decode() for k in keys],
-    )
-    out: list[int | None] = [None] * len(keys)
-    for r in rows:
-        out[r["ord"] - 1] = r["id"]
-    return out
-
-
-# -- idempotency and state ----------------------------------------------------
-
-
-async def mark_processed(conn: asyncpg.Connection, message_id: uuid.UUID) -> bool:
-    """Record a batch id; False if it was already processed (a redelivery)."""
-    done = await conn.fetchval(
-        "INSERT INTO analyzer_processed (message_id) VALUES ($1) "
-        "ON CONFLICT DO NOTHING RETURNING true",
-        message_id,
-    )
-    return bool(done)
-
-
-async def prune_processed(pool: asyncpg.Pool, older_than: float) -> int:
-    result = await pool.execute(
-        "DELETE FROM analyzer_processed WHERE processed_at < now() - make_interval(secs => $1)",
-        older_than,
-    )
-    return int(result.split()[-1])
+# -- partitions and checkpoints ------------------------------------------------
 
 
 _STATE_COLUMNS = (
@@ -144,6 +98,102 @@ def _status(row: asyncpg.Record) -> Status:
         prior=row["prior_state"],
         alert_id=row["alert_id"],
     )
+
+
+async def claim_partition(pool: asyncpg.Pool, part: int, owner: str) -> int:
+    """Take partition ``part`` over: its new epoch (checkpoints of any older
+    epoch are refused from now on)."""
+    epoch = await pool.fetchval(
+        "INSERT INTO analyzer_partitions (part, epoch, owner, claimed_at) "
+        "VALUES ($1, 1, $2, now()) ON CONFLICT (part) DO UPDATE SET "
+        "epoch = analyzer_partitions.epoch + 1, owner = EXCLUDED.owner, claimed_at = now() "
+        "RETURNING epoch",
+        part,
+        owner,
+    )
+    return int(epoch)
+
+
+async def load_partition(
+    pool: asyncpg.Pool, part: int
+) -> list[tuple[int, Subject, Status]]:
+    """The checkpointed states of partition ``part`` and their subjects
+    (host labels are left to the caller, which holds them in memory)."""
+    rows = await pool.fetch(
+        f"SELECT {', '.join('a.' + c.strip() for c in _STATE_COLUMNS.split(','))}, "
+        "a.host, a.series_id, s.metric, s.labels::text AS labels "
+        "FROM analyzer_state a LEFT JOIN series s ON s.id = a.series_id WHERE a.part = $1",
+        part,
+    )
+    out = []
+    for r in rows:
+        labels = orjson.loads(r["labels"]) if r["labels"] else {}
+        subject = Subject(r["subject"], r["host"], r["series_id"], r["metric"],
+                          tuple(sorted(labels.items())))
+        out.append((r["rule_id"], subject, _status(r)))
+    return out
+
+
+ModelRow = tuple[int, int, int, str, float, float | None, int, bytes, float | None]
+
+
+async def checkpoint(
+    pool: asyncpg.Pool,
+    part: int,
+    epoch: int,
+    states: Sequence[tuple[int, Subject, Status]],
+    deleted: Iterable[tuple[int, str]],
+    models: Sequence[ModelRow],
+    samples: int,
+) -> bool:
+    """Write a partition's changed states (and detector snapshots) in one
+    transaction, if ``epoch`` is still the partition's; False if it is not
+    (another replica took the partition over: nothing was written)."""
+    async with pool.acquire() as conn, conn.transaction():
+        current = await conn.fetchval(
+            "UPDATE analyzer_partitions SET checkpointed_at = now(), "
+            "checkpoints = checkpoints + 1, samples = samples + $3 "
+            "WHERE part = $1 AND epoch = $2 RETURNING epoch",
+            part,
+            epoch,
+            samples,
+        )
+        if current is None:
+            return False
+        if states:
+            items = sorted(states, key=lambda x: (x[0], x[1].key))
+            await conn.execute(
+                "INSERT INTO analyzer_state (rule_id, subject, host, series_id, part, state, "
+                "since, fired_at, last_breach, last_ts, prior_state, alert_id) "
+                "SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], "
+                "$5::int[], $6::text[], $7::float8[], $8::float8[], $9::float8[], $10::float8[], "
+                "$11::text[], $12::bigint[]) "
+                "ON CONFLICT (rule_id, subject) DO UPDATE SET part = EXCLUDED.part, "
+                "state = EXCLUDED.state, since = EXCLUDED.since, fired_at = EXCLUDED.fired_at, "
+                "last_breach = EXCLUDED.last_breach, last_ts = EXCLUDED.last_ts, "
+                "prior_state = EXCLUDED.prior_state, alert_id = EXCLUDED.alert_id, "
+                "updated_at = now()",
+                [r for r, _, _ in items],
+                [s.key for _, s, _ in items],
+                [s.host for _, s, _ in items],
+                [s.series_id for _, s, _ in items],
+                [part] * len(items),
+                [st.state for _, _, st in items],
+                [st.since for _, _, st in items],
+                [st.fired_at for _, _, st in items],
+                [st.last_breach for _, _, st in items],
+                [st.last_ts for _, _, st in items],
+                [st.prior for _, _, st in items],
+                [st.alert_id for _, _, st in items],
+            )
+        await delete_states(conn, deleted)
+        if models:
+            await _save_snapshots(conn, models)
+    return True
+
+
+# Periodic rule kinds (forecast, burn_rate) keep their states in rows locked
+# per evaluation, as they are evaluated by a sweep, not on the sample stream.
 
 
 async def ensure_states(conn: asyncpg.Connection, keys: Sequence[tuple[int, Subject]]) -> None:
@@ -210,36 +260,6 @@ async def save_states(conn: asyncpg.Connection, states: dict[tuple[int, str], St
     )
 
 
-async def stale_states(
-    conn: asyncpg.Connection, rule_ids: list[int], before: float, limit: int = 1000
-) -> list[tuple[int, str, Status]]:
-    """Lock states of sample-driven rules whose subject has been silent since ``before``."""
-    rows = await conn.fetch(
-        f"SELECT {_STATE_COLUMNS} FROM analyzer_state "
-        "WHERE rule_id = ANY($1::bigint[]) AND state <> 'nodata' AND last_ts < $2 "
-        "ORDER BY rule_id, subject LIMIT $3 FOR UPDATE SKIP LOCKED",
-        rule_ids,
-        before,
-        limit,
-    )
-    return [(r["rule_id"], r["subject"], _status(r)) for r in rows]
-
-
-async def orphan_states(
-    conn: asyncpg.Connection, limit: int = 1000
-) -> list[tuple[int, str, Status, asyncpg.Record]]:
-    """Lock states whose rule was deleted or disabled (checked against the
-    rules table in this very transaction, never against a possibly stale cache)."""
-    rows = await conn.fetch(
-        f"SELECT {', '.join('a.' + c.strip() for c in _STATE_COLUMNS.split(','))}, "
-        "a.host, a.series_id FROM analyzer_state a LEFT JOIN rules r ON r.id = a.rule_id "
-        "WHERE r.id IS NULL OR (r.spec->>'enabled')::boolean IS FALSE "
-        "ORDER BY a.rule_id, a.subject LIMIT $1 FOR UPDATE OF a SKIP LOCKED",
-        limit,
-    )
-    return [(r["rule_id"], r["subject"], _status(r), r) for r in rows]
-
-
 async def delete_states(conn: asyncpg.Connection, keys: Iterable[tuple[int, str]]) -> None:
     keys = sorted(keys)
     if not keys:
@@ -256,6 +276,17 @@ async def delete_states(conn: asyncpg.Connection, keys: Iterable[tuple[int, str]
         "AND a.subject = 's:' || m.series_id) AND m.rule_id = ANY($1::bigint[])",
         sorted({k[0] for k in keys}),
     )
+
+
+async def alert_rows(
+    conn: asyncpg.Pool | asyncpg.Connection, alert_ids: Sequence[int]
+) -> dict[int, asyncpg.Record]:
+    """What is needed to close alerts of deleted rules."""
+    rows = await conn.fetch(
+        "SELECT id, rule_name, kind, severity, metric FROM alerts WHERE id = ANY($1::bigint[])",
+        list(alert_ids),
+    )
+    return {r["id"]: r for r in rows}
 
 
 # -- alerts, transitions and the outbox ----------------------------------------
@@ -280,6 +311,14 @@ async def record_transitions(
     labels = alert_labels(rule, subject)
     labels_json = orjson.dumps(labels).decode()
     for tr in transitions:
+        closing = tr.state in ("resolved", "normal")
+        eid = event_key(rule.id, subject.key, tr)
+        done = await conn.fetchval(
+            "SELECT alert_id FROM alert_transitions WHERE event_id = $1", eid
+        )
+        if done is not None:  # recorded before (a replay after a crash or rebalance)
+            current = None if closing else done
+            continue
         obs = tr.observation
         context = {
             "rule": rule.name,
@@ -311,7 +350,6 @@ async def record_transitions(
             obs.explanation if obs else None,
             list(obs.contributors) if obs else [],
         )
-        closing = tr.state in ("resolved", "normal")
         if current is None or tr.new_alert:
             row = await conn.fetchrow(
                 "INSERT INTO alerts (fingerprint, rule_id, rule_name, kind, subject, host, "
@@ -366,7 +404,6 @@ async def record_transitions(
                 current = status.alert_id
                 continue
         alert_id, seq = row["id"], row["seq"]
-        eid = event_id(alert_id, seq)
         await conn.execute(
             "INSERT INTO alert_transitions (alert_id, seq, event_id, from_state, to_state, at, "
             "value, expected_low, expected_high, expected_centre, score, explanation) "
@@ -421,19 +458,26 @@ async def record_transitions(
 # -- detector snapshots -------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    rule_version: int
-    detector: str
-    interval: float
-    last_ts: float | None
-    points: int
-    state: bytes
-    origin: float | None = None
+class PgHistory:
+    """Stored history and detector snapshots, for the engine to bring detectors
+    up to date (at a partition's restore, or for a series first seen)."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def fetch_ranges(
+        self, ranges: Sequence[tuple[int, float | None, float, int]]
+    ) -> list[list[tuple[float, float]]]:
+        return await fetch_ranges(self.pool, ranges)
+
+    async def load_snapshots(
+        self, keys: Sequence[tuple[int, int]]
+    ) -> dict[tuple[int, int], Snapshot]:
+        return await load_snapshots(self.pool, keys)
 
 
 async def load_snapshots(
-    conn: asyncpg.Connection, keys: Sequence[tuple[int, int]]
+    conn: asyncpg.Connection | asyncpg.Pool, keys: Sequence[tuple[int, int]]
 ) -> dict[tuple[int, int], Snapshot]:
     if not keys:
         return {}
@@ -453,34 +497,26 @@ async def load_snapshots(
     }
 
 
-async def save_snapshots(
-    pool: asyncpg.Pool,
-    rows: Sequence[tuple[int, int, int, str, float, float | None, int, bytes, float | None]],
-) -> None:
-    """Upsert snapshots; never replaces a snapshot further ahead in the series."""
-    if not rows:
-        return
+async def _save_snapshots(conn: asyncpg.Connection, rows: Sequence[ModelRow]) -> None:
+    """Upsert snapshots (taken at the checkpoint's position)."""
     rows = sorted(rows, key=lambda r: (r[0], r[1]))
-    async with pool.acquire() as conn:
-        await conn.executemany(
-            "INSERT INTO analyzer_models (rule_id, series_id, rule_version, detector, "
-            "interval_s, last_ts, points, state, origin) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
-            "ON CONFLICT (rule_id, series_id) DO UPDATE SET rule_version = EXCLUDED.rule_version, "
-            "detector = EXCLUDED.detector, interval_s = EXCLUDED.interval_s, "
-            "last_ts = EXCLUDED.last_ts, points = EXCLUDED.points, state = EXCLUDED.state, "
-            "origin = EXCLUDED.origin, updated_at = now() "
-            "WHERE analyzer_models.rule_version <> EXCLUDED.rule_version "
-            "OR analyzer_models.last_ts IS NULL OR analyzer_models.last_ts <= EXCLUDED.last_ts",
-            rows,
-        )
+    await conn.executemany(
+        "INSERT INTO analyzer_models (rule_id, series_id, rule_version, detector, "
+        "interval_s, last_ts, points, state, origin) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
+        "ON CONFLICT (rule_id, series_id) DO UPDATE SET rule_version = EXCLUDED.rule_version, "
+        "detector = EXCLUDED.detector, interval_s = EXCLUDED.interval_s, "
+        "last_ts = EXCLUDED.last_ts, points = EXCLUDED.points, state = EXCLUDED.state, "
+        "origin = EXCLUDED.origin, updated_at = now()",
+        rows,
+    )
 
 
 # -- history --------------------------------------------------------------------
 
 
 async def fetch_ranges(
-    conn: asyncpg.Connection,
+    conn: asyncpg.Connection | asyncpg.Pool,
     ranges: Sequence[tuple[int, float | None, float, int]],
 ) -> list[list[tuple[float, float]]]:
     """Raw points of each (series id, after, until, limit) request: the most
@@ -602,3 +638,31 @@ def as_jsonable(record: asyncpg.Record) -> dict[str, Any]:
     for key, value in record.items():
         out[key] = value.isoformat() if isinstance(value, datetime) else value
     return out
+
+
+# -- membership -------------------------------------------------------------------
+
+
+async def heartbeat(pool: asyncpg.Pool, member: str, alive_within: float) -> int:
+    """Record ``member`` as alive; returns how many members are (seen within
+    ``alive_within`` seconds), and forgets those silent for long."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            "INSERT INTO analyzer_members (member) VALUES ($1) "
+            "ON CONFLICT (member) DO UPDATE SET seen_at = now()",
+            member,
+        )
+        await conn.execute(
+            "DELETE FROM analyzer_members WHERE seen_at < now() - make_interval(secs => $1)",
+            alive_within * 10,
+        )
+        n = await conn.fetchval(
+            "SELECT count(*) FROM analyzer_members "
+            "WHERE seen_at > now() - make_interval(secs => $1)",
+            alive_within,
+        )
+    return int(n)
+
+
+async def leave(pool: asyncpg.Pool, member: str) -> None:
+    await pool.execute("DELETE FROM analyzer_members WHERE member = $1", member)

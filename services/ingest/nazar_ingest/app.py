@@ -154,7 +154,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
             runtime=runtime,
         )
         hosts = HostTracker(pool)
-        relay = outbox_relay(pool, broker, settings.outbox_batch)
+        relay = outbox_relay(pool, broker, settings.outbox_batch, settings.analyzer_partitions)
         state.extras.update(hosts=hosts, relay=relay)
         # Group commits get connections of their own, returned to this pool
         # without a session reset (a round trip per commit otherwise).

@@ -19,6 +19,7 @@ from nazar_common.db.samples import count_series, upsert_hosts
 from nazar_common.errors import InvalidInputError, TransientError
 from nazar_common.messaging.broker import Broker
 from nazar_common.messaging.outbox import OutboxRelay
+from nazar_common.messaging.partitioning import sample_router
 from nazar_common.runtime.backoff import Backoff, Incident, retry
 from nazar_common.schemas.wire import SampleBatchV1
 from nazar_ingest.pipeline import (
@@ -36,9 +37,14 @@ OUTBOX_PUBLISHED = Counter(
 OUTBOX_BACKLOG = Gauge("nazar_ingest_outbox_backlog", "Outbox rows waiting to be published")
 
 
-def outbox_relay(pool: asyncpg.Pool, broker: Broker, batch: int) -> OutboxRelay:
+def outbox_relay(
+    pool: asyncpg.Pool, broker: Broker, batch: int, partitions: int = 8
+) -> OutboxRelay:
+    """The relay of ingest's outbox; sample batches go to the analyzer's
+    ``partitions`` partition queues."""
     return OutboxRelay(
-        pool, broker, batch, on_published=OUTBOX_PUBLISHED.inc, on_backlog=OUTBOX_BACKLOG.set
+        pool, broker, batch, on_published=OUTBOX_PUBLISHED.inc, on_backlog=OUTBOX_BACKLOG.set,
+        route=sample_router(partitions),
     )
 
 

@@ -82,6 +82,7 @@ class Env:
     collector: Collector
     pool: asyncpg.Pool
     extra: list[AnalyzerService] = field(default_factory=list)
+    partitions: int = 4
 
     def settings(self, **overrides: Any) -> AnalyzerSettings:
         values: dict[str, Any] = dict(
@@ -93,6 +94,9 @@ class Env:
             analyzer_burn_rate_interval=0.3,
             analyzer_reload_interval=1.0,
             analyzer_state_flush_interval=1.0,
+            analyzer_checkpoint_interval=0.5,
+            analyzer_rebalance_interval=0.5,
+            analyzer_partitions=self.partitions,
             analyzer_listen_port=0,
             db_pool_max=4,
         )
@@ -129,14 +133,8 @@ class Env:
             assert r.status_code in (200, 202), r.text
 
 
-@pytest.fixture(scope="module")
-async def env() -> AsyncIterator[Env]:
-    token = secrets.token_hex(4)
-    db_name, vhost = f"nazar_test_an_{token}", f"nazar-test-an-{token}"
-    database_url = await create_database(db_name)
-    amqp_url = create_vhost(vhost)
-    port = free_port()
-    ingest = await start_ingest(database_url, amqp_url, analyzer_url=f"http://127.0.0.1:{port}")
+async def collect_alerts(amqp_url: str) -> tuple[Collector, aio_pika.abc.AbstractConnection]:
+    """Every alert event published from now on (a queue of the caller's)."""
     collector = Collector()
     connection = await aio_pika.connect_robust(amqp_url)
     channel = await connection.channel()
@@ -149,6 +147,19 @@ async def env() -> AsyncIterator[Env]:
             collector.events.append(AlertEventV1.from_bytes(message.body))
 
     await queue.consume(on_message)
+    return collector, connection
+
+
+@pytest.fixture(scope="module")
+async def env() -> AsyncIterator[Env]:
+    token = secrets.token_hex(4)
+    db_name, vhost = f"nazar_test_an_{token}", f"nazar-test-an-{token}"
+    database_url = await create_database(db_name)
+    amqp_url = create_vhost(vhost)
+    port = free_port()
+    ingest = await start_ingest(database_url, amqp_url, analyzer_url=f"http://127.0.0.1:{port}",
+                                analyzer_partitions=Env.partitions)
+    collector, connection = await collect_alerts(amqp_url)
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=3)
     env = Env(database_url, amqp_url, ingest, None, port, collector, pool)  # type: ignore[arg-type]
     env.analyzer = await started(AnalyzerService(env.settings(analyzer_listen_port=port)))

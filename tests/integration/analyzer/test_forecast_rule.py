@@ -47,7 +47,7 @@ async def test_forecast_rule_fires_explains_and_resolves(env: Env) -> None:
     assert any(c.startswith("trend: +5 per day") for c in fired.contributors), fired.contributors
     assert fired.value is not None and abs(fired.value - 75) < 1
     # many more sweeps: still one alert (the flat disk never fires)
-    sweeps = env.analyzer.engine.forecasts.due
+    sweeps = env.analyzer.forecasts.due
     first = dict(sweeps)
     await wait_for(lambda: _later(env, first), 10, "more forecast sweeps")
     assert [e.state for e in env.collector.of("disk-full-soon")] == ["firing"]
@@ -60,5 +60,5 @@ async def test_forecast_rule_fires_explains_and_resolves(env: Env) -> None:
 
 
 async def _later(env: Env, first: dict[tuple[int, int], float]) -> bool:
-    due = env.analyzer.engine.forecasts.due
+    due = env.analyzer.forecasts.due
     return bool(due) and all(due.get(k, 0) > v + 2 for k, v in first.items())

@@ -334,9 +334,20 @@ def test_scaler_off_leaves_replicas_to_the_chart(helm: str) -> None:
     assert env["NAZAR_SCALER_ENABLED"]["value"] == "false"
 
 
+def test_partition_count_reaches_every_party(helm: str) -> None:
+    """Ingest routes, the analyzer consumes and the scaler caps by one count."""
+    docs = render(helm, "--set", "config.analyzerPartitions=12")
+    deployments = by_kind(docs, "Deployment")
+    for name in ("nazar-ingest", "nazar-analyzer", "nazar-operator"):
+        env = {e["name"]: e.get("value")
+               for e in deployments[name]["spec"]["template"]["spec"]["containers"][0]["env"]}
+        assert env["NAZAR_ANALYZER_PARTITIONS"] == "12", name
+
+
 @pytest.mark.parametrize(
     ("values", "error"),
     [
+        (["--set", "config.analyzerPartitions=0"], "analyzerPartitions"),
         (["--set", "ingest.replicas=two"], "replicas"),
         (["--set", "ingest.replicaz=2"], "replicaz"),
         (["--set", "config.storageBackend=mysql"], "storageBackend"),

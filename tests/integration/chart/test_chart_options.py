@@ -94,15 +94,20 @@ def test_keda_replaces_the_operators_scaler(helm: str) -> None:
     (scaled,) = by_kind(docs, "ScaledObject").values()
     assert scaled["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment",
                                                 "name": "nazar-analyzer"}
+    # never more replicas than partitions (8 by default)
     assert (scaled["spec"]["minReplicaCount"], scaled["spec"]["maxReplicaCount"]) == (1, 8)
-    (trigger,) = scaled["spec"]["triggers"]
-    assert trigger["type"] == "rabbitmq"
-    assert trigger["metadata"] == {"protocol": "amqp", "queueName": "nazar.analyzer.samples",
-                                   "mode": "QueueLength", "value": "1000"}
-    # The queue the analyzer really consumes.
-    from nazar_common.messaging.topology import ANALYZER_SAMPLES
+    triggers = scaled["spec"]["triggers"]
+    assert all(t["type"] == "rabbitmq" for t in triggers)
+    # The queues the analyzer really consumes: one trigger per partition.
+    from nazar_common.messaging.topology import analyzer_partitions
 
-    assert trigger["metadata"]["queueName"] == ANALYZER_SAMPLES.name
+    assert [t["metadata"] for t in triggers] == [
+        {"protocol": "amqp", "queueName": q.name, "mode": "QueueLength", "value": "1000"}
+        for q in analyzer_partitions(8)]
+    trigger = triggers[0]
+    few = render(helm, *KEDA, "--set", "config.analyzerPartitions=3")
+    (scaled,) = by_kind(few, "ScaledObject").values()
+    assert scaled["spec"]["maxReplicaCount"] == 3 and len(scaled["spec"]["triggers"]) == 3
     auth = by_kind(docs, "TriggerAuthentication")[trigger["authenticationRef"]["name"]]
     assert auth["spec"]["secretTargetRef"] == [
         {"parameter": "host", "name": "nazar-rabbitmq", "key": "url"}]

@@ -9,6 +9,7 @@ ports), so stopping them disturbs nothing else.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Iterator
 
@@ -17,6 +18,7 @@ import asyncpg
 import httpx
 import pytest
 
+from nazar_common.messaging.topology import analyzer_partition, partition_of
 from nazar_common.schemas.wire import SampleBatchV1
 from tests.conftest import IngestServer, start_ingest
 from tests.support.instances import PrivatePostgres, PrivateRabbitMQ
@@ -126,19 +128,24 @@ async def analysed_values(amqp_url: str, tag: str, expected: set[int], timeout: 
     connection = await aio_pika.connect_robust(amqp_url)
     try:
         channel = await connection.channel()
-        queue = await channel.get_queue("nazar.analyzer.samples", ensure=False)
-        deadline = time.monotonic() + timeout
-        while not expected <= seen and time.monotonic() < deadline:
-            message = await queue.get(fail=False)
-            if message is None:
-                await asyncio.sleep(0.2)
-                continue
+        queue = await channel.get_queue(
+            analyzer_partition(partition_of(f"{HOST_PREFIX}-{tag}", 8)).name, ensure=False)
+        done = asyncio.Event()
+
+        async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+            # (a partition queue has a single active consumer: no basic.get)
             batch = SampleBatchV1.from_bytes(message.body)
             hosts = [s.host for s in batch.series]
             for idx, value in zip(batch.series_index, batch.values, strict=True):
                 if hosts[idx] == f"{HOST_PREFIX}-{tag}":
                     seen.add(int(value))
             await message.ack()
+            if expected <= seen:
+                done.set()
+
+        await queue.consume(on_message)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(done.wait(), timeout)
     finally:
         await connection.close()
     return seen

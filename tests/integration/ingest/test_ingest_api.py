@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import time
 
@@ -9,6 +10,7 @@ import aio_pika
 import asyncpg
 import orjson
 
+from nazar_common.messaging.topology import analyzer_partition, partition_of
 from nazar_common.schemas.wire import SampleBatchV1
 from tests.conftest import IngestServer
 from tests.integration.protocols.helpers import scalar
@@ -165,17 +167,20 @@ async def test_accepted_batches_reach_the_analysis_queue(ingest_server: IngestSe
     connection = await aio_pika.connect(ingest_server.amqp_url)
     try:
         channel = await connection.channel()
-        queue = await channel.get_queue("nazar.analyzer.samples", ensure=False)
-        deadline = time.monotonic() + 10
-        found = False
-        while not found and time.monotonic() < deadline:
-            message = await queue.get(fail=False, no_ack=False)
-            if message is None:
-                continue
+        queue = await channel.get_queue(
+            analyzer_partition(partition_of("itest-publish", 8)).name, ensure=False)
+        found = asyncio.Event()
+
+        async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+            # (a partition queue has a single active consumer: no basic.get)
             batch = SampleBatchV1.from_bytes(message.body)
             await message.ack()
-            found = any(s.host == "itest-publish" for s in batch.series)
-        assert found
+            if any(s.host == "itest-publish" for s in batch.series):
+                found.set()
+
+        await queue.consume(on_message)
+        await asyncio.wait_for(found.wait(), 10)
+        assert found.is_set()
     finally:
         await connection.close()
 

@@ -9,16 +9,20 @@ import pytest
 
 from nazar_common.errors import TransientError
 from nazar_common.messaging.topology import (
-    ANALYZER_SAMPLES,
     SAMPLES_EXCHANGE,
-    SAMPLES_ROUTING_KEY,
+    analyzer_partitions,
     declare_topology,
+    partition_routing_key,
+    partitions_declarer,
 )
 from nazar_operator.queue import QueueDepth
 from nazar_operator.scaler import Scaler
 from nazar_operator.scaling import ScalingPolicy
 
 DEPLOYMENTS = "apps/v1/deployments"
+PARTITIONS = 8  # the default, as the operator processes of other tests read it
+QUEUES = analyzer_partitions(PARTITIONS)
+NAMES = [q.name for q in QUEUES]
 
 
 class Clock:
@@ -34,9 +38,11 @@ async def publish(amqp_url: str, count: int) -> None:
     try:
         channel = await connection.channel()
         exchanges = await declare_topology(channel)
-        for i in range(count):
+        await partitions_declarer(PARTITIONS)(channel)
+        for i in range(count):  # spread over the partitions
             await exchanges[SAMPLES_EXCHANGE].publish(
-                aio_pika.Message(body=b"{}", message_id=str(i)), routing_key=SAMPLES_ROUTING_KEY
+                aio_pika.Message(body=b"{}", message_id=str(i)),
+                routing_key=partition_routing_key(i % PARTITIONS),
             )
     finally:
         await connection.close()
@@ -46,8 +52,9 @@ async def purge(amqp_url: str) -> None:
     connection = await aio_pika.connect(amqp_url)
     try:
         channel = await connection.channel()
-        queue = await channel.declare_queue(ANALYZER_SAMPLES.name, passive=True)
-        await queue.purge()
+        for spec in QUEUES:
+            queue = await channel.declare_queue(spec.name, passive=True)
+            await queue.purge()
     finally:
         await connection.close()
 
@@ -72,9 +79,9 @@ async def test_scaler_follows_queue_depth(
         "spec": {"replicas": 1},
     }
     # Before the topology exists the depth cannot be read: a transient error.
-    missing = QueueDepth(fresh_amqp_url, ANALYZER_SAMPLES.name)
+    missing = QueueDepth(fresh_amqp_url, NAMES)
     try:
-        with pytest.raises(TransientError, match=ANALYZER_SAMPLES.name):
+        with pytest.raises(TransientError, match=NAMES[0]):
             await missing.read()
     finally:
         await missing.aclose()
@@ -84,7 +91,7 @@ async def test_scaler_follows_queue_depth(
         return kopf.ConnectionInfo(server=str(kmock.url).rstrip("/"))
 
     clock = Clock()
-    depth = QueueDepth(fresh_amqp_url, ANALYZER_SAMPLES.name)
+    depth = QueueDepth(fresh_amqp_url, NAMES)  # the partitions' total
     policy = ScalingPolicy(min_replicas=1, max_replicas=5, messages_per_replica=10,
                            up_cooldown=30, down_cooldown=300)
     scaler = Scaler(depth, connect, "nazar", "nazar-analyzer", policy, clock=clock)

@@ -76,3 +76,16 @@ def test_only_the_live_peer_of_highest_priority_leads() -> None:
     own = {"priority": 1, "lifetime": 60, "lastseen": fresh}
     assert is_leader({"a": own}, "a", 1, now)
     assert is_leader({"a": own, "x": {"priority": "garbage"}}, "a", 1, now)
+
+
+def test_never_more_replicas_than_partitions() -> None:
+    policy = ScalingPolicy(min_replicas=2, max_replicas=20, messages_per_replica=100,
+                           up_cooldown=0, down_cooldown=0, partitions=8)
+    assert target_replicas(100_000, policy) == 8
+    assert decide_replicas(100_000, 4, policy, None).replicas == 8
+    assert (decide_replicas(0, 12, policy, None).replicas,
+            decide_replicas(0, 12, policy, None).reason) == (8, "above maximum")
+    # a minimum above the partitions is held at the partitions
+    tight = ScalingPolicy(10, 20, 100, 0, 0, partitions=4)
+    assert decide_replicas(0, 1, tight, None).replicas == 4
+    assert decide_replicas(0, 4, tight, None).reason == "steady"

@@ -90,6 +90,10 @@ class ConsumerSpec:
     on_state: StateHook | None = None
     #: Seconds to wait for in-flight handlers when the consumer is removed.
     drain_timeout: float = 30.0
+    #: On removal close the channel at once (no cancel, no wait for handlers):
+    #: every unacknowledged message returns to the queue in its order, and a
+    #: single-active-consumer queue passes to the next subscriber only then.
+    abandon: bool = False
 
     @property
     def name(self) -> str:
@@ -506,6 +510,9 @@ class Broker:
     async def _unsubscribe(
         self, channel: AbstractChannel, queue: AbstractQueue, tag: str, c: _Consumer
     ) -> None:
+        if c.spec.abandon:
+            await _close_quietly(channel)
+            return
         if not channel.is_closed:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(queue.cancel(tag), 5.0)

@@ -12,11 +12,12 @@ consumers are idempotent by message id.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import asyncpg
 
 from nazar_common.messaging.broker import Broker
+from nazar_common.messaging.partitioning import Router
 from nazar_common.runtime.tasks import Periodic, Tasks
 
 
@@ -29,7 +30,15 @@ class OutboxRelay:
         *,
         on_published: Callable[[int], None] = lambda n: None,
         on_backlog: Callable[[int], None] | None = None,
+        route: Router | None = None,
+        exchanges: Sequence[str] | None = None,
     ) -> None:
+        #: Relay only the rows of these exchanges (None: every row). The
+        #: analyzer relays its alert events only: sample batches are relayed
+        #: by ingest alone, in commit order.
+        self.exchanges = list(exchanges) if exchanges is not None else None
+        #: Splits / re-addresses a row into the messages published for it.
+        self.route = route
         self.pool = pool
         self.broker = broker
         self.batch = batch
@@ -52,21 +61,31 @@ class OutboxRelay:
         """Publish up to one batch of rows; returns how many."""
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
-                "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY id "
+                "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox "
+                "WHERE $2::text[] IS NULL OR exchange = ANY($2::text[]) ORDER BY id "
                 "LIMIT $1 FOR UPDATE SKIP LOCKED) "
                 "RETURNING id, exchange, routing_key, message_id, body",
                 self.batch,
+                self.exchanges,
             )
             if not rows:
                 return 0
             # Confirms are pipelined; any failure raises, the transaction
             # rolls back and the rows stay for the next round.
+            messages = [
+                (r["exchange"], r["routing_key"], str(r["message_id"]), r["body"]) for r in rows
+            ]
+            if self.route is not None:
+                route = self.route
+                messages = [
+                    (exchange, *part)
+                    for exchange, key, mid, body in messages
+                    for part in route(exchange, key, mid, body)
+                ]
             await asyncio.gather(
                 *(
-                    self.broker.publish(
-                        r["exchange"], r["routing_key"], r["body"], message_id=str(r["message_id"])
-                    )
-                    for r in rows
+                    self.broker.publish(exchange, key, body, message_id=mid)
+                    for exchange, key, mid, body in messages
                 )
             )
         self._on_published(len(rows))

@@ -8,6 +8,8 @@ replayed with ``nazar dlq replay``.
 
 from __future__ import annotations
 
+import zlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,10 +36,12 @@ class QueueSpec:
     routing_key: str
     delivery_limit: int = 5
     arguments: dict[str, Any] = field(default_factory=dict)
+    #: The dead-letter queue, when shared with other queues (default: ``<name>.dlq``).
+    dead_letter: str | None = None
 
     @property
     def dlq(self) -> str:
-        return f"{self.name}.dlq"
+        return self.dead_letter or f"{self.name}.dlq"
 
 
 ANALYZER_SAMPLES = QueueSpec("nazar.analyzer.samples", SAMPLES_EXCHANGE, SAMPLES_ROUTING_KEY)
@@ -47,7 +51,56 @@ INGEST_DEFERRED = QueueSpec(
 NOTIFIER_ALERTS = QueueSpec("nazar.notifier.alerts", ALERTS_EXCHANGE, ALERTS_ROUTING_KEY)
 
 EXCHANGES = (SAMPLES_EXCHANGE, DEFERRED_EXCHANGE, ALERTS_EXCHANGE)
+#: ANALYZER_SAMPLES itself is no longer fed (batches go to its partitions,
+#: below); it is declared for its dead-letter queue, shared by the partitions.
 QUEUES = (ANALYZER_SAMPLES, INGEST_DEFERRED, NOTIFIER_ALERTS)
+
+#: Redeliveries a partition message survives: a rebalance or a replica's
+#: crash returns every unacknowledged message (up to the checkpoint interval's
+#: worth) to its queue, which is no fault of the message.
+PARTITION_DELIVERY_LIMIT = 100
+
+
+def partition_of(host: str, partitions: int) -> int:
+    """The analyzer partition of every series of ``host`` (and of the host
+    itself): CRC-32 of its name, stable across processes and versions."""
+    return zlib.crc32(host.encode()) % partitions
+
+
+def partition_routing_key(partition: int) -> str:
+    return f"{SAMPLES_ROUTING_KEY}.p{partition}"
+
+
+def analyzer_partition(partition: int) -> QueueSpec:
+    """The queue of one analyzer partition: quorum, single active consumer
+    (every replica subscribes, the broker delivers to one at a time and hands
+    the queue to the next subscriber when it leaves)."""
+    return QueueSpec(
+        f"{ANALYZER_SAMPLES.name}.p{partition}",
+        SAMPLES_EXCHANGE,
+        partition_routing_key(partition),
+        delivery_limit=PARTITION_DELIVERY_LIMIT,
+        arguments={"x-single-active-consumer": True},
+        dead_letter=ANALYZER_SAMPLES.dlq,
+    )
+
+
+def analyzer_partitions(partitions: int) -> list[QueueSpec]:
+    return [analyzer_partition(p) for p in range(partitions)]
+
+
+def partitions_declarer(
+    partitions: int,
+) -> Callable[[AbstractChannel], Awaitable[dict[str, AbstractExchange]]]:
+    """Declares the analyzer's partition queues (publishers declare them too:
+    a message routed before the analyzer first started is kept, not dropped)."""
+
+    async def declare(channel: AbstractChannel) -> dict[str, AbstractExchange]:
+        for spec in analyzer_partitions(partitions):
+            await declare_queue(channel, spec)
+        return {}
+
+    return declare
 
 
 async def declare_topology(channel: AbstractChannel) -> dict[str, AbstractExchange]:

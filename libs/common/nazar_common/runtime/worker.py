@@ -30,7 +30,7 @@ from nazar_common.messaging.broker import (
     StateHook,
     TopologyDeclarer,
 )
-from nazar_common.messaging.topology import QueueSpec, declare_topology
+from nazar_common.messaging.topology import QueueSpec, declare_topology, partitions_declarer
 from nazar_common.runtime.backoff import Backoff, Incident, retry
 from nazar_common.runtime.http import serve_http
 from nazar_common.runtime.listener import CONFIG_CHANNEL, PgListener
@@ -49,8 +49,10 @@ class Runtime:
         component: str,
         settings: CommonSettings,
         *,
-        topology: Sequence[TopologyDeclarer] = (declare_topology,),
+        topology: Sequence[TopologyDeclarer] | None = None,
     ) -> None:
+        if topology is None:
+            topology = (declare_topology, partitions_declarer(settings.analyzer_partitions))
         self.component = component
         self.settings = settings
         self.metrics = runtime_metrics(component)
@@ -146,6 +148,7 @@ class Runtime:
         exclusive: bool = False,
         arguments: Mapping[str, Any] | None = None,
         drain_timeout: float = 30.0,
+        abandon: bool = False,
     ) -> None:
         """Consume ``queue`` with ``handler`` (see :class:`ConsumerSpec`); may be
         called before or after :meth:`start_broker`."""
@@ -159,6 +162,7 @@ class Runtime:
                 exclusive=exclusive,
                 arguments=dict(arguments or {}),
                 drain_timeout=drain_timeout,
+                abandon=abandon,
             )
         )
 
