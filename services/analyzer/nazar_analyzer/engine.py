@@ -655,6 +655,19 @@ class Engine:
         part.remove(keys)
         return self._counted(changes)
 
+    def close_deleted(
+        self, rule_id: int, subject: Subject, status: Status, alert: Mapping[str, Any],
+        now: float,
+    ) -> Change | None:
+        """Close the open alert of a state whose rule is gone (outside the
+        partitions: forecast and burn_rate rules); None when nothing is open."""
+        start = status.alert_id
+        transitions = Machine().close(status, now, "the rule was deleted or disabled")
+        if not transitions:
+            return None
+        return self._counted([Change(_ghost_rule(rule_id, alert), subject, status,
+                                     transitions, start)])[0]
+
     @staticmethod
     def _counted(changes: list[Change]) -> list[Change]:
         for change in changes:
