@@ -102,7 +102,7 @@ class Outcome:
     changes: list[Change] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Pair:
     rule: Rule
     subject: Subject
@@ -298,12 +298,33 @@ class Engine:
             return outcome
         states: dict[StateKey, Status] = {}
         known = part.states
+        #: per rule: the quiet test of its shared observer when a lone point
+        #: of a normal subject can be judged here (no deploys), else None
+        quick: dict[int, Any] = {}
+        rest: list[_Pair] = []
+        quiet_points = 0
         for p in pairs:
-            key = (p.rule.id, p.subject.key)
+            rule = p.rule
+            key = (rule.id, p.subject.key)
             st = known.get(key)
-            states[key] = st if st is not None else part.status(p.rule.id, p.subject)
-        starts = {k: s.alert_id for k, s in states.items()}
-        results = self._evaluate(pairs, states)
+            if st is None:
+                st = part.status(rule.id, p.subject)
+            elif st.state == NORMAL and len(p.times) == 1:
+                # the common case: one point, no breach (as in _evaluate)
+                rid = rule.id
+                quiet = quick[rid] if rid in quick else self._quiet_of(quick, rule)
+                if quiet is not None:
+                    ts = p.times[0]
+                    last = st.last_ts
+                    if (last is None or ts > last + EPS) and quiet(p.values[0]):
+                        st.last_ts = ts
+                        quiet_points += 1
+                        continue
+            states[key] = st
+            rest.append(p)
+        outcome.evaluated = quiet_points
+        starts = {k: s.alert_id for k, s in states.items() if s.alert_id is not None}
+        results = self._evaluate(rest, states) if rest else []
         dirty = part.dirty
         for pair, transitions, n in results:
             outcome.evaluated += n
@@ -312,14 +333,14 @@ class Engine:
             # point it has seen records nothing twice (event ids are derived
             # from the transitions). Detector states are: their position is
             # the detectors' (see _sync_detectors).
-            if transitions or states[key].state != NORMAL or pair.rule.kind in DETECTOR_KINDS:
+            learns = pair.rule.kind in DETECTOR_KINDS
+            if transitions or learns or states[key].state != NORMAL:
                 dirty.add(key)
-                if pair.rule.kind in DETECTOR_KINDS:
+                if learns:
                     part.models_dirty = True
             if transitions:
-                key = (pair.rule.id, pair.subject.key)
                 outcome.changes.append(
-                    Change(pair.rule, pair.subject, states[key], transitions, starts[key])
+                    Change(pair.rule, pair.subject, states[key], transitions, starts.get(key))
                 )
         part.samples_since_checkpoint += outcome.evaluated
         SAMPLES_EVALUATED.inc(outcome.evaluated)
@@ -328,6 +349,16 @@ class Engine:
                 TRANSITIONS.labels(tr.state).inc()
         DETECTORS.set(len(self._detectors))
         return outcome
+
+    def _quiet_of(self, quick: dict[int, Any], rule: Rule) -> Any:
+        """The quiet test of ``rule``'s shared observer, if a rule without
+        deploys has one (see :meth:`evaluate`)."""
+        kind = OBSERVER_KINDS.get(rule.kind)
+        quiet = None
+        if kind is not None and not kind.per_series and rule.spec.deploys is None:
+            quiet = getattr(self.observer(rule, None), "quiet", None)
+        quick[rule.id] = quiet
+        return quiet
 
     def _evaluate(
         self, pairs: Sequence[_Pair], states: dict[tuple[int, str], Status]
