@@ -47,7 +47,7 @@ from nazar_analyzer.state import EPS, PartitionState, Snapshot, StateKey, Subjec
 from nazar_common.schemas.config import RuleSpec
 from nazar_common.schemas.events import Event
 from nazar_common.schemas.slo import SLOSpec
-from nazar_common.schemas.wire import SampleBatchV1, SeriesRef
+from nazar_common.schemas.wire import SampleBatchV1
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +108,8 @@ class _Pair:
     subject: Subject
     times: list[float]
     values: list[float]
+    #: (rule id, subject key), when the caller knows it
+    key: StateKey | None = None
 
 
 @dataclass
@@ -226,56 +228,51 @@ class Engine:
     def pairs_of(self, *batches: SampleBatchV1) -> list[_Pair]:
         """(rule, series) pairs of batches (in delivery order) with their
         points in time order."""
-        per_series: dict[int, tuple[list[float], list[float]]] = {}
-        refs: dict[int, tuple[SeriesRef, Mapping[str, str]]] = {}
+        #: series id -> [ref, batch host labels, times, values]
+        per_series: dict[int, list[Any]] = {}
         for batch in batches:
-            by_index: dict[int, tuple[list[float], list[float]]] = {}
+            series, hosts = batch.series, batch.hosts
             for i, t, v in zip(batch.series_index, batch.times, batch.values, strict=True):
-                entry = by_index.get(i)
-                if entry is None:
-                    entry = by_index[i] = ([], [])
-                entry[0].append(t)
-                entry[1].append(v)
-            for i, (times, values) in by_index.items():
-                ref = batch.series[i]
-                if ref.id is None:
+                ref = series[i]
+                sid = ref.id
+                if sid is None:
                     continue
-                known = per_series.get(ref.id)
-                if known is None:
-                    per_series[ref.id] = (times, values)
-                    refs[ref.id] = (ref, batch.hosts.get(ref.host) or {})
-                else:  # a later batch: after the earlier points (sorted below if need be)
-                    known[0].extend(times)
-                    known[1].extend(values)
+                entry = per_series.get(sid)
+                if entry is None:
+                    per_series[sid] = [ref, hosts.get(ref.host) or {}, [t], [v]]
+                else:  # a later point: sorted below if need be
+                    entry[2].append(t)
+                    entry[3].append(v)
         pairs: list[_Pair] = []
         generation = self.rules.generation
+        has_metric = self.rules.has_metric
         cache = self._series_cache
-        for sid, (times, values) in per_series.items():
-            ref, batch_labels = refs[sid]
-            if not self.rules.has_metric(ref.metric):
+        for sid, (ref, batch_labels, times, values) in per_series.items():
+            if not has_metric(ref.metric):
                 continue
             host_labels = batch_labels or self.hosts.get(ref.host, {})
-            hit = cache.get(ref.id)
+            hit = cache.get(sid)
             if hit is None or hit[0] != generation or hit[1] != host_labels:
                 rules = self.rules.for_series(
-                    ref.id, ref.metric, ref.host, ref.labels, host_labels
+                    sid, ref.metric, ref.host, ref.labels, host_labels
                 )
                 subject = Subject(
-                    series_subject(ref.id), ref.host, ref.id, ref.metric,
+                    series_subject(sid), ref.host, sid, ref.metric,
                     tuple(sorted(ref.labels.items())), tuple(sorted(host_labels.items())),
                 )
                 if len(cache) > 1_000_000:
                     cache.clear()
-                hit = cache[ref.id] = (generation, host_labels, subject, rules)
-            _, _, subject, rules = hit
-            if not rules:
+                hit = cache[sid] = (generation, host_labels, subject,
+                                    [(rule, (rule.id, subject.key)) for rule in rules])
+            _, _, subject, keyed = hit
+            if not keyed:
                 continue
             if len(times) > 1 and any(b < a for a, b in itertools.pairwise(times)):
                 order = sorted(range(len(times)), key=times.__getitem__)
                 times = [times[j] for j in order]
                 values = [values[j] for j in order]
-            for rule in rules:
-                pairs.append(_Pair(rule, subject, times, values))
+            for rule, key in keyed:
+                pairs.append(_Pair(rule, subject, times, values, key))
         return pairs
 
     async def prepare(self, part: PartitionState, pairs: Sequence[_Pair]) -> None:
@@ -305,7 +302,7 @@ class Engine:
         quiet_points = 0
         for p in pairs:
             rule = p.rule
-            key = (rule.id, p.subject.key)
+            key = p.key or (rule.id, p.subject.key)
             st = known.get(key)
             if st is None:
                 st = part.status(rule.id, p.subject)
