@@ -214,16 +214,19 @@ def _feed_many(
             out[k] = (None, [det.update(t, v) for t, v in zip(times, values, strict=True)], 0)
     for members in groups.values():
         bank = items[members[0]][0].detector.bank  # type: ignore[attr-defined]
-        slots, ts, vs, offsets = [], [], [], []
-        n = 0
+        # flat Python lists, one array each (not three small arrays per member)
+        slots: list[int] = []
+        ts: list[float] = []
+        vs: list[float] = []
+        offsets: list[int] = []
         for k in members:
             ev, times, values = items[k]
-            offsets.append(n)
-            slots.append(np.full(len(times), ev.detector.slot, dtype=np.int64))  # type: ignore[attr-defined]
-            ts.append(np.asarray(times, dtype=float))
-            vs.append(np.asarray(values, dtype=float))
-            n += len(times)
-        res = bank.update(np.concatenate(slots), np.concatenate(ts), np.concatenate(vs))
+            offsets.append(len(ts))
+            slots += [ev.detector.slot] * len(times)  # type: ignore[attr-defined]
+            ts += times
+            vs += values
+        res = bank.update(np.array(slots, dtype=np.int64), np.array(ts, dtype=float),
+                          np.array(vs, dtype=float))
         for k, off in zip(members, offsets, strict=True):
             out[k] = (res, [], off)
     for (ev, times, values), _ in zip(items, out, strict=True):
