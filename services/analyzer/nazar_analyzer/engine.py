@@ -142,8 +142,11 @@ class Engine:
         self.slos: dict[str, SLOSpec] = {}
         self._observers: dict[tuple[int, int, int | None], Observer] = {}
         self._machines: dict[tuple[int, int], Machine] = {}
-        #: series id -> (rule set generation, host labels, subject, rules)
-        self._series_cache: dict[int, tuple[int, Mapping[str, str], Subject, list[Rule]]] = {}
+        #: series id -> (rule set generation, host labels, subject, its rules
+        #: with their state keys)
+        self._series_cache: dict[
+            int, tuple[int, Mapping[str, str], Subject, list[tuple[Rule, StateKey]]]
+        ] = {}
         self._detectors: OrderedDict[tuple[int, int], DetectorEvaluator] = OrderedDict()
         self._evicted: list[DetectorEvaluator] = []
         #: composite detectors of one configuration share a bank (batched updates)
