@@ -21,7 +21,7 @@ import numpy as np
 
 from nazar_analyzer import detectors
 from nazar_analyzer.detection import BankResult, CompositeDetector, DetectionResult, Detector
-from nazar_analyzer.machine import Machine, Observation, Status, Transition
+from nazar_analyzer.machine import NORMAL, Machine, Observation, Status, Transition
 from nazar_analyzer.rules import Rule
 from nazar_common.schemas.config import AbsenceParams, ThresholdParams
 
@@ -290,7 +290,14 @@ def step_many(
             )
         scores, anomalies, lows, highs, centres, learnings = cols
         step = machine.step
+        plain = type(machine) is Machine  # (a HeldMachine judges every verdict)
         for i, ts, value in zip(range(off, off + len(times)), times, values, strict=True):
+            if plain and not anomalies[i] and status.state == NORMAL:
+                # what Machine.step does with a normal verdict of a normal state
+                last = status.last_ts
+                status.last_ts = ts if last is None or ts > last else last
+                prev = value
+                continue
             obs = Observation(
                 ts, anomalies[i], value, None, lows[i], highs[i], centres[i], scores[i]
             )
