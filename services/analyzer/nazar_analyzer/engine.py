@@ -47,7 +47,7 @@ from nazar_analyzer.state import EPS, PartitionState, Snapshot, StateKey, Subjec
 from nazar_common.schemas.config import RuleSpec
 from nazar_common.schemas.events import Event
 from nazar_common.schemas.slo import SLOSpec
-from nazar_common.schemas.wire import SampleBatchV1, SeriesRef
+from nazar_common.schemas.wire import SampleBatchV1
 
 log = logging.getLogger(__name__)
 
@@ -102,12 +102,14 @@ class Outcome:
     changes: list[Change] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Pair:
     rule: Rule
     subject: Subject
     times: list[float]
     values: list[float]
+    #: (rule id, subject key), when the caller knows it
+    key: StateKey | None = None
 
 
 @dataclass
@@ -140,8 +142,11 @@ class Engine:
         self.slos: dict[str, SLOSpec] = {}
         self._observers: dict[tuple[int, int, int | None], Observer] = {}
         self._machines: dict[tuple[int, int], Machine] = {}
-        #: series id -> (rule set generation, host labels, subject, rules)
-        self._series_cache: dict[int, tuple[int, Mapping[str, str], Subject, list[Rule]]] = {}
+        #: series id -> (rule set generation, host labels, subject, its rules
+        #: with their state keys)
+        self._series_cache: dict[
+            int, tuple[int, Mapping[str, str], Subject, list[tuple[Rule, StateKey]]]
+        ] = {}
         self._detectors: OrderedDict[tuple[int, int], DetectorEvaluator] = OrderedDict()
         self._evicted: list[DetectorEvaluator] = []
         #: composite detectors of one configuration share a bank (batched updates)
@@ -226,56 +231,51 @@ class Engine:
     def pairs_of(self, *batches: SampleBatchV1) -> list[_Pair]:
         """(rule, series) pairs of batches (in delivery order) with their
         points in time order."""
-        per_series: dict[int, tuple[list[float], list[float]]] = {}
-        refs: dict[int, tuple[SeriesRef, Mapping[str, str]]] = {}
+        #: series id -> [ref, batch host labels, times, values]
+        per_series: dict[int, list[Any]] = {}
         for batch in batches:
-            by_index: dict[int, tuple[list[float], list[float]]] = {}
+            series, hosts = batch.series, batch.hosts
             for i, t, v in zip(batch.series_index, batch.times, batch.values, strict=True):
-                entry = by_index.get(i)
-                if entry is None:
-                    entry = by_index[i] = ([], [])
-                entry[0].append(t)
-                entry[1].append(v)
-            for i, (times, values) in by_index.items():
-                ref = batch.series[i]
-                if ref.id is None:
+                ref = series[i]
+                sid = ref.id
+                if sid is None:
                     continue
-                known = per_series.get(ref.id)
-                if known is None:
-                    per_series[ref.id] = (times, values)
-                    refs[ref.id] = (ref, batch.hosts.get(ref.host) or {})
-                else:  # a later batch: after the earlier points (sorted below if need be)
-                    known[0].extend(times)
-                    known[1].extend(values)
+                entry = per_series.get(sid)
+                if entry is None:
+                    per_series[sid] = [ref, hosts.get(ref.host) or {}, [t], [v]]
+                else:  # a later point: sorted below if need be
+                    entry[2].append(t)
+                    entry[3].append(v)
         pairs: list[_Pair] = []
         generation = self.rules.generation
+        has_metric = self.rules.has_metric
         cache = self._series_cache
-        for sid, (times, values) in per_series.items():
-            ref, batch_labels = refs[sid]
-            if not self.rules.has_metric(ref.metric):
+        for sid, (ref, batch_labels, times, values) in per_series.items():
+            if not has_metric(ref.metric):
                 continue
             host_labels = batch_labels or self.hosts.get(ref.host, {})
-            hit = cache.get(ref.id)
+            hit = cache.get(sid)
             if hit is None or hit[0] != generation or hit[1] != host_labels:
                 rules = self.rules.for_series(
-                    ref.id, ref.metric, ref.host, ref.labels, host_labels
+                    sid, ref.metric, ref.host, ref.labels, host_labels
                 )
                 subject = Subject(
-                    series_subject(ref.id), ref.host, ref.id, ref.metric,
+                    series_subject(sid), ref.host, sid, ref.metric,
                     tuple(sorted(ref.labels.items())), tuple(sorted(host_labels.items())),
                 )
                 if len(cache) > 1_000_000:
                     cache.clear()
-                hit = cache[ref.id] = (generation, host_labels, subject, rules)
-            _, _, subject, rules = hit
-            if not rules:
+                hit = cache[sid] = (generation, host_labels, subject,
+                                    [(rule, (rule.id, subject.key)) for rule in rules])
+            _, _, subject, keyed = hit
+            if not keyed:
                 continue
             if len(times) > 1 and any(b < a for a, b in itertools.pairwise(times)):
                 order = sorted(range(len(times)), key=times.__getitem__)
                 times = [times[j] for j in order]
                 values = [values[j] for j in order]
-            for rule in rules:
-                pairs.append(_Pair(rule, subject, times, values))
+            for rule, key in keyed:
+                pairs.append(_Pair(rule, subject, times, values, key))
         return pairs
 
     async def prepare(self, part: PartitionState, pairs: Sequence[_Pair]) -> None:
@@ -298,12 +298,33 @@ class Engine:
             return outcome
         states: dict[StateKey, Status] = {}
         known = part.states
+        #: per rule: the quiet test of its shared observer when a lone point
+        #: of a normal subject can be judged here (no deploys), else None
+        quick: dict[int, Any] = {}
+        rest: list[_Pair] = []
+        quiet_points = 0
         for p in pairs:
-            key = (p.rule.id, p.subject.key)
+            rule = p.rule
+            key = p.key or (rule.id, p.subject.key)
             st = known.get(key)
-            states[key] = st if st is not None else part.status(p.rule.id, p.subject)
-        starts = {k: s.alert_id for k, s in states.items()}
-        results = self._evaluate(pairs, states)
+            if st is None:
+                st = part.status(rule.id, p.subject)
+            elif st.state == NORMAL and len(p.times) == 1:
+                # the common case: one point, no breach (as in _evaluate)
+                rid = rule.id
+                quiet = quick[rid] if rid in quick else self._quiet_of(quick, rule)
+                if quiet is not None:
+                    ts = p.times[0]
+                    last = st.last_ts
+                    if (last is None or ts > last + EPS) and quiet(p.values[0]):
+                        st.last_ts = ts
+                        quiet_points += 1
+                        continue
+            states[key] = st
+            rest.append(p)
+        outcome.evaluated = quiet_points
+        starts = {k: s.alert_id for k, s in states.items() if s.alert_id is not None}
+        results = self._evaluate(rest, states) if rest else []
         dirty = part.dirty
         for pair, transitions, n in results:
             outcome.evaluated += n
@@ -312,14 +333,14 @@ class Engine:
             # point it has seen records nothing twice (event ids are derived
             # from the transitions). Detector states are: their position is
             # the detectors' (see _sync_detectors).
-            if transitions or states[key].state != NORMAL or pair.rule.kind in DETECTOR_KINDS:
+            learns = pair.rule.kind in DETECTOR_KINDS
+            if transitions or learns or states[key].state != NORMAL:
                 dirty.add(key)
-                if pair.rule.kind in DETECTOR_KINDS:
+                if learns:
                     part.models_dirty = True
             if transitions:
-                key = (pair.rule.id, pair.subject.key)
                 outcome.changes.append(
-                    Change(pair.rule, pair.subject, states[key], transitions, starts[key])
+                    Change(pair.rule, pair.subject, states[key], transitions, starts.get(key))
                 )
         part.samples_since_checkpoint += outcome.evaluated
         SAMPLES_EVALUATED.inc(outcome.evaluated)
@@ -328,6 +349,16 @@ class Engine:
                 TRANSITIONS.labels(tr.state).inc()
         DETECTORS.set(len(self._detectors))
         return outcome
+
+    def _quiet_of(self, quick: dict[int, Any], rule: Rule) -> Any:
+        """The quiet test of ``rule``'s shared observer, if a rule without
+        deploys has one (see :meth:`evaluate`)."""
+        kind = OBSERVER_KINDS.get(rule.kind)
+        quiet = None
+        if kind is not None and not kind.per_series and rule.spec.deploys is None:
+            quiet = getattr(self.observer(rule, None), "quiet", None)
+        quick[rule.id] = quiet
+        return quiet
 
     def _evaluate(
         self, pairs: Sequence[_Pair], states: dict[tuple[int, str], Status]
@@ -654,6 +685,19 @@ class Engine:
                                       transitions, start))
         part.remove(keys)
         return self._counted(changes)
+
+    def close_deleted(
+        self, rule_id: int, subject: Subject, status: Status, alert: Mapping[str, Any],
+        now: float,
+    ) -> Change | None:
+        """Close the open alert of a state whose rule is gone (outside the
+        partitions: forecast and burn_rate rules); None when nothing is open."""
+        start = status.alert_id
+        transitions = Machine().close(status, now, "the rule was deleted or disabled")
+        if not transitions:
+            return None
+        return self._counted([Change(_ghost_rule(rule_id, alert), subject, status,
+                                     transitions, start)])[0]
 
     @staticmethod
     def _counted(changes: list[Change]) -> list[Change]:

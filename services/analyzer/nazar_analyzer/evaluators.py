@@ -21,7 +21,7 @@ import numpy as np
 
 from nazar_analyzer import detectors
 from nazar_analyzer.detection import BankResult, CompositeDetector, DetectionResult, Detector
-from nazar_analyzer.machine import Machine, Observation, Status, Transition
+from nazar_analyzer.machine import NORMAL, Machine, Observation, Status, Transition
 from nazar_analyzer.rules import Rule
 from nazar_common.schemas.config import AbsenceParams, ThresholdParams
 
@@ -214,16 +214,19 @@ def _feed_many(
             out[k] = (None, [det.update(t, v) for t, v in zip(times, values, strict=True)], 0)
     for members in groups.values():
         bank = items[members[0]][0].detector.bank  # type: ignore[attr-defined]
-        slots, ts, vs, offsets = [], [], [], []
-        n = 0
+        # flat Python lists, one array each (not three small arrays per member)
+        slots: list[int] = []
+        ts: list[float] = []
+        vs: list[float] = []
+        offsets: list[int] = []
         for k in members:
             ev, times, values = items[k]
-            offsets.append(n)
-            slots.append(np.full(len(times), ev.detector.slot, dtype=np.int64))  # type: ignore[attr-defined]
-            ts.append(np.asarray(times, dtype=float))
-            vs.append(np.asarray(values, dtype=float))
-            n += len(times)
-        res = bank.update(np.concatenate(slots), np.concatenate(ts), np.concatenate(vs))
+            offsets.append(len(ts))
+            slots += [ev.detector.slot] * len(times)  # type: ignore[attr-defined]
+            ts += times
+            vs += values
+        res = bank.update(np.array(slots, dtype=np.int64), np.array(ts, dtype=float),
+                          np.array(vs, dtype=float))
         for k, off in zip(members, offsets, strict=True):
             out[k] = (res, [], off)
     for (ev, times, values), _ in zip(items, out, strict=True):
@@ -287,7 +290,14 @@ def step_many(
             )
         scores, anomalies, lows, highs, centres, learnings = cols
         step = machine.step
+        plain = type(machine) is Machine  # (a HeldMachine judges every verdict)
         for i, ts, value in zip(range(off, off + len(times)), times, values, strict=True):
+            if plain and not anomalies[i] and status.state == NORMAL:
+                # what Machine.step does with a normal verdict of a normal state
+                last = status.last_ts
+                status.last_ts = ts if last is None or ts > last else last
+                prev = value
+                continue
             obs = Observation(
                 ts, anomalies[i], value, None, lows[i], highs[i], centres[i], scores[i]
             )

@@ -22,10 +22,11 @@ class Rule:
     name: str
     version: int
     spec: RuleSpec
+    #: ``spec.params.kind`` (read for every sample: kept, not recomputed)
+    kind: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def kind(self) -> str:
-        return str(self.spec.params.kind)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", str(self.spec.params.kind))
 
     @property
     def sample_driven(self) -> bool:

@@ -541,8 +541,33 @@ class AnalyzerService:
                                           engine.deploys, now)
         for rule in engine.rules.burn_rate_rules:
             events += await self._burn_rate(rule, now)
+        events += await self._close_deleted_periodic(now)
         if events and self.relay is not None:
             self.relay.wake()
+
+    async def _close_deleted_periodic(self, now: float) -> list[AlertEventV1]:
+        """Open alerts of deleted or disabled forecast and burn_rate rules are
+        resolved, and their states forgotten."""
+        assert self.pool is not None
+        events: list[AlertEventV1] = []
+        async with self.pool.acquire() as conn, conn.transaction():
+            orphans = await store.lock_unpartitioned_orphans(conn, list(self.engine.rules.rules))
+            if not orphans:
+                return events
+            ids = [i for status, _, _ in orphans.values() if (i := status.alert_id) is not None]
+            alerts = await store.alert_rows(conn, ids) if ids else {}
+            for (rule_id, key), (status, host, series_id) in orphans.items():
+                alert = alerts.get(status.alert_id) if status.alert_id is not None else None
+                if alert is None:
+                    continue
+                subject = Subject(key, host, series_id, alert["metric"])
+                change = self.engine.close_deleted(rule_id, subject, status, alert, now)
+                if change is not None:
+                    events += await store.record_transitions(
+                        conn, change.rule, subject, status, change.transitions, change.start
+                    )
+            await store.delete_states(conn, orphans)
+        return events
 
     async def _burn_rate(self, rule: Rule, now: float) -> list[AlertEventV1]:
         """A burn_rate rule on its SLO (see :mod:`nazar_analyzer.burnrate`), at

@@ -278,6 +278,21 @@ async def delete_states(conn: asyncpg.Connection, keys: Iterable[tuple[int, str]
     )
 
 
+async def lock_unpartitioned_orphans(
+    conn: asyncpg.Connection, live_rule_ids: Sequence[int]
+) -> dict[tuple[int, str], tuple[Status, str, int | None]]:
+    """Lock the state rows outside every partition (forecast and burn_rate
+    rules) whose rule is gone or disabled: ``{(rule_id, subject): (status,
+    host, series_id)}``. Rows held by another transaction are skipped."""
+    rows = await conn.fetch(
+        f"SELECT {_STATE_COLUMNS}, host, series_id FROM analyzer_state "
+        "WHERE part IS NULL AND NOT (rule_id = ANY($1::bigint[])) "
+        "ORDER BY rule_id, subject FOR UPDATE SKIP LOCKED",
+        sorted(live_rule_ids),
+    )
+    return {(r["rule_id"], r["subject"]): (_status(r), r["host"], r["series_id"]) for r in rows}
+
+
 async def alert_rows(
     conn: asyncpg.Pool | asyncpg.Connection, alert_ids: Sequence[int]
 ) -> dict[int, asyncpg.Record]:

@@ -121,3 +121,32 @@ async def test_deleting_the_slo_resolves_its_alert(env: Env) -> None:
     events = await env.collector.wait("br-gone-burn", ["firing", "resolved"], timeout=30)
     assert events[-1].state == "resolved"
     assert events[-1].explanation == "SLO br-gone does not exist (deleted?)"
+
+
+async def test_deleting_or_disabling_the_rule_resolves_its_alert(env: Env) -> None:
+    """burn_rate (and forecast) states live outside the partitions: the owner
+    of partition 0 resolves the alerts of their deleted or disabled rules."""
+    now = math.floor(time.time()) - 5 + 0.5
+    samples: list[dict[str, Any]] = []
+    for i in range(60):
+        samples += _counts("br.ok4", "br.requests4", now - (59 - i) * STEP, 1000, 50)
+    await env.post("br-api-4", samples, labels={"role": "api"})
+    await _slo(env, "br-kept", "br.ok4", "br.requests4")
+    for name in ("br-deleted", "br-disabled"):
+        await env.put_rule({"name": name, "params": {"kind": "burn_rate", "slo": "br-kept"}})
+        await env.collector.wait(name, ["firing"], timeout=30)
+    ids = [r["id"] for r in await env.pool.fetch(
+        "SELECT id FROM rules WHERE name IN ('br-deleted', 'br-disabled')")]
+    assert len(ids) == 2
+    async with env.ingest.client() as admin:
+        assert (await admin.delete("/api/v1/rules/br-deleted")).status_code == 204
+        r = await admin.put("/api/v1/rules/br-disabled", json={
+            "name": "br-disabled", "enabled": False,
+            "params": {"kind": "burn_rate", "slo": "br-kept"}})
+        assert r.status_code == 200, r.text
+    for name in ("br-deleted", "br-disabled"):
+        events = await env.collector.wait(name, ["firing", "resolved"], timeout=30)
+        assert events[-1].explanation == "the rule was deleted or disabled"
+    states = await env.pool.fetchval(
+        "SELECT count(*) FROM analyzer_state WHERE rule_id = ANY($1::bigint[])", ids)
+    assert states == 0  # forgotten
