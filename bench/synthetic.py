@@ -98,7 +98,7 @@ DELAY_BOUND = {
 GUARANTEED: dict[str, tuple[str, ...]] = {
     "flat": ("spike", "dip", "level_up", "variance_up", "flatline", "drift"),
     "daily": ("spike", "dip", "variance_up", "flatline", "seasonal_break"),
-    "trending": (),
+    "trending": ("spike", "dip", "level_up", "level_down", "variance_up", "flatline"),
     "counter": ("spike", "dip", "level_up", "level_down", "variance_up", "flatline", "drift"),
     "bursty": (),
 }

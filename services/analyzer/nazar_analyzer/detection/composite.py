@@ -26,7 +26,9 @@ is a fixed-size row, so restoring a series needs no replay.
 Model of one series (all in the series' own units):
 
 * expected value ``E = B + S(t)``: a robust slow level ``B`` (Huber-clipped
-  exponentially weighted mean of the deseasonalised value) plus a seasonal
+  exponentially weighted mean of the deseasonalised value, moved each point
+  by the trend: the slope of an exponentially weighted least-squares line
+  through the clipped values of the points learnt as normal) plus a seasonal
   offset ``S(t)`` from a daily (24 bins) or weekly (168 bins) profile,
   linearly interpolated between bin centres. Which seasonality applies is
   decided automatically: the profile whose residuals are clearly smaller
@@ -169,10 +171,18 @@ _STAT_COMPONENT = np.array([COMPONENT_ID[c] for _, c, _ in _STATS], dtype=np.int
     C_HITS,  # bit mask of recent alarm-worthy points
     C_ABS,  # mean |x|: the magnitude the relative floor of the scales refers to
     C_ESHORT,  # short-term mean |x - F| (unclipped): the current noise, for re-baselining
-    C_TREND,  # slope of the slow level per point (damped Holt trend)
+    C_TREND,  # slope of the level per point (the local linear fit below)
     C_MODE_N,  # points since the seasonality last changed
-) = range(29)
-C_REC = 29  # records of the statistics
+    # the trend: an exponentially weighted least-squares line through the
+    # points learnt as normal (weights, mean age, mean value, and the sums of
+    # squares of the age and of age x value about their means)
+    C_TW,
+    C_TAGE,
+    C_TY,
+    C_TAA,
+    C_TAY,
+) = range(34)
+C_REC = 34  # records of the statistics
 C_EPI = C_REC + N_STATS  # each statistic's peak since it rose above learn_level
 C_ELEV = C_EPI + N_STATS  # points each statistic has stayed above learn_level
 N_SCALARS = C_ELEV + N_STATS
@@ -410,7 +420,7 @@ class DetectorBank:
         self._a_long = _alpha(cfg.long_halflife)
         self._a_rs = _alpha(cfg.rate_short_halflife)
         self._a_trend = _alpha(cfg.trend_halflife)
-        self._damp = 1.0 - _alpha(cfg.trend_halflife)  # an unconfirmed trend fades
+        self._l_trend = 1.0 - _alpha(cfg.trend_halflife)  # weight decay of the trend's line
         self._cusum_leak = 1.0 - 1.0 / cfg.cusum_window
         # statistics that grow steadily during their anomaly (a flat run, a
         # drift) stop being learnt at learn_level; the others at their threshold
@@ -683,7 +693,7 @@ class DetectorBank:
         lvr = np.log((vshort + fl2) / (vlong + fl2))
         same = np.abs(x - st[C_LAST_X]) <= 1e-12 * np.maximum(1.0, np.abs(x))
         run = np.where(same & ~first, st[C_RUN] + 1.0, 0.0)
-        old_mid = np.where(first, u, st[C_MID])
+        old_mid = np.where(first, u, st[C_MID] + trend)
         mid = old_mid + self._a_mid * (u - old_mid)
         ref = np.where(first, u, st[C_REF] + trend)
         drift = (mid - ref) / sig
@@ -787,16 +797,33 @@ class DetectorBank:
         ec = np.where(free, e, np.clip(e, -c * sig, c * sig))
         lvl_learnt = level + a_lvl * ec
         st[C_LEVEL] = np.where(rebase, new_fast, np.where(admit, lvl_learnt, level))
-        # the trend: the smoothed slope of the medium-term level
-        a_tr = np.maximum(self._a_trend, 1.0 / nn)
-        learnt_trend = trend + a_tr * ((mid - old_mid) - trend)
-        # a trend not confirmed by normal points fades (a damped trend);
-        # re-baselining starts without one
-        st[C_TREND] = np.where(
-            first | rebase,
-            0.0,
-            np.where(admit & ~young & ~drifting, learnt_trend, trend * self._damp),
-        )
+        # the trend: the slope of a weighted least-squares line through the
+        # points learnt as normal (weights halve every trend_halflife points
+        # learnt), each value clipped like the level's; unbiased for a steady
+        # trend from the first points on, unlike a smoothed slope of a lagging
+        # level. Points not learnt only age the line.
+        learn_tr = admit & ~drifting & ~first
+        yv = level + ec  # the value, clipped as the level learns it
+        tw0 = st[C_TW]
+        tw_dec = tw0 * self._l_trend
+        tw = tw_dec + 1.0
+        age = st[C_TAGE] + 1.0
+        da = -age
+        ty0 = np.where(tw0 > 0, st[C_TY], yv)
+        dy = yv - ty0
+        new_age = age + da / tw
+        new_ty = ty0 + dy / tw
+        taa = st[C_TAA] * self._l_trend + da * (0.0 - new_age)
+        tay = st[C_TAY] * self._l_trend + da * (yv - new_ty)
+        st[C_TW] = np.where(learn_tr, tw, tw0)
+        st[C_TAGE] = np.where(learn_tr, new_age, np.where(first, 0.0, age))
+        st[C_TY] = np.where(learn_tr, new_ty, st[C_TY])
+        st[C_TAA] = np.where(learn_tr, taa, st[C_TAA])
+        st[C_TAY] = np.where(learn_tr, tay, st[C_TAY])
+        # a line needs a few points and some spread of ages to have a slope
+        fitted = (st[C_TW] >= 3.0) & (st[C_TAA] > 1e-9)
+        slope = np.where(fitted, -st[C_TAY] / np.where(fitted, st[C_TAA], 1.0), 0.0)
+        st[C_TREND] = np.where(first, 0.0, slope)
         aerr = np.where(free, np.abs(e), np.minimum(np.abs(e), 2 * c * sig))
         eshort = np.where(first, 0.0, st[C_ESHORT] + self._a_vs * (np.abs(d) - st[C_ESHORT]))
         st[C_ESHORT] = eshort
@@ -923,7 +950,7 @@ class DetectorBank:
                 return np.where(mode == 1, sd, np.where(mode == 2, sw, 0.0))
 
             shift = np.where(changed, offset(old_mode) - offset(st[C_MODE]), 0.0)
-            for col in (C_LEVEL, C_FAST, C_MID, C_REF):
+            for col in (C_LEVEL, C_FAST, C_MID, C_REF, C_TY):
                 st[col] += shift
             st[C_RSHORT] = np.where(changed, st[C_RLONG], st[C_RSHORT])
             st[C_VSHORT] = np.where(changed, st[C_VLONG], st[C_VSHORT])
