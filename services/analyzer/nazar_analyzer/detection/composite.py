@@ -136,6 +136,7 @@ _RANGE = slice(12, 14)
 #: The residual from the expected value in robust deviations: the first two.
 _RESID = slice(0, 2)
 N_STATS = len(_STATS)
+_CUSUM_UP, _CUSUM_DN = 4, 5
 # components whose statistic builds up over the anomaly (see ``learn_level``)
 _ACCUMULATING = ("flatline", "drift_up", "drift_down", "level_up", "level_down")
 #: Statistics by id (``BankResult.statistic``).
@@ -185,7 +186,9 @@ _STAT_COMPONENT = np.array([COMPONENT_ID[c] for _, c, _ in _STATS], dtype=np.int
 C_REC = 34  # records of the statistics
 C_EPI = C_REC + N_STATS  # each statistic's peak since it rose above learn_level
 C_ELEV = C_EPI + N_STATS  # points each statistic has stayed above learn_level
-N_SCALARS = C_ELEV + N_STATS
+C_PEND = C_ELEV + N_STATS  # what the records will learn once it is confirmed
+C_PN = C_PEND + N_STATS  # normal points since the pending values were started
+N_SCALARS = C_PN + 1
 ROW_FLOATS = N_SCALARS + BINS_DAY + BINS_WEEK
 
 _STATE_MAGIC = b"NZS1"
@@ -213,6 +216,12 @@ class CompositeConfig(BaseModel):
         description="If set, the records' half-life is at most this long (seconds, at the "
         "series' sampling interval).",
     )
+    record_delay: int = Field(
+        default=6,
+        ge=0,
+        description="Points a statistic's value waits before its record learns it (it is "
+        "dropped if an anomaly starts meanwhile).",
+    )
     margin: float = Field(default=0.5, ge=0, description="Threshold above the record, relative.")
     spike_margin: float | None = Field(
         default=0.3,
@@ -221,7 +230,7 @@ class CompositeConfig(BaseModel):
         "record, relative; None: ``margin``.",
     )
     range_margin: float = Field(
-        default=0.3,
+        default=0.5,
         ge=0,
         description="Threshold of the range statistics above their record, relative.",
     )
@@ -427,7 +436,6 @@ class DetectorBank:
         self._learn_level = np.array(
             [cfg.learn_level if c in _ACCUMULATING else 1.0 for _, c, _ in _STATS]
         )[:, None]
-        self._decay = 0.5 ** (1.0 / cfg.record_halflife)
         floors = np.array(
             [
                 cfg.spike_floor,
@@ -718,14 +726,14 @@ class DetectorBank:
         q[13] = -e
         np.maximum(q, 0.0, out=q)
         rec = st[C_REC : C_REC + N_STATS]
-        thr = np.maximum(self._floors, (1.0 + cfg.margin) * rec)
-        if cfg.spike_margin is not None:  # the residual in deviations: its own margin
-            thr[_RESID] = np.maximum(
-                self._floors[_RESID], (1.0 + cfg.spike_margin) * rec[_RESID]
-            )
+        # the thresholds refer to the values waiting to be learnt as well
+        rec_thr = np.maximum(rec, st[C_PEND : C_PEND + N_STATS]) if cfg.record_delay else rec
+        thr = np.maximum(self._floors, (1.0 + cfg.margin) * rec_thr)
+        sm = cfg.margin if cfg.spike_margin is None else cfg.spike_margin
+        thr[_RESID] = np.maximum(self._floors[_RESID], (1.0 + sm) * rec_thr[_RESID])
         # the range: the residual in the series' units against its own record
         thr[_RANGE] = np.maximum(
-            self._floors[0] * sig, (1.0 + cfg.range_margin) * rec[_RANGE]
+            self._floors[0] * sig, (1.0 + cfg.range_margin) * rec_thr[_RANGE]
         )
         rel = q / thr
         # learning: the first min_history points, and half as many after the
@@ -817,7 +825,10 @@ class DetectorBank:
         tay = st[C_TAY] * self._l_trend + da * (yv - new_ty)
         st[C_TW] = np.where(learn_tr, tw, tw0)
         st[C_TAGE] = np.where(learn_tr, new_age, np.where(first, 0.0, age))
-        st[C_TY] = np.where(learn_tr, new_ty, st[C_TY])
+        # re-baselining moves the line with the level (a step is not a slope)
+        st[C_TY] = np.where(learn_tr, new_ty, st[C_TY]) + np.where(
+            rebase, new_fast - level, 0.0
+        )
         st[C_TAA] = np.where(learn_tr, taa, st[C_TAA])
         st[C_TAY] = np.where(learn_tr, tay, st[C_TAY])
         # a line needs a few points and some spread of ages to have a slope
@@ -868,12 +879,30 @@ class DetectorBank:
         epi = np.maximum(st[C_EPI : C_EPI + N_STATS], q)
         if cfg.record_halflife_s > 0:  # at most this long, at the sampling interval
             hl = _within(cfg.record_halflife, cfg.record_halflife_s, st[C_DT], 1.0)
-            dec = rec * np.power(0.5, 1.0 / np.maximum(hl, 1.0))
         else:
-            dec = rec * self._decay
-        st[C_REC : C_REC + N_STATS] = np.where(
-            settled, np.maximum(dec, epi), np.where(young[None, :], rec, dec)
-        )
+            hl = np.full(idx.size, cfg.record_halflife)
+        dec = rec * np.power(0.5, 1.0 / np.maximum(hl, 1.0))
+        if cfg.record_delay > 0:
+            # what is learnt waits record_delay points: the first points of an
+            # anomaly, before it is recognised, are not learnt as normal
+            # (a level shift's first residuals; other alarms are learnt on fall back)
+            discard = ((~admit & ((best == _CUSUM_UP) | (best == _CUSUM_DN))) | rebase)[None, :]
+            pend = np.where(
+                discard, 0.0,
+                np.maximum(st[C_PEND : C_PEND + N_STATS], np.where(settled, epi, 0.0)),
+            )
+            pn = np.where(discard[0], 0.0, st[C_PN] + admit)
+            commit = pn >= cfg.record_delay
+            kept = np.where(young[None, :], rec, dec)
+            st[C_REC : C_REC + N_STATS] = np.where(
+                commit[None, :], np.maximum(kept, pend), kept
+            )
+            st[C_PEND : C_PEND + N_STATS] = np.where(commit[None, :], 0.0, pend)
+            st[C_PN] = np.where(commit, 0.0, pn)
+        else:
+            st[C_REC : C_REC + N_STATS] = np.where(
+                settled, np.maximum(dec, epi), np.where(young[None, :], rec, dec)
+            )
         reset = settled | rebase[None, :] | young[None, :]
         st[C_EPI : C_EPI + N_STATS] = np.where(reset | ~elevated, 0.0, epi)
         st[C_ELEV : C_ELEV + N_STATS] = np.where(reset, 0.0, elev_n)
