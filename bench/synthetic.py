@@ -102,7 +102,7 @@ GUARANTEED: dict[str, tuple[str, ...]] = {
     "counter": ("spike", "dip", "level_up", "level_down", "variance_up", "flatline", "drift"),
     "bursty": (),
 }
-QUIET_CONTROLS = ("flat", "daily", "counter")
+QUIET_CONTROLS = ("flat", "daily", "counter", "bursty")
 
 
 def applies(base: str, anomaly: str) -> bool:
