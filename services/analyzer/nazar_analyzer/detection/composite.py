@@ -245,6 +245,12 @@ class CompositeConfig(BaseModel):
         default=1.0, gt=0, description="Multiplier of every statistic's absolute floor."
     )
     spike_floor: float = Field(default=5.0, gt=0, description="Robust deviations.")
+    jump_floor: float = Field(
+        default=5.25,
+        gt=0,
+        description="Robust deviations of the jumps from the recent level: a second test of "
+        "the same point against a noisier reference, set a little above the spike floor.",
+    )
     cusum_floor: float = 12.0
     variance_floor: float = math.log(6.0)
     flat_floor: float = 12.0
@@ -440,8 +446,8 @@ class DetectorBank:
             [
                 cfg.spike_floor,
                 cfg.spike_floor,
-                cfg.spike_floor,
-                cfg.spike_floor,
+                cfg.jump_floor,
+                cfg.jump_floor,
                 cfg.cusum_floor,
                 cfg.cusum_floor,
                 cfg.variance_floor,
