@@ -98,11 +98,11 @@ DELAY_BOUND = {
 GUARANTEED: dict[str, tuple[str, ...]] = {
     "flat": ("spike", "dip", "level_up", "variance_up", "flatline", "drift"),
     "daily": ("spike", "dip", "variance_up", "flatline", "seasonal_break"),
-    "trending": (),
+    "trending": ("spike", "dip", "level_up", "level_down", "variance_up", "flatline"),
     "counter": ("spike", "dip", "level_up", "level_down", "variance_up", "flatline", "drift"),
     "bursty": (),
 }
-QUIET_CONTROLS = ("flat", "daily", "counter")
+QUIET_CONTROLS = BASES  # every clean control: no alarm at all
 
 
 def applies(base: str, anomaly: str) -> bool:

@@ -51,3 +51,35 @@ def test_an_hourly_series_is_rebaselined_after_a_day_not_after_288_points() -> N
         values, HOUR, rebaseline_s=0.0, cusum_window_s=0.0, record_halflife_s=0.0
     )
     assert spike not in alarms_points
+
+
+def test_a_moderate_spike_after_a_level_shift_is_caught() -> None:
+    """The first points of a shift, before the CUSUM recognises it, are not
+    learnt as the size of normal residuals (records learn with a delay and
+    drop what preceded an alarm of a level shift)."""
+    day = 288
+    caught = {0: 0, 6: 0}
+    for seed in range(10):
+        rng = np.random.default_rng([11, seed])
+        values = 50.0 + rng.normal(0, 2.0, 6 * day)
+        shift = 3 * day
+        values[shift:] += 10.0  # five deviations
+        spike = shift + 2 * day
+        values[spike] += 14.0  # seven deviations
+        for delay in caught:
+            alarms, _ = _run(values, 300.0, record_delay=delay)
+            caught[delay] += spike in alarms
+    assert caught[6] >= 9
+    assert caught[6] > caught[0]
+
+
+def test_a_steady_trend_is_learnt_and_stays_quiet() -> None:
+    """A series rising steadily (5 deviations a day) is judged against its
+    trend: no alarm once the first day is learnt, on any seed."""
+    day = 288
+    for seed in range(10):
+        rng = np.random.default_rng([13, seed])
+        k = np.arange(8 * day, dtype=float)
+        values = 50.0 + 10.0 * k / day + rng.normal(0, 2.0, k.size)
+        alarms, _ = _run(values, 300.0)
+        assert alarms[alarms >= day].size == 0, (seed, alarms[:5])

@@ -45,3 +45,14 @@ def test_guaranteed_types_are_caught_within_their_bound_and_controls_stay_quiet(
     assert first["flat/spike/0"] == "spike" and first["flat/dip/0"] == "dip"
     assert first["flat/flatline/0"] == "flatline"
     assert first["daily/seasonal_break/0"] != ""
+
+
+def test_no_clean_control_alarms_on_any_of_ten_seeds() -> None:
+    controls = [
+        synthetic.make_case(base, None, seed)
+        for seed in range(10)
+        for base in synthetic.BASES
+    ]
+    outcomes, _ = synthetic.run_suite(controls)
+    alarming = {o.case.name: o.alarms[:3].tolist() for o in outcomes if o.alarms.size}
+    assert not alarming, alarming

@@ -26,7 +26,9 @@ is a fixed-size row, so restoring a series needs no replay.
 Model of one series (all in the series' own units):
 
 * expected value ``E = B + S(t)``: a robust slow level ``B`` (Huber-clipped
-  exponentially weighted mean of the deseasonalised value) plus a seasonal
+  exponentially weighted mean of the deseasonalised value, moved each point
+  by the trend: the slope of an exponentially weighted least-squares line
+  through the clipped values of the points learnt as normal) plus a seasonal
   offset ``S(t)`` from a daily (24 bins) or weekly (168 bins) profile,
   linearly interpolated between bin centres. Which seasonality applies is
   decided automatically: the profile whose residuals are clearly smaller
@@ -134,6 +136,7 @@ _RANGE = slice(12, 14)
 #: The residual from the expected value in robust deviations: the first two.
 _RESID = slice(0, 2)
 N_STATS = len(_STATS)
+_CUSUM_UP, _CUSUM_DN = 4, 5
 # components whose statistic builds up over the anomaly (see ``learn_level``)
 _ACCUMULATING = ("flatline", "drift_up", "drift_down", "level_up", "level_down")
 #: Statistics by id (``BankResult.statistic``).
@@ -169,13 +172,23 @@ _STAT_COMPONENT = np.array([COMPONENT_ID[c] for _, c, _ in _STATS], dtype=np.int
     C_HITS,  # bit mask of recent alarm-worthy points
     C_ABS,  # mean |x|: the magnitude the relative floor of the scales refers to
     C_ESHORT,  # short-term mean |x - F| (unclipped): the current noise, for re-baselining
-    C_TREND,  # slope of the slow level per point (damped Holt trend)
+    C_TREND,  # slope of the level per point (the local linear fit below)
     C_MODE_N,  # points since the seasonality last changed
-) = range(29)
-C_REC = 29  # records of the statistics
+    # the trend: an exponentially weighted least-squares line through the
+    # points learnt as normal (weights, mean age, mean value, and the sums of
+    # squares of the age and of age x value about their means)
+    C_TW,
+    C_TAGE,
+    C_TY,
+    C_TAA,
+    C_TAY,
+) = range(34)
+C_REC = 34  # records of the statistics
 C_EPI = C_REC + N_STATS  # each statistic's peak since it rose above learn_level
 C_ELEV = C_EPI + N_STATS  # points each statistic has stayed above learn_level
-N_SCALARS = C_ELEV + N_STATS
+C_PEND = C_ELEV + N_STATS  # what the records will learn once it is confirmed
+C_PN = C_PEND + N_STATS  # normal points since the pending values were started
+N_SCALARS = C_PN + 1
 ROW_FLOATS = N_SCALARS + BINS_DAY + BINS_WEEK
 
 _STATE_MAGIC = b"NZS1"
@@ -203,6 +216,12 @@ class CompositeConfig(BaseModel):
         description="If set, the records' half-life is at most this long (seconds, at the "
         "series' sampling interval).",
     )
+    record_delay: int = Field(
+        default=6,
+        ge=0,
+        description="Points a statistic's value waits before its record learns it (it is "
+        "dropped if an anomaly starts meanwhile).",
+    )
     margin: float = Field(default=0.5, ge=0, description="Threshold above the record, relative.")
     spike_margin: float | None = Field(
         default=0.3,
@@ -211,7 +230,7 @@ class CompositeConfig(BaseModel):
         "record, relative; None: ``margin``.",
     )
     range_margin: float = Field(
-        default=0.3,
+        default=0.5,
         ge=0,
         description="Threshold of the range statistics above their record, relative.",
     )
@@ -226,6 +245,12 @@ class CompositeConfig(BaseModel):
         default=1.0, gt=0, description="Multiplier of every statistic's absolute floor."
     )
     spike_floor: float = Field(default=5.0, gt=0, description="Robust deviations.")
+    jump_floor: float = Field(
+        default=5.25,
+        gt=0,
+        description="Robust deviations of the jumps from the recent level: a second test of "
+        "the same point against a noisier reference, set a little above the spike floor.",
+    )
     cusum_floor: float = 12.0
     variance_floor: float = math.log(6.0)
     flat_floor: float = 12.0
@@ -410,20 +435,19 @@ class DetectorBank:
         self._a_long = _alpha(cfg.long_halflife)
         self._a_rs = _alpha(cfg.rate_short_halflife)
         self._a_trend = _alpha(cfg.trend_halflife)
-        self._damp = 1.0 - _alpha(cfg.trend_halflife)  # an unconfirmed trend fades
+        self._l_trend = 1.0 - _alpha(cfg.trend_halflife)  # weight decay of the trend's line
         self._cusum_leak = 1.0 - 1.0 / cfg.cusum_window
         # statistics that grow steadily during their anomaly (a flat run, a
         # drift) stop being learnt at learn_level; the others at their threshold
         self._learn_level = np.array(
             [cfg.learn_level if c in _ACCUMULATING else 1.0 for _, c, _ in _STATS]
         )[:, None]
-        self._decay = 0.5 ** (1.0 / cfg.record_halflife)
         floors = np.array(
             [
                 cfg.spike_floor,
                 cfg.spike_floor,
-                cfg.spike_floor,
-                cfg.spike_floor,
+                cfg.jump_floor,
+                cfg.jump_floor,
                 cfg.cusum_floor,
                 cfg.cusum_floor,
                 cfg.variance_floor,
@@ -683,7 +707,7 @@ class DetectorBank:
         lvr = np.log((vshort + fl2) / (vlong + fl2))
         same = np.abs(x - st[C_LAST_X]) <= 1e-12 * np.maximum(1.0, np.abs(x))
         run = np.where(same & ~first, st[C_RUN] + 1.0, 0.0)
-        old_mid = np.where(first, u, st[C_MID])
+        old_mid = np.where(first, u, st[C_MID] + trend)
         mid = old_mid + self._a_mid * (u - old_mid)
         ref = np.where(first, u, st[C_REF] + trend)
         drift = (mid - ref) / sig
@@ -708,14 +732,14 @@ class DetectorBank:
         q[13] = -e
         np.maximum(q, 0.0, out=q)
         rec = st[C_REC : C_REC + N_STATS]
-        thr = np.maximum(self._floors, (1.0 + cfg.margin) * rec)
-        if cfg.spike_margin is not None:  # the residual in deviations: its own margin
-            thr[_RESID] = np.maximum(
-                self._floors[_RESID], (1.0 + cfg.spike_margin) * rec[_RESID]
-            )
+        # the thresholds refer to the values waiting to be learnt as well
+        rec_thr = np.maximum(rec, st[C_PEND : C_PEND + N_STATS]) if cfg.record_delay else rec
+        thr = np.maximum(self._floors, (1.0 + cfg.margin) * rec_thr)
+        sm = cfg.margin if cfg.spike_margin is None else cfg.spike_margin
+        thr[_RESID] = np.maximum(self._floors[_RESID], (1.0 + sm) * rec_thr[_RESID])
         # the range: the residual in the series' units against its own record
         thr[_RANGE] = np.maximum(
-            self._floors[0] * sig, (1.0 + cfg.range_margin) * rec[_RANGE]
+            self._floors[0] * sig, (1.0 + cfg.range_margin) * rec_thr[_RANGE]
         )
         rel = q / thr
         # learning: the first min_history points, and half as many after the
@@ -787,16 +811,36 @@ class DetectorBank:
         ec = np.where(free, e, np.clip(e, -c * sig, c * sig))
         lvl_learnt = level + a_lvl * ec
         st[C_LEVEL] = np.where(rebase, new_fast, np.where(admit, lvl_learnt, level))
-        # the trend: the smoothed slope of the medium-term level
-        a_tr = np.maximum(self._a_trend, 1.0 / nn)
-        learnt_trend = trend + a_tr * ((mid - old_mid) - trend)
-        # a trend not confirmed by normal points fades (a damped trend);
-        # re-baselining starts without one
-        st[C_TREND] = np.where(
-            first | rebase,
-            0.0,
-            np.where(admit & ~young & ~drifting, learnt_trend, trend * self._damp),
+        # the trend: the slope of a weighted least-squares line through the
+        # points learnt as normal (weights halve every trend_halflife points
+        # learnt), each value clipped like the level's; unbiased for a steady
+        # trend from the first points on, unlike a smoothed slope of a lagging
+        # level. Points not learnt only age the line.
+        learn_tr = admit & ~drifting & ~first
+        yv = level + ec  # the value, clipped as the level learns it
+        tw0 = st[C_TW]
+        tw_dec = tw0 * self._l_trend
+        tw = tw_dec + 1.0
+        age = st[C_TAGE] + 1.0
+        da = -age
+        ty0 = np.where(tw0 > 0, st[C_TY], yv)
+        dy = yv - ty0
+        new_age = age + da / tw
+        new_ty = ty0 + dy / tw
+        taa = st[C_TAA] * self._l_trend + da * (0.0 - new_age)
+        tay = st[C_TAY] * self._l_trend + da * (yv - new_ty)
+        st[C_TW] = np.where(learn_tr, tw, tw0)
+        st[C_TAGE] = np.where(learn_tr, new_age, np.where(first, 0.0, age))
+        # re-baselining moves the line with the level (a step is not a slope)
+        st[C_TY] = np.where(learn_tr, new_ty, st[C_TY]) + np.where(
+            rebase, new_fast - level, 0.0
         )
+        st[C_TAA] = np.where(learn_tr, taa, st[C_TAA])
+        st[C_TAY] = np.where(learn_tr, tay, st[C_TAY])
+        # a line needs a few points and some spread of ages to have a slope
+        fitted = (st[C_TW] >= 3.0) & (st[C_TAA] > 1e-9)
+        slope = np.where(fitted, -st[C_TAY] / np.where(fitted, st[C_TAA], 1.0), 0.0)
+        st[C_TREND] = np.where(first, 0.0, slope)
         aerr = np.where(free, np.abs(e), np.minimum(np.abs(e), 2 * c * sig))
         eshort = np.where(first, 0.0, st[C_ESHORT] + self._a_vs * (np.abs(d) - st[C_ESHORT]))
         st[C_ESHORT] = eshort
@@ -841,12 +885,30 @@ class DetectorBank:
         epi = np.maximum(st[C_EPI : C_EPI + N_STATS], q)
         if cfg.record_halflife_s > 0:  # at most this long, at the sampling interval
             hl = _within(cfg.record_halflife, cfg.record_halflife_s, st[C_DT], 1.0)
-            dec = rec * np.power(0.5, 1.0 / np.maximum(hl, 1.0))
         else:
-            dec = rec * self._decay
-        st[C_REC : C_REC + N_STATS] = np.where(
-            settled, np.maximum(dec, epi), np.where(young[None, :], rec, dec)
-        )
+            hl = np.full(idx.size, cfg.record_halflife)
+        dec = rec * np.power(0.5, 1.0 / np.maximum(hl, 1.0))
+        if cfg.record_delay > 0:
+            # what is learnt waits record_delay points: the first points of an
+            # anomaly, before it is recognised, are not learnt as normal
+            # (a level shift's first residuals; other alarms are learnt on fall back)
+            discard = ((~admit & ((best == _CUSUM_UP) | (best == _CUSUM_DN))) | rebase)[None, :]
+            pend = np.where(
+                discard, 0.0,
+                np.maximum(st[C_PEND : C_PEND + N_STATS], np.where(settled, epi, 0.0)),
+            )
+            pn = np.where(discard[0], 0.0, st[C_PN] + admit)
+            commit = pn >= cfg.record_delay
+            kept = np.where(young[None, :], rec, dec)
+            st[C_REC : C_REC + N_STATS] = np.where(
+                commit[None, :], np.maximum(kept, pend), kept
+            )
+            st[C_PEND : C_PEND + N_STATS] = np.where(commit[None, :], 0.0, pend)
+            st[C_PN] = np.where(commit, 0.0, pn)
+        else:
+            st[C_REC : C_REC + N_STATS] = np.where(
+                settled, np.maximum(dec, epi), np.where(young[None, :], rec, dec)
+            )
         reset = settled | rebase[None, :] | young[None, :]
         st[C_EPI : C_EPI + N_STATS] = np.where(reset | ~elevated, 0.0, epi)
         st[C_ELEV : C_ELEV + N_STATS] = np.where(reset, 0.0, elev_n)
@@ -923,7 +985,7 @@ class DetectorBank:
                 return np.where(mode == 1, sd, np.where(mode == 2, sw, 0.0))
 
             shift = np.where(changed, offset(old_mode) - offset(st[C_MODE]), 0.0)
-            for col in (C_LEVEL, C_FAST, C_MID, C_REF):
+            for col in (C_LEVEL, C_FAST, C_MID, C_REF, C_TY):
                 st[col] += shift
             st[C_RSHORT] = np.where(changed, st[C_RLONG], st[C_RSHORT])
             st[C_VSHORT] = np.where(changed, st[C_VLONG], st[C_VSHORT])
