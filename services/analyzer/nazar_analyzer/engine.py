@@ -231,6 +231,10 @@ class Engine:
     def pairs_of(self, *batches: SampleBatchV1) -> list[_Pair]:
         """(rule, series) pairs of batches (in delivery order) with their
         points in time order."""
+        if len(batches) == 1:
+            fast = self._pairs_of_distinct(batches[0])
+            if fast is not None:
+                return fast
         #: series id -> [ref, batch host labels, times, values]
         per_series: dict[int, list[Any]] = {}
         for batch in batches:
@@ -256,17 +260,7 @@ class Engine:
             host_labels = batch_labels or self.hosts.get(ref.host, {})
             hit = cache.get(sid)
             if hit is None or hit[0] != generation or hit[1] != host_labels:
-                rules = self.rules.for_series(
-                    sid, ref.metric, ref.host, ref.labels, host_labels
-                )
-                subject = Subject(
-                    series_subject(sid), ref.host, sid, ref.metric,
-                    tuple(sorted(ref.labels.items())), tuple(sorted(host_labels.items())),
-                )
-                if len(cache) > 1_000_000:
-                    cache.clear()
-                hit = cache[sid] = (generation, host_labels, subject,
-                                    [(rule, (rule.id, subject.key)) for rule in rules])
+                hit = self._cache_series(sid, ref, host_labels)
             _, _, subject, keyed = hit
             if not keyed:
                 continue
@@ -277,6 +271,53 @@ class Engine:
             for rule, key in keyed:
                 pairs.append(_Pair(rule, subject, times, values, key))
         return pairs
+
+    def _pairs_of_distinct(self, batch: SampleBatchV1) -> list[_Pair] | None:
+        """:meth:`pairs_of` for the common batch (one point per series, as an
+        agent's push): the same pairs in the same order without grouping the
+        points by series first; None when some series has several points."""
+        series, index = batch.series, batch.series_index
+        ids = [ref.id for ref in series]
+        sids = [ids[i] for i in index]
+        if None in sids or len(set(sids)) != len(sids):
+            return None
+        pairs: list[_Pair] = []
+        append = pairs.append
+        generation = self.rules.generation
+        has_metric = self.rules.has_metric
+        cache = self._series_cache
+        hosts, known_hosts = batch.hosts, self.hosts
+        for i, sid, t, v in zip(index, sids, batch.times, batch.values, strict=True):
+            ref = series[i]
+            if not has_metric(ref.metric):
+                continue
+            host_labels = hosts.get(ref.host) or known_hosts.get(ref.host, {})
+            hit = cache.get(sid)
+            if hit is None or hit[0] != generation or hit[1] != host_labels:
+                hit = self._cache_series(sid, ref, host_labels)
+            keyed = hit[3]
+            if not keyed:
+                continue
+            subject, times, values = hit[2], [t], [v]
+            for rule, key in keyed:
+                append(_Pair(rule, subject, times, values, key))
+        return pairs
+
+    def _cache_series(
+        self, sid: int, ref: Any, host_labels: Mapping[str, str]
+    ) -> tuple[int, Mapping[str, str], Subject, list[tuple[Rule, StateKey]]]:
+        """The subject of series ``sid`` and its rules with their state keys (cached)."""
+        rules = self.rules.for_series(sid, ref.metric, ref.host, ref.labels, host_labels)
+        subject = Subject(
+            series_subject(sid), ref.host, sid, ref.metric,
+            tuple(sorted(ref.labels.items())), tuple(sorted(host_labels.items())),
+        )
+        cache = self._series_cache
+        if len(cache) > 1_000_000:
+            cache.clear()
+        hit = cache[sid] = (self.rules.generation, host_labels, subject,
+                            [(rule, (rule.id, subject.key)) for rule in rules])
+        return hit
 
     async def prepare(self, part: PartitionState, pairs: Sequence[_Pair]) -> None:
         """Bring the detectors ``pairs`` need to their states' positions (I/O
