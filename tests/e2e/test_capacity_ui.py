@@ -27,8 +27,6 @@ import pytest
 
 from tests.e2e.pipeline import Pipeline
 from tests.e2e.test_dashboard import (
-    CHROMIUM,
-    FLAGS,
     HOST,
     LABELS,
     OTHER,
@@ -119,17 +117,10 @@ async def test_deploy_markers_and_capacity_in_the_app(stack: Pipeline) -> None:
     assert f"after deploy web {VERSION}" in alert["annotations"]["deploy"]
 
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        context = await browser.new_context(viewport={"width": 1280, "height": 860},
-                                            color_scheme="light")
-        ui = Page(await context.new_page(), server.url)
+        browser, ui = await Page.launch(pw, server.url)
         page = ui.page
-        expect.set_options(timeout=20_000)
         try:
-            await ui.goto("/")
-            await page.get_by_label("API key").fill(server.admin_key)
-            await page.get_by_role("button", name="Sign in").click()
-            await expect(page.get_by_role("heading", name="Fleet")).to_be_visible()
+            await ui.sign_in(server.admin_key)
 
             # --- the deploy on the host's CPU chart: marker list and tooltip
             opened = time.time()

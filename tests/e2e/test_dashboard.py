@@ -127,6 +127,26 @@ class Page:
             return
         self.errors.append(f"console: {msg.text} at {url}")
 
+    @classmethod
+    async def launch(cls, pw: Any, base: str) -> tuple[Any, Page]:
+        """Debian's Chromium (nothing downloaded) with one light-themed page."""
+        from playwright.async_api import expect
+
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        context = await browser.new_context(viewport={"width": 1280, "height": 860},
+                                            color_scheme="light")
+        expect.set_options(timeout=20_000)
+        return browser, cls(await context.new_page(), base)
+
+    async def sign_in(self, key: str) -> None:
+        """Sign in with ``key`` from the start page; the fleet opens."""
+        from playwright.async_api import expect
+
+        await self.goto("/")
+        await self.page.get_by_label("API key").fill(key)
+        await self.page.get_by_role("button", name="Sign in").click()
+        await expect(self.page.get_by_role("heading", name="Fleet")).to_be_visible()
+
     async def goto(self, path: str) -> None:
         await self.page.goto(self.base + path)
 
@@ -190,12 +210,8 @@ async def test_a_person_runs_nazar_from_the_dashboard(stack: Pipeline) -> None:
     agent = server.client(server.ingest_key)
     await seed(agent)
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        context = await browser.new_context(viewport={"width": 1280, "height": 860},
-                                            color_scheme="light")
-        ui = Page(await context.new_page(), server.url)
+        browser, ui = await Page.launch(pw, server.url)
         page = ui.page
-        expect.set_options(timeout=20_000)
         try:
             # --- sign in: a wrong key is refused, the admin key accepted
             await ui.goto("/")

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import IngestServer
-from tests.e2e.test_dashboard import CHROMIUM, FLAGS, HAVE_CHROMIUM, Page, build_dashboard
+from tests.e2e.test_dashboard import HAVE_CHROMIUM, Page, build_dashboard
 
 pytestmark = pytest.mark.slow
 
@@ -76,17 +76,10 @@ async def test_slos_and_availability_from_the_dashboard(served: IngestServer) ->
     server = served
     month = datetime.now(UTC).strftime("%Y-%m")
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        context = await browser.new_context(viewport={"width": 1280, "height": 860},
-                                            color_scheme="light")
-        ui = Page(await context.new_page(), server.url)
+        browser, ui = await Page.launch(pw, server.url)
         page = ui.page
-        expect.set_options(timeout=20_000)
         try:
-            await ui.goto("/")
-            await page.get_by_label("API key").fill(server.admin_key)
-            await page.get_by_role("button", name="Sign in").click()
-            await expect(page.get_by_role("heading", name="Fleet")).to_be_visible()
+            await ui.sign_in(server.admin_key)
             await page.get_by_role("link", name="SLOs", exact=True).click()
             await expect(page.get_by_role("heading", name="SLOs & availability")).to_be_visible()
 
@@ -139,7 +132,7 @@ async def test_slos_and_availability_from_the_dashboard(served: IngestServer) ->
 
             # --- the printable monthly report, opened with the key
             await page.get_by_label("Month", exact=True).fill(month)
-            async with context.expect_page() as popup_info:
+            async with page.context.expect_page() as popup_info:
                 await page.get_by_role("button", name="Open printable report").click()
             report = await popup_info.value
             await expect(report.get_by_role("heading", name=f"Monthly report — {month}")) \
