@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from nazar_common.errors import InvalidInputError
-from nazar_common.schemas.config import NAME_PATTERN, RuleSpec
+from nazar_common.schemas.config import NAME_PATTERN, WRITE, RuleSpec
 from nazar_common.schemas.names import HOST_RE
 
 NAME_RE = re.compile(NAME_PATTERN)
@@ -104,7 +104,7 @@ def plain(value: Any) -> Any:
 def validate_rule(body: Mapping[str, Any]) -> RuleSpec:
     """Validate a rule body as the API will; errors become :class:`InvalidInputError`."""
     try:
-        return RuleSpec.model_validate(body)
+        return RuleSpec.model_validate(body, context=WRITE)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or 'spec'}: {err['msg']}"

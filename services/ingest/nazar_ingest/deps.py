@@ -24,6 +24,7 @@ from nazar_common.errors import (
     UnsupportedMediaTypeError,
 )
 from nazar_common.messaging.broker import Broker
+from nazar_common.schemas.config import WRITE
 from nazar_ingest.jsonbody import load_json
 from nazar_ingest.problems import invalid_input
 from nazar_ingest.security import KeyStore, Principal
@@ -180,8 +181,8 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 def validated(model: type[ModelT], raw: Any, what: str) -> ModelT:
-    """``raw`` validated as ``model``; 400 listing the invalid fields."""
+    """``raw`` validated as ``model`` being written; 400 listing the invalid fields."""
     try:
-        return model.model_validate(raw)
+        return model.model_validate(raw, context=WRITE)
     except ValidationError as exc:
         raise invalid_input(exc, what) from None

@@ -63,7 +63,7 @@ async def test_owned_rules_are_neither_adopted_nor_taken_over(ingest_server: Ing
                             params={"source": "kubernetes", "owner": "uid-1"})
         assert r.status_code == 201, r.text
         assert r.json()["owner"] == "uid-1" and r.json()["source"] == "kubernetes"
-        other = {**rule, "params": {**rule["params"], "value": 50}}
+        other = {**rule, "params": {**rule["params"], "value": 50, "recovery_value": 40}}
         r = await admin.put("/api/v1/rules/owned-cpu", json=other, params={"owner": "uid-2"})
         assert r.status_code == 409, r.text
         assert r.headers["content-type"].startswith("application/problem+json")
@@ -138,6 +138,18 @@ async def test_invalid_rules_are_explained(ingest_server: IngestServer) -> None:
         assert r.status_code == 400
         r = await admin.put("/api/v1/rules/other", json=RULE)
         assert r.status_code == 400  # name in body and URL differ
+        # The checks the AlertRule CRD makes in CEL hold for the API as well.
+        never_fires = {**RULE, "name": "slow", "params": {
+            "kind": "baseline", "min_history": 7200, "window": 3600}}
+        r = await admin.post("/api/v1/rules", json=never_fires)
+        assert r.status_code == 400
+        assert "must not exceed window" in r.text
+        backwards = {**RULE, "name": "hyst", "params": {
+            "kind": "threshold", "comparator": ">", "value": 90, "recovery_value": 95}}
+        r = await admin.put("/api/v1/rules/hyst", json=backwards)
+        assert r.status_code == 400
+        assert "recovery_value" in r.text
+        assert (await admin.get("/api/v1/rules/hyst")).status_code == 404
 
 
 async def test_channel_secrets_are_write_only(ingest_server: IngestServer) -> None:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import math
 
+import pytest
+from pydantic import ValidationError
+
 from nazar_analyzer import detectors, templates
 from nazar_analyzer.evaluators import estimate_interval, new_detector_evaluator
-from nazar_analyzer.rules import Rule, RuleSet
-from nazar_common.schemas.config import AnomalyParams, BaselineParams, RuleSpec
+from nazar_analyzer.rules import Rule, RuleSet, parse_rule
+from nazar_common.schemas.config import WRITE, AnomalyParams, BaselineParams, RuleSpec
 
 
 def test_render_templates() -> None:
@@ -87,3 +90,14 @@ def test_baseline_evaluator_flags_spike_and_survives_snapshot() -> None:
     assert not r1.is_anomaly
     assert r1.expected_high == normal.high
     assert clone.update(3010.0, 400.0).is_anomaly
+
+
+def test_rules_stored_before_the_write_checks_still_load() -> None:
+    """A rule the API accepted before it checked hysteresis and history still
+    loads and is evaluated; only new writes are refused."""
+    spec = {"name": "old", "metric": "m",
+            "params": {"kind": "baseline", "min_history": 7200, "window": 3600}}
+    rule = parse_rule({"id": 1, "name": "old", "version": 1, "spec": spec})
+    assert rule is not None and rule.spec.params.kind == "baseline"
+    with pytest.raises(ValidationError, match="must not exceed window"):
+        RuleSpec.model_validate(spec, context=WRITE)

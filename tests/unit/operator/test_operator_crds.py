@@ -11,9 +11,10 @@ import celpy
 import jsonschema
 import pytest
 import yaml
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from nazar_common.schemas.config import (
+    WRITE,
     AbsenceParams,
     AnomalyParams,
     BaselineParams,
@@ -143,6 +144,8 @@ def test_cel_rules_refuse_what_the_api_would(params: dict[str, Any], message: st
     validator(ALERT_RULE).validate(doc)  # the structural schema alone lets it through
     violations = cel_violations(schema_of(ALERT_RULE), doc)
     assert any(message in v for v in violations), violations
+    with pytest.raises(ValidationError):  # and the API refuses it too
+        RuleSpec.model_validate({"name": "x", **doc["spec"]}, context=WRITE)
 
 
 @pytest.mark.parametrize(

@@ -34,6 +34,14 @@ MAX_DEPLOY_WINDOW = 7 * 86400.0
 MAX_FORECAST_HORIZON = 365 * 86400.0
 #: Longest burn-rate window (seconds): 30 days.
 MAX_BURN_WINDOW = 30 * 86400.0
+#: Validation context of a configuration being written (API, operator). Checks
+#: that a stored object may predate run only with it, so that a rule accepted by
+#: an earlier version still loads (and is still evaluated) after an upgrade.
+WRITE: dict[str, bool] = {"write": True}
+
+
+def _writing(info: ValidationInfo) -> bool:
+    return bool(info.context and info.context.get("write"))
 
 
 class _Strict(BaseModel):
@@ -59,6 +67,22 @@ class ThresholdParams(_Strict):
         "crossed back.",
     )
 
+    @model_validator(mode="after")
+    def _recovery_on_resolving_side(self, info: ValidationInfo) -> ThresholdParams:
+        if self.recovery_value is None or not _writing(info):
+            return self
+        if self.comparator in (">", ">=") and self.recovery_value > self.value:
+            raise ValueError(
+                f"recovery_value must be at or below value for {self.comparator!r} "
+                "(it is the level the alert resolves at)"
+            )
+        if self.comparator in ("<", "<=") and self.recovery_value < self.value:
+            raise ValueError(
+                f"recovery_value must be at or above value for {self.comparator!r} "
+                "(it is the level the alert resolves at)"
+            )
+        return self
+
 
 class BaselineParams(_Strict):
     kind: Literal["baseline"] = "baseline"
@@ -74,6 +98,12 @@ class BaselineParams(_Strict):
         default=86400.0, ge=0, description="Seconds of history needed before it may fire."
     )
     window: float = Field(default=7 * 86400.0, gt=0, description="History window in seconds.")
+
+    @model_validator(mode="after")
+    def _history_within_window(self, info: ValidationInfo) -> BaselineParams:
+        if _writing(info) and self.min_history > self.window:
+            raise ValueError("min_history must not exceed window (the rule could never fire)")
+        return self
 
 
 class AnomalyParams(_Strict):
