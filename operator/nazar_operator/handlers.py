@@ -287,6 +287,7 @@ def register(
             prefix=ANNOTATIONS_PREFIX, key="last-handled-configuration"
         )
         settings.posting.level = logging.WARNING
+        settings.peering.lifetime = nazar.operator_peering_lifetime
         login: Connect = connect or functools.partial(cluster_login, settings=settings)
         leader: Leader | None = None
         if not settings.peering.standalone and settings.peering.name:

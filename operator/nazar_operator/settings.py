@@ -53,6 +53,12 @@ class OperatorSettings(CommonSettings):
         description="Name of the kopf peering object the replicas elect their one active "
         "operator through (created if missing); empty: no election, a single replica only.",
     )
+    operator_peering_lifetime: int = Field(
+        default=20, ge=5, le=600,
+        description="Seconds a replica stays elected after its last heartbeat (kopf peering "
+        "lifetime): how soon a standby takes over from a killed replica. Heartbeats come "
+        "5-10 s before it ends.",
+    )
     scaler_enabled: bool = Field(
         default=False, description="Scale the analyzer Deployment on its queue depth."
     )

@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import sys
+import time
 from collections.abc import AsyncIterator
 from datetime import date
 from pathlib import Path
@@ -351,7 +352,8 @@ async def test_two_operator_processes_elect_one(
     start: Any, k8s: kmock.KubernetesEmulator, ingest_server: IngestServer, fresh_amqp_url: str
 ) -> None:
     """Two replicas (one at DEBUG): one applies rules and scales the analyzer,
-    the other waits; when the active one stops, the other takes over."""
+    the other waits; when the active one is killed (SIGKILL: no goodbye in
+    the peering object), the other takes over once its heartbeat expires."""
     deployments = "apps/v1/deployments"
     k8s.resources[deployments] = kmock.ResourceInfo(
         kind="Deployment", namespaced=True, subresources={"scale"}, verbs={"get", "patch", "list"},
@@ -363,7 +365,7 @@ async def test_two_operator_processes_elect_one(
     scaler = {
         "NAZAR_SCALER_ENABLED": "true", "NAZAR_AMQP_URL": fresh_amqp_url,
         "NAZAR_SCALER_NAMESPACE": NS, "NAZAR_SCALER_INTERVAL": "0.5",
-        "NAZAR_SCALER_MESSAGES_PER_REPLICA": "10",
+        "NAZAR_SCALER_MESSAGES_PER_REPLICA": "10", "NAZAR_OPERATOR_PEERING_LIFETIME": "6",
     }
     first, second = await start("INFO", **scaler), await start("DEBUG", **scaler)
 
@@ -392,10 +394,11 @@ async def test_two_operator_processes_elect_one(
     await asyncio.sleep(1)  # two more scaling intervals
     assert [x["to"] for x in scaled(active)] == [4] and scaled(standby) == []
 
-    await active.stop()
-    assert active.proc.returncode == 0
+    await active.stop(signal.SIGKILL)
+    killed = time.monotonic()
     await k8s.post(f"{BASE}/alertrules", json=alert_rule("two", 60))
     body = await settled(k8s, AR, "two", "True", "Applied", timeout=30)
+    assert time.monotonic() - killed < 20  # lifetime 6 s, heartbeats every second
     assert standby.applied(body["status"]["ruleName"]) >= 1
     await purge(fresh_amqp_url)
     await eventually(lambda: _async(replicas() == 1 and scaled(standby)), 20)
