@@ -38,10 +38,11 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict
 
 from .base import (
     ALARM_SCORE,
@@ -65,9 +66,10 @@ from .seasonal import Seasonality, SeasonalProfile
 MAD_TO_SIGMA = 1.4826
 
 
-@dataclass(frozen=True, slots=True)
-class BaselineConfig:
+class BaselineConfig(BaseModel):
     """Settings of :class:`BaselineDetector` (counts are in points)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
     max_history: int = 2016
     min_history: int = 288
@@ -93,17 +95,12 @@ class BaselineConfig:
     rebaseline_fraction: float = 0.1
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["direction"] = Direction(self.direction).value
-        d["seasonality"] = Seasonality(self.seasonality).value
-        return d
+        return self.model_dump(mode="json")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> BaselineConfig:
-        cfg = cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
-        return replace(
-            cfg, direction=Direction(cfg.direction), seasonality=Seasonality(cfg.seasonality)
-        )
+        """Settings from a dict; keys of other versions are ignored."""
+        return cls.model_validate(d)
 
 
 @dataclass(slots=True)

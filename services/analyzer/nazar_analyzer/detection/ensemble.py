@@ -20,22 +20,24 @@ baseline's.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from .base import ALARM_SCORE, AlarmGate, DetectionResult, StateDict
 from .baseline import BaselineConfig, BaselineDetector
 from .forest import ForestConfig, IsolationForestDetector
 
 
-@dataclass(frozen=True, slots=True)
-class EnsembleConfig:
+class EnsembleConfig(BaseModel):
     """Settings of :class:`EnsembleDetector`."""
 
-    baseline: BaselineConfig = field(default_factory=lambda: BaselineConfig(margin=0.15))
-    forest: ForestConfig = field(default_factory=ForestConfig)
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    baseline: BaselineConfig = Field(default_factory=lambda: BaselineConfig(margin=0.15))
+    forest: ForestConfig = Field(default_factory=ForestConfig)
     baseline_weight: float = 0.7
-    combine: str = "mean"
+    combine: Literal["mean", "max"] = "mean"
     threshold: float = ALARM_SCORE
     alarm_window: int = 1
     alarm_fraction: float = 1.0
@@ -47,34 +49,19 @@ class EnsembleConfig:
     quarantine_score: float = ALARM_SCORE
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "baseline": self.baseline.to_dict(),
-            "forest": self.forest.to_dict(),
-            "baseline_weight": self.baseline_weight,
-            "combine": self.combine,
-            "threshold": self.threshold,
-            "alarm_window": self.alarm_window,
-            "alarm_fraction": self.alarm_fraction,
-            "refractory_s": self.refractory_s,
-            "refractory_extends": self.refractory_extends,
-            "sustain_threshold": self.sustain_threshold,
-            "sustain_window": self.sustain_window,
-            "sustain_count": self.sustain_count,
-            "quarantine_score": self.quarantine_score,
-        }
+        return self.model_dump(mode="json")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> EnsembleConfig:
+        """Settings from a dict; a member's settings override that member's
+        defaults (the baseline's margin 0.15 stays unless given)."""
         base = cls()
-        top = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
-        top["baseline"] = BaselineConfig.from_dict(
-            {**base.baseline.to_dict(), **d.get("baseline", {})}
-        )
-        top["forest"] = ForestConfig.from_dict({**base.forest.to_dict(), **d.get("forest", {})})
-        cfg = replace(base, **top)
-        if cfg.combine not in ("mean", "max"):
-            raise ValueError("combine must be 'mean' or 'max'")
-        return cfg
+        merged = {
+            **d,
+            "baseline": {**base.baseline.to_dict(), **d.get("baseline", {})},
+            "forest": {**base.forest.to_dict(), **d.get("forest", {})},
+        }
+        return cls.model_validate(merged)
 
 
 class EnsembleDetector:

@@ -39,10 +39,10 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict
 from sklearn.ensemble import IsolationForest
 
 from .base import (
@@ -66,9 +66,10 @@ N_FEATURES = 5
 FEATURE_NAMES = ("level", "change", "mean", "spread", "season")
 
 
-@dataclass(frozen=True, slots=True)
-class ForestConfig:
+class ForestConfig(BaseModel):
     """Settings of :class:`IsolationForestDetector` (counts are in points)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
     train_window: int = 2016
     min_history: int = 288
@@ -92,17 +93,12 @@ class ForestConfig:
     rebaseline_fraction: float = 0.1
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["direction"] = Direction(self.direction).value
-        d["seasonality"] = Seasonality(self.seasonality).value
-        return d
+        return self.model_dump(mode="json")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ForestConfig:
-        cfg = cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
-        return replace(
-            cfg, direction=Direction(cfg.direction), seasonality=Seasonality(cfg.seasonality)
-        )
+        """Settings from a dict; keys of other versions are ignored."""
+        return cls.model_validate(d)
 
 
 def average_path_length(n: np.ndarray) -> np.ndarray:
