@@ -80,6 +80,28 @@ def delete_vhost(name: str) -> None:
         _rabbitmqctl("delete_vhost", name)
 
 
+@contextlib.asynccontextmanager
+async def private_database(token: str | None = None) -> AsyncIterator[str]:
+    """A fresh, empty database (named after ``token``), dropped afterwards."""
+    name = f"nazar_test_{token or secrets.token_hex(4)}"
+    url = await create_database(name)
+    try:
+        yield url
+    finally:
+        await drop_database(name)
+
+
+@contextlib.contextmanager
+def private_vhost(token: str | None = None) -> Iterator[str]:
+    """A fresh RabbitMQ vhost (named after ``token``), deleted afterwards."""
+    name = f"nazar-test-{token or secrets.token_hex(4)}"
+    url = create_vhost(name)
+    try:
+        yield url
+    finally:
+        delete_vhost(name)
+
+
 @pytest.fixture(scope="session")
 def session_token() -> str:
     return secrets.token_hex(4)
@@ -88,37 +110,29 @@ def session_token() -> str:
 @pytest.fixture(scope="session")
 async def database_url(session_token: str) -> AsyncIterator[str]:
     """A fresh, empty database for this test session."""
-    name = f"nazar_test_{session_token}"
-    url = await create_database(name)
-    yield url
-    await drop_database(name)
+    async with private_database(session_token) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
 def amqp_url(session_token: str) -> Iterator[str]:
     """A fresh RabbitMQ vhost for this test session."""
-    name = f"nazar-test-{session_token}"
-    url = create_vhost(name)
-    yield url
-    delete_vhost(name)
+    with private_vhost(session_token) as url:
+        yield url
 
 
 @pytest.fixture
 async def fresh_database_url() -> AsyncIterator[str]:
     """A fresh database for one test (for tests that need an empty schema)."""
-    name = f"nazar_test_{secrets.token_hex(4)}"
-    url = await create_database(name)
-    yield url
-    await drop_database(name)
+    async with private_database() as url:
+        yield url
 
 
 @pytest.fixture
 def fresh_amqp_url() -> Iterator[str]:
     """A fresh vhost for one test."""
-    name = f"nazar-test-{secrets.token_hex(4)}"
-    url = create_vhost(name)
-    yield url
-    delete_vhost(name)
+    with private_vhost() as url:
+        yield url
 
 
 class ServerThread:

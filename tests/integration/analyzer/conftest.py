@@ -4,6 +4,7 @@ a database and RabbitMQ vhost private to this test module."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -22,11 +23,9 @@ from nazar_common.runtime.http import serve_http
 from nazar_common.schemas.wire import AlertEventV1
 from tests.conftest import (
     IngestServer,
-    create_database,
-    create_vhost,
-    delete_vhost,
-    drop_database,
     free_port,
+    private_database,
+    private_vhost,
     start_ingest,
 )
 
@@ -152,10 +151,15 @@ async def collect_alerts(amqp_url: str) -> tuple[Collector, aio_pika.abc.Abstrac
 
 @pytest.fixture(scope="module")
 async def env() -> AsyncIterator[Env]:
-    token = secrets.token_hex(4)
-    db_name, vhost = f"nazar_test_an_{token}", f"nazar-test-an-{token}"
-    database_url = await create_database(db_name)
-    amqp_url = create_vhost(vhost)
+    token = f"an_{secrets.token_hex(4)}"
+    async with private_database(token) as database_url:
+        with private_vhost(token) as amqp_url:
+            async with _env(database_url, amqp_url) as env:
+                yield env
+
+
+@contextlib.asynccontextmanager
+async def _env(database_url: str, amqp_url: str) -> AsyncIterator[Env]:
     port = free_port()
     ingest = await start_ingest(database_url, amqp_url, analyzer_url=f"http://127.0.0.1:{port}",
                                 analyzer_partitions=Env.partitions)
@@ -178,5 +182,3 @@ async def env() -> AsyncIterator[Env]:
         await pool.close()
         await connection.close()
         ingest.thread.stop()
-        delete_vhost(vhost)
-        await drop_database(db_name)

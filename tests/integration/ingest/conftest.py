@@ -9,14 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from tests.conftest import (
-    IngestServer,
-    create_database,
-    create_vhost,
-    delete_vhost,
-    drop_database,
-    start_ingest,
-)
+from tests.conftest import IngestServer, private_database, private_vhost, start_ingest
 
 #: Seconds a client has to send a body, on ``default_server``.
 BODY_TIMEOUT = 2.0
@@ -31,18 +24,14 @@ def module_token() -> str:
 
 @pytest.fixture(scope="module")
 async def module_database_url(module_token: str) -> AsyncIterator[str]:
-    name = f"nazar_test_{module_token}"
-    url = await create_database(name)
-    yield url
-    await drop_database(name)
+    async with private_database(module_token) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def module_amqp_url(module_token: str) -> Iterator[str]:
-    name = f"nazar-test-{module_token}"
-    url = create_vhost(name)
-    yield url
-    delete_vhost(name)
+    with private_vhost(module_token) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

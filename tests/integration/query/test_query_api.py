@@ -27,14 +27,7 @@ from nazar_common.db.samples import (
     to_datetimes,
     upsert_hosts,
 )
-from tests.conftest import (
-    IngestServer,
-    create_database,
-    create_vhost,
-    delete_vhost,
-    drop_database,
-    start_ingest,
-)
+from tests.conftest import IngestServer, private_database, private_vhost, start_ingest
 
 MAX_POINTS = 800
 MAX_SERIES = 5
@@ -45,18 +38,15 @@ Row = tuple[str, str, dict[str, str], float, float]  # host, metric, labels, tim
 
 @pytest.fixture(scope="module")
 async def server(session_token: str) -> AsyncIterator[IngestServer]:
-    name = f"nazar_test_{session_token}_query"
-    url = await create_database(name)
-    vhost = f"nazar-test-{session_token}-query"
-    amqp = create_vhost(vhost)
-    srv = await start_ingest(
-        url, amqp, query_max_points=MAX_POINTS, query_max_series=MAX_SERIES,
-        maintenance_interval=3600,
-    )
-    yield srv
-    srv.thread.stop()
-    await drop_database(name)
-    delete_vhost(vhost)
+    token = f"{session_token}_query"
+    async with private_database(token) as url:
+        with private_vhost(token) as amqp:
+            srv = await start_ingest(
+                url, amqp, query_max_points=MAX_POINTS, query_max_series=MAX_SERIES,
+                maintenance_interval=3600,
+            )
+            yield srv
+            srv.thread.stop()
 
 
 async def insert_direct(database_url: str, rows: Sequence[Row]) -> None:

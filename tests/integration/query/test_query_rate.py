@@ -15,14 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import (
-    IngestServer,
-    create_database,
-    create_vhost,
-    delete_vhost,
-    drop_database,
-    start_ingest,
-)
+from tests.conftest import IngestServer, private_database, private_vhost, start_ingest
 from tests.integration.query.test_query_api import Row, insert_direct, ok, problem
 
 MAX_POINTS = 800
@@ -32,18 +25,15 @@ STALE_AFTER = 7200.0
 
 @pytest.fixture(scope="module")
 async def server(session_token: str) -> AsyncIterator[IngestServer]:
-    name = f"nazar_test_{session_token}_query_rate"
-    url = await create_database(name)
-    vhost = f"nazar-test-{session_token}-query-rate"
-    amqp = create_vhost(vhost)
-    srv = await start_ingest(
-        url, amqp, query_max_points=MAX_POINTS, query_max_series=5,
-        maintenance_interval=3600, host_stale_after=STALE_AFTER,
-    )
-    yield srv
-    srv.thread.stop()
-    await drop_database(name)
-    delete_vhost(vhost)
+    token = f"{session_token}_query_rate"
+    async with private_database(token) as url:
+        with private_vhost(token) as amqp:
+            srv = await start_ingest(
+                url, amqp, query_max_points=MAX_POINTS, query_max_series=5,
+                maintenance_interval=3600, host_stale_after=STALE_AFTER,
+            )
+            yield srv
+            srv.thread.stop()
 
 
 async def query(srv: IngestServer, **params: Any) -> dict[str, Any]:
