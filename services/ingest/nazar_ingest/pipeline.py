@@ -180,8 +180,8 @@ class Parts:
             columns.times.append(t)
             columns.values.append(v)
         for host, labels in hosts.items():
-            if (columns := self.columns.get(of_host[host])) is not None:
-                columns.hosts.setdefault(host, labels)
+            if (part := self.columns.get(of_host[host])) is not None:
+                part.hosts.setdefault(host, labels)
 
     def merged(self) -> Columns:
         """All the samples in one :class:`Columns` (partition by partition)."""
