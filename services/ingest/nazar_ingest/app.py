@@ -181,6 +181,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
             on_hosts=hosts.note,
             series_pool=series_pool,
             budget=SeriesBudget(settings.series_limit_per_host, settings.series_limit),
+            partitions=settings.analyzer_partitions,
         )
         app.state.nazar = state
         runtime.consume(INGEST_DEFERRED, deferred_handler(state.accepter), prefetch=4)

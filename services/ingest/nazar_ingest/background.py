@@ -40,7 +40,10 @@ OUTBOX_BACKLOG = Gauge("nazar_ingest_outbox_backlog", "Outbox rows waiting to be
 def outbox_relay(
     pool: asyncpg.Pool, broker: Broker, batch: int, partitions: int = 8
 ) -> OutboxRelay:
-    """The relay of ingest's outbox; sample batches go to the analyzer's
+    """The relay of ingest's outbox. Ingest writes each group commit's
+    sample batches as one row per analyzer partition, addressed to it, and
+    these are published as they are; a row of the previous version (one
+    unsplit batch, left by a rolling upgrade) is split over the
     ``partitions`` partition queues."""
     return OutboxRelay(
         pool, broker, batch, on_published=OUTBOX_PUBLISHED.inc, on_backlog=OUTBOX_BACKLOG.set,

@@ -4,9 +4,10 @@ Requests hand their validated batch to :class:`Accepter`, which answers only
 once the batch is durable:
 
 * normally, in PostgreSQL: batches of concurrent requests share one
-  transaction (group commit) that writes the samples and one outbox row; the
-  outbox relay publishes that row to RabbitMQ for analysis afterwards, so a
-  broker outage delays analysis but loses nothing;
+  transaction (group commit) that writes the samples and one outbox row per
+  analyzer partition the samples belong to (the partition of their host);
+  the outbox relay publishes those rows to RabbitMQ for analysis afterwards,
+  as they are, so a broker outage delays analysis but loses nothing;
 * while PostgreSQL is unreachable, in RabbitMQ: the batch is published with a
   publisher confirm to the deferred queue, which ingest drains into the
   database (through this same path) when it returns;
@@ -57,7 +58,8 @@ from nazar_common.messaging.topology import (
     DEFERRED_EXCHANGE,
     DEFERRED_ROUTING_KEY,
     SAMPLES_EXCHANGE,
-    SAMPLES_ROUTING_KEY,
+    partition_of,
+    partition_routing_key,
 )
 from nazar_common.schemas.wire import SampleBatchV1, compress
 from nazar_ingest.budget import PER_HOST, Decision, Rejection, SeriesBudget
@@ -139,6 +141,71 @@ class Columns:
 
     def __len__(self) -> int:
         return len(self.values)
+
+
+class Parts:
+    """The samples of a group of batches split by analyzer partition (the
+    partition of each sample's host, see
+    :func:`~nazar_common.messaging.topology.partition_of`): one
+    :class:`Columns` per partition, each becoming one outbox message.
+
+    A batch of one host (an agent's push, the common case) goes whole to its
+    partition; only a batch of several hosts is split sample by sample."""
+
+    def __init__(self, partitions: int) -> None:
+        self.partitions = partitions
+        self.columns: dict[int, Columns] = {}
+
+    def _of(self, partition: int) -> Columns:
+        columns = self.columns.get(partition)
+        if columns is None:
+            columns = self.columns[partition] = Columns()
+        return columns
+
+    def add(self, batch: NormalizedBatch, series_ids: list[int]) -> None:
+        hosts = batch.hosts
+        if len(hosts) == 1:  # every key's host is in ``hosts``
+            self._of(partition_of(next(iter(hosts)), self.partitions)).add(batch, series_ids)
+            return
+        of_host = {h: partition_of(h, self.partitions) for h in hosts}
+        for key in batch.keys:
+            if key.host not in of_host:
+                of_host[key.host] = partition_of(key.host, self.partitions)
+        of_series = [self._of(of_host[key.host]) for key in batch.keys]
+        for i, sid, t, v in zip(
+            batch.series_index, series_ids, batch.times, batch.values, strict=True
+        ):
+            columns = of_series[i]
+            columns.series_ids.append(sid)
+            columns.times.append(t)
+            columns.values.append(v)
+        for host, labels in hosts.items():
+            if (part := self.columns.get(of_host[host])) is not None:
+                part.hosts.setdefault(host, labels)
+
+    def merged(self) -> Columns:
+        """All the samples in one :class:`Columns` (partition by partition)."""
+        if len(self.columns) == 1:
+            return next(iter(self.columns.values()))
+        merged = Columns()
+        for columns in self.columns.values():
+            merged.series_ids += columns.series_ids
+            merged.times += columns.times
+            merged.values += columns.values
+            for host, labels in columns.hosts.items():
+                merged.hosts.setdefault(host, labels)
+        return merged
+
+    def outbox(self, series: dict[int, bytes]) -> list[tuple[str, str, uuid.UUID, bytes]]:
+        """One outbox row per partition, addressed to its routing key."""
+        rows = []
+        for partition, columns in sorted(self.columns.items()):
+            if not columns:
+                continue
+            message_id = uuid.uuid4()
+            body = columns_message(columns, series, message_id)
+            rows.append((SAMPLES_EXCHANGE, partition_routing_key(partition), message_id, body))
+        return rows
 
 
 #: Message bodies from this size on are compressed (see ``nazar_common.schemas.wire``).
@@ -275,8 +342,11 @@ class Accepter:
         on_hosts: Callable[[dict[str, str], float], None] = lambda hosts, t: None,
         series_pool: asyncpg.Pool | None = None,
         budget: SeriesBudget | None = None,
+        partitions: int = 8,
     ) -> None:
         self.pool = pool
+        #: Partitions of the analyzer's sample stream (one outbox row each).
+        self.partitions = partitions
         #: New series are created here, off the group commit (see :meth:`_admit`).
         self.series_pool = series_pool or pool
         self.budget = budget or SeriesBudget(0, 0)
@@ -552,19 +622,17 @@ class Accepter:
                 keys = [p.batch.idempotency_key or "" for p in group]
                 hashes = [p.batch.body_hash for p in group]
                 if not self.use_copy and len(set(keys)) == len(keys):
-                    columns = Columns()
+                    parts = Parts(self.partitions)
                     for p, series_ids in zip(group, ids, strict=True):
-                        columns.add(p.batch, series_ids)
-                    message_id = uuid.uuid4()
-                    body = columns_message(columns, self._series, message_id)
-                    outbox = (SAMPLES_EXCHANGE, SAMPLES_ROUTING_KEY, message_id, body)
+                        parts.add(p.batch, series_ids)
+                    columns = parts.merged()
                     if await write_samples_with_outbox(
                         conn,
                         keys,
                         columns.series_ids,
                         columns.times,
                         columns.values,
-                        outbox,
+                        parts.outbox(self._series),
                         hashes,
                     ):
                         self._written(span, columns)
@@ -596,13 +664,13 @@ class Accepter:
         seen = await stored_body_hashes(conn, list(set(keys) - fresh)) if (
             len(fresh) < len(keys)
         ) else {}
-        columns = Columns()
+        parts = Parts(self.partitions)
         results: list[AcceptResult | Exception] = []
         for p, key, digest, series_ids in zip(group, keys, hashes, ids, strict=True):
             if key in fresh:
                 fresh.discard(key)  # a second copy in this group is a duplicate
                 seen[key] = digest
-                columns.add(p.batch, series_ids)
+                parts.add(p.batch, series_ids)
                 results.append(AcceptResult(len(p.batch), "database"))
             elif digest is not None and seen.get(key) not in (None, digest):
                 results.append(
@@ -614,6 +682,7 @@ class Accepter:
             else:
                 DUPLICATES.inc()
                 results.append(AcceptResult(len(p.batch), "duplicate"))
+        columns = parts.merged()
         if not columns:
             return results, None
         await self.backend.prepare_write(conn, datetime.fromtimestamp(min(columns.times), UTC))
@@ -622,14 +691,9 @@ class Accepter:
             await insert_samples(conn, columns.series_ids, times, columns.values)
         else:
             await insert_samples_epoch(conn, columns.series_ids, columns.times, columns.values)
-        message_id = uuid.uuid4()
-        await conn.execute(
-            "INSERT INTO outbox (exchange, routing_key, message_id, body) "
-            "VALUES ($1, $2, $3, $4)",
-            SAMPLES_EXCHANGE,
-            SAMPLES_ROUTING_KEY,
-            message_id,
-            columns_message(columns, self._series, message_id),
+        await conn.executemany(
+            "INSERT INTO outbox (exchange, routing_key, message_id, body) VALUES ($1, $2, $3, $4)",
+            parts.outbox(self._series),
         )
         return results, columns
 

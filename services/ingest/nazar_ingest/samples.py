@@ -83,7 +83,9 @@ class NormalizedBatch:
     series_index: list[int] = field(default_factory=list)
     times: list[float] = field(default_factory=list)
     values: list[float] = field(default_factory=list)
-    #: host -> canonical JSON of its labels, for the hosts table.
+    #: host -> canonical JSON of its labels, for the hosts table. Names the
+    #: host of every key (the group commit sends a batch of one host whole
+    #: to that host's analyzer partition, see ``pipeline.Parts``).
     hosts: dict[str, str] = field(default_factory=dict)
     idempotency_key: str | None = None
     #: Samples already dropped as new series of a host at its series limit

@@ -68,7 +68,10 @@ class IngestSettings(CommonSettings):
         "it are rejected (0: no limit).",
     )
     outbox_batch: int = Field(
-        default=50, ge=1, description="Outbox relay: rows published per round."
+        default=400,
+        ge=1,
+        description="Outbox relay: rows published per round (a group commit writes one row "
+        "per analyzer partition it touches).",
     )
     maintenance_interval: float = Field(
         default=30.0, gt=0, description="Seconds between partition / rollup maintenance runs."

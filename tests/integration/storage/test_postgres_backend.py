@@ -124,14 +124,17 @@ async def test_one_statement_write_records_keys_samples_and_outbox(
         conn, [SeriesKey("cpu", "h1", "{}"), SeriesKey("m", "h1", "{}")]
     )
     t0 = NOW.timestamp() - 60
-    message_id = uuid.uuid4()
+    message_ids = [uuid.uuid4(), uuid.uuid4()]
     written = await write_samples_with_outbox(
         conn,
         ["req-1", "req-2"],
         [ids[0], ids[1], ids[0]],
         [t0, t0, t0 + 10.000001],
         [1.5, -2.0, 1e300],
-        ("nazar.samples", "samples.v1", message_id, b"\x04\x22\x4d\x18body"),
+        [
+            ("nazar.samples", "samples.v1.p0", message_ids[0], b"\x04\x22\x4d\x18body"),
+            ("nazar.samples", "samples.v1.p3", message_ids[1], b"{}"),
+        ],
     )
     assert written
     rows = await conn.fetch("SELECT time, series_id, value FROM samples ORDER BY time, series_id")
@@ -144,17 +147,20 @@ async def test_one_statement_write_records_keys_samples_and_outbox(
         "req-1",
         "req-2",
     }
-    outbox = await conn.fetchrow("SELECT exchange, routing_key, message_id, body FROM outbox")
-    assert tuple(outbox) == ("nazar.samples", "samples.v1", message_id, b"\x04\x22\x4d\x18body")
+    outbox = await conn.fetch("SELECT exchange, routing_key, message_id, body FROM outbox")
+    assert sorted(tuple(r) for r in outbox) == [
+        ("nazar.samples", "samples.v1.p0", message_ids[0], b"\x04\x22\x4d\x18body"),
+        ("nazar.samples", "samples.v1.p3", message_ids[1], b"{}"),
+    ]
 
     # A group holding a request already stored writes nothing at all.
     again = await write_samples_with_outbox(
-        conn, ["req-3", "req-2"], [ids[1]], [t0 + 1], [7.0], ("x", "y", uuid.uuid4(), b"{}")
+        conn, ["req-3", "req-2"], [ids[1]], [t0 + 1], [7.0], [("x", "y", uuid.uuid4(), b"{}")]
     )
     assert not again
     assert await conn.fetchval("SELECT count(*) FROM samples") == 3
     assert await conn.fetchval("SELECT count(*) FROM ingest_requests") == 2
-    assert await conn.fetchval("SELECT count(*) FROM outbox") == 1
+    assert await conn.fetchval("SELECT count(*) FROM outbox") == 2
 
 
 async def test_one_statement_write_records_late_samples_for_the_rollups(
@@ -168,7 +174,7 @@ async def test_one_statement_write_records_late_samples_for_the_rollups(
         "SELECT watermark FROM rollup_watermarks WHERE resolution = '1m'"
     )
     late = watermark.timestamp() - 120
-    outbox = ("x", "y", uuid.uuid4(), b"{}")
+    outbox = [("x", "y", uuid.uuid4(), b"{}")]
     assert await write_samples_with_outbox(conn, ["k"], [sid], [late], [1.0], outbox)
     row = await conn.fetchrow("SELECT start_time, end_time FROM rollup_invalidations")
     assert (row["start_time"].timestamp(), row["end_time"]) == (late, watermark)

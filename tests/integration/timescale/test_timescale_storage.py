@@ -508,11 +508,11 @@ async def test_compression_job_compresses_old_chunks(db: asyncpg.Connection) -> 
 
 
 async def test_one_statement_write_into_the_hypertable(db: asyncpg.Connection) -> None:
-    """Ingest's group commit (``nazar_write_samples``, migration 0007)."""
+    """Ingest's group commit (``nazar_write_group``, migration 0016)."""
     ids = await make_series(db, "cpu", "mem")
     t0 = datetime.now(UTC).replace(microsecond=250_000).timestamp() - 3600
     message_id = uuid.uuid4()
-    outbox = ("nazar.samples", "samples.v1", message_id, b"body")
+    outbox = [("nazar.samples", "samples.v1.p1", message_id, b"body")]
     written = await write_samples_with_outbox(
         db, ["a", "b"], [ids[0], ids[1]], [t0, t0 + 0.5], [1.0, 2.0], outbox
     )

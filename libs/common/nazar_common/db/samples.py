@@ -261,35 +261,38 @@ async def write_samples_with_outbox(
     series_ids: Sequence[int],
     times: Sequence[float],
     values: Sequence[float],
-    outbox: tuple[str, str, uuid.UUID, bytes],
+    outbox: Sequence[tuple[str, str, uuid.UUID, bytes]],
     body_hashes: Sequence[bytes | None] | None = None,
 ) -> bool:
-    """Write one group commit in one statement (migration 0007): the requests'
-    idempotency keys (distinct), the samples (Unix-second times) and the
-    outbox row ``(exchange, routing_key, message_id, body)``; ``body_hashes``
-    are the keys' request-body digests (aligned with ``request_keys``).
+    """Write one group commit in one statement (``nazar_write_group``,
+    migration 0016): the requests' idempotency keys (distinct), the samples
+    (Unix-second times) and the ``outbox`` rows ``(exchange, routing_key,
+    message_id, body)``, all of one exchange; ``body_hashes`` are the keys'
+    request-body digests (aligned with ``request_keys``).
 
     Run outside a transaction, it is its own transaction: one round trip.
     Returns False, having written nothing, when one of ``request_keys`` was
     already stored; the caller then handles the duplicates statement by
     statement (see :func:`record_request_keys`)."""
-    exchange, routing_key, message_id, body = outbox
+    exchanges = {row[0] for row in outbox}
+    if len(exchanges) != 1:
+        raise ValueError("the outbox rows of a group commit go to one exchange")
     try:
         # The three columns travel as array literals in text, serialised by
         # orjson in compiled code and parsed by the server: several times
         # cheaper for the client than encoding the arrays value by value.
         await conn.execute(
-            "SELECT nazar_write_samples($1, $2, $3::text::bigint[], $4::text::float8[], "
+            "SELECT nazar_write_group($1, $2, $3::text::bigint[], $4::text::float8[], "
             "$5::text::float8[], $6, $7, $8, $9, $10)",
             request_keys,
             datetime.fromtimestamp(min(times), UTC),
             array_literal(series_ids),
             array_literal(times),
             array_literal(values),
-            exchange,
-            routing_key,
-            message_id,
-            body,
+            exchanges.pop(),
+            [row[1] for row in outbox],
+            [row[2] for row in outbox],
+            [row[3] for row in outbox],
             body_hashes if body_hashes is not None and any(body_hashes) else None,
         )
     except asyncpg.PostgresError as exc:

@@ -1,12 +1,18 @@
 """Routing of sample batches to the analyzer's partitions.
 
-A batch (``SampleBatchV1``, as committed to the outbox by ingest) is split
-into one message per partition it touches; a series goes to the partition of
-its host (:func:`~nazar_common.messaging.topology.partition_of`), so the
-samples of one host — and the host's own absence state — always meet in the
-same partition, in the order they were committed. The parts keep the batch's
-id as a namespace (``uuid5(batch id, partition)``): relaying a batch twice
-yields the same message ids.
+A series goes to the partition of its host
+(:func:`~nazar_common.messaging.topology.partition_of`), so the samples of
+one host — and the host's own absence state — always meet in the same
+partition, in the order they were committed.
+
+Ingest splits a group commit by partition as it writes it: one outbox row
+per partition, already addressed to the partition's routing key, which the
+relay publishes as it is. :func:`split_batch` splits a batch written
+unsplit (to the plain samples routing key, by an ingest of an earlier
+version, e.g. during a rolling upgrade) into one message per partition it
+touches. The parts keep the batch's id as a namespace
+(``uuid5(batch id, partition)``): relaying a batch twice yields the same
+message ids.
 """
 
 from __future__ import annotations
@@ -72,7 +78,8 @@ def split_batch(body: bytes, partitions: int) -> list[tuple[int, str, bytes]]:
 
 
 def sample_router(partitions: int) -> Router:
-    """An outbox router: sample batches to their partitions, the rest as they are."""
+    """An outbox router: unsplit sample batches to their partitions, the rest
+    (rows already addressed to a partition, other messages) as they are."""
 
     def route(exchange: str, routing_key: str, message_id: str, body: bytes
               ) -> list[tuple[str, str, bytes]]:
