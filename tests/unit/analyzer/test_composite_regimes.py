@@ -83,3 +83,24 @@ def test_a_steady_trend_is_learnt_and_stays_quiet() -> None:
         values = 50.0 + 10.0 * k / day + rng.normal(0, 2.0, k.size)
         alarms, _ = _run(values, 300.0)
         assert alarms[alarms >= day].size == 0, (seed, alarms[:5])
+
+
+def test_the_expected_value_holds_during_an_episode_and_the_trend_resumes() -> None:
+    """While an anomaly episode lasts nothing confirms the learnt trend, so the
+    expected value holds instead of following the slope (a slope extrapolated
+    for a day walks the expected value away from the series and the episode
+    feeds itself). Once the shifted series is the new normal, the trend's line
+    moves with the level and the steady trend stays quiet."""
+    day = 288
+    for seed in range(10):
+        rng = np.random.default_rng([13, seed])
+        t = np.arange(8 * day)
+        values = 100.0 + 10.0 * t / day + rng.normal(0, 2.0, t.size)  # 5 deviations a day
+        shift = 4 * day
+        values[shift:] += 40.0
+        bank = DetectorBank(CompositeConfig(refractory_s=6 * HOUR))
+        slot = bank.add()
+        res = bank.update(np.full(t.size, slot), T0 + 300.0 * t, values)
+        during = res.centre[shift + 10 : shift + day - 10]
+        assert np.ptp(during) < 1e-6  # the trend alone would move it by 9
+        assert np.flatnonzero(res.is_anomaly).tolist() == [shift]

@@ -680,7 +680,12 @@ class DetectorBank:
             s = np.zeros_like(x)
             mode = st[C_MODE]
         trend = st[C_TREND]
-        level = np.where(first, x - s, st[C_LEVEL] + trend)
+        # the level follows the trend while points confirm it; during an
+        # anomaly episode (nothing is learnt) it holds: a slope extrapolated
+        # for up to a day without evidence walks the expected value away from
+        # the series, and the episode then feeds itself
+        held_prev = st[C_HELD].copy()
+        level = np.where(first, x - s, st[C_LEVEL] + np.where(held_prev > 0, 0.0, trend))
         fast = np.where(first, x - s, st[C_FAST])
         u = x - s
         e = u - level
@@ -831,9 +836,10 @@ class DetectorBank:
         tay = st[C_TAY] * self._l_trend + da * (yv - new_ty)
         st[C_TW] = np.where(learn_tr, tw, tw0)
         st[C_TAGE] = np.where(learn_tr, new_age, np.where(first, 0.0, age))
-        # re-baselining moves the line with the level (a step is not a slope)
+        # re-baselining moves the line with the level (a step is not a slope);
+        # the line went on with the trend while the level held
         st[C_TY] = np.where(learn_tr, new_ty, st[C_TY]) + np.where(
-            rebase, new_fast - level, 0.0
+            rebase, new_fast - level - held_prev * trend, 0.0
         )
         st[C_TAA] = np.where(learn_tr, taa, st[C_TAA])
         st[C_TAY] = np.where(learn_tr, tay, st[C_TAY])
