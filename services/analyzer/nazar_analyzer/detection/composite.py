@@ -821,7 +821,13 @@ class DetectorBank:
         # learnt), each value clipped like the level's; unbiased for a steady
         # trend from the first points on, unlike a smoothed slope of a lagging
         # level. Points not learnt only age the line.
-        learn_tr = admit & ~drifting & ~first
+        # A drift in progress is not learnt as the trend, unless the series has
+        # become flatter than the line (a drift against the slope): that is the
+        # trend ending, and learning it can only shrink the slope. Otherwise a
+        # slope that has ended locks itself: the drift against it keeps it from
+        # being corrected.
+        flatter = np.sign(mid - ref) == -np.sign(trend)
+        learn_tr = admit & ~(drifting & ~flatter) & ~first
         yv = level + ec  # the value, clipped as the level learns it
         tw0 = st[C_TW]
         tw_dec = tw0 * self._l_trend
