@@ -83,3 +83,51 @@ def test_a_steady_trend_is_learnt_and_stays_quiet() -> None:
         values = 50.0 + 10.0 * k / day + rng.normal(0, 2.0, k.size)
         alarms, _ = _run(values, 300.0)
         assert alarms[alarms >= day].size == 0, (seed, alarms[:5])
+
+
+def test_the_expected_value_holds_during_an_episode_and_the_trend_resumes() -> None:
+    """While an anomaly episode lasts nothing confirms the learnt trend, so the
+    expected value holds instead of following the slope (a slope extrapolated
+    for a day walks the expected value away from the series and the episode
+    feeds itself). Once the shifted series is the new normal, the trend's line
+    moves with the level and the steady trend stays quiet."""
+    day = 288
+    for seed in range(10):
+        rng = np.random.default_rng([13, seed])
+        t = np.arange(8 * day)
+        values = 100.0 + 10.0 * t / day + rng.normal(0, 2.0, t.size)  # 5 deviations a day
+        shift = 4 * day
+        values[shift:] += 40.0
+        bank = DetectorBank(CompositeConfig(refractory_s=6 * HOUR))
+        slot = bank.add()
+        res = bank.update(np.full(t.size, slot), T0 + 300.0 * t, values)
+        during = res.centre[shift + 10 : shift + day - 10]
+        assert np.ptp(during) < 1e-6  # the trend alone would move it by 9
+        assert np.flatnonzero(res.is_anomaly).tolist() == [shift]
+
+
+def test_a_trend_that_ends_is_unlearnt_despite_the_drift_against_it() -> None:
+    """A drift in progress is not learnt as the trend, except a drift against
+    the slope (the series has become flatter than the line): otherwise a slope
+    that has ended is never corrected, because the drift against it is what
+    keeps the line from learning."""
+    from nazar_analyzer.detection import composite as c
+
+    day = 288
+    rng = np.random.default_rng(21)
+    t = np.arange(2 * day)
+    values = 100.0 - 10.0 * t / day + rng.normal(0, 2.0, t.size)  # falling 5 deviations a day
+    learnt = {}
+    for direction in (1.0, -1.0):  # drift up: flatter than the line; down: steeper
+        bank = DetectorBank(CompositeConfig())
+        slot = bank.add()
+        bank.update(np.full(t.size, slot), T0 + 300.0 * t, values)
+        st = bank._s[:, slot]
+        assert st[c.C_TREND] < 0
+        sig = st[c.C_SCALE] * c.MAD_TO_SIGMA
+        st[c.C_REF] = st[c.C_MID] - direction * 3.0 * sig  # 3 deviations of drift
+        before = st[c.C_TW]
+        expected = st[c.C_LEVEL] + st[c.C_TREND]
+        bank.update(np.array([slot]), np.array([T0 + 300.0 * t.size]), np.array([expected]))
+        learnt[direction] = bank._s[c.C_TW, slot] > before
+    assert learnt == {1.0: True, -1.0: False}

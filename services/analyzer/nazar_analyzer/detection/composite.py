@@ -680,7 +680,12 @@ class DetectorBank:
             s = np.zeros_like(x)
             mode = st[C_MODE]
         trend = st[C_TREND]
-        level = np.where(first, x - s, st[C_LEVEL] + trend)
+        # the level follows the trend while points confirm it; during an
+        # anomaly episode (nothing is learnt) it holds: a slope extrapolated
+        # for up to a day without evidence walks the expected value away from
+        # the series, and the episode then feeds itself
+        held_prev = st[C_HELD].copy()
+        level = np.where(first, x - s, st[C_LEVEL] + np.where(held_prev > 0, 0.0, trend))
         fast = np.where(first, x - s, st[C_FAST])
         u = x - s
         e = u - level
@@ -816,7 +821,13 @@ class DetectorBank:
         # learnt), each value clipped like the level's; unbiased for a steady
         # trend from the first points on, unlike a smoothed slope of a lagging
         # level. Points not learnt only age the line.
-        learn_tr = admit & ~drifting & ~first
+        # A drift in progress is not learnt as the trend, unless the series has
+        # become flatter than the line (a drift against the slope): that is the
+        # trend ending, and learning it can only shrink the slope. Otherwise a
+        # slope that has ended locks itself: the drift against it keeps it from
+        # being corrected.
+        flatter = np.sign(mid - ref) == -np.sign(trend)
+        learn_tr = admit & ~(drifting & ~flatter) & ~first
         yv = level + ec  # the value, clipped as the level learns it
         tw0 = st[C_TW]
         tw_dec = tw0 * self._l_trend
@@ -831,9 +842,10 @@ class DetectorBank:
         tay = st[C_TAY] * self._l_trend + da * (yv - new_ty)
         st[C_TW] = np.where(learn_tr, tw, tw0)
         st[C_TAGE] = np.where(learn_tr, new_age, np.where(first, 0.0, age))
-        # re-baselining moves the line with the level (a step is not a slope)
+        # re-baselining moves the line with the level (a step is not a slope);
+        # the line went on with the trend while the level held
         st[C_TY] = np.where(learn_tr, new_ty, st[C_TY]) + np.where(
-            rebase, new_fast - level, 0.0
+            rebase, new_fast - level - held_prev * trend, 0.0
         )
         st[C_TAA] = np.where(learn_tr, taa, st[C_TAA])
         st[C_TAY] = np.where(learn_tr, tay, st[C_TAY])
