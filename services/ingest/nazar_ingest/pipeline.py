@@ -168,9 +168,6 @@ class Parts:
             self._of(partition_of(next(iter(hosts)), self.partitions)).add(batch, series_ids)
             return
         of_host = {h: partition_of(h, self.partitions) for h in hosts}
-        for key in batch.keys:
-            if key.host not in of_host:
-                of_host[key.host] = partition_of(key.host, self.partitions)
         of_series = [self._of(of_host[key.host]) for key in batch.keys]
         for i, sid, t, v in zip(
             batch.series_index, series_ids, batch.times, batch.values, strict=True

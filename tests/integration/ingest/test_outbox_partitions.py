@@ -101,14 +101,15 @@ async def test_rows_are_published_as_stored_and_old_rows_are_split(
             assert await write_samples_with_outbox(
                 conn, ["r1", "r2", "r3"], merged.series_ids, merged.times, merged.values, rows
             )
-            # a row as the previous version wrote it: the whole group, unsplit
+            # a row as the previous version wrote it, through the function it
+            # calls (nazar_write_samples, now a wrapper): the whole group,
+            # unsplit (its samples are stored already)
             old = Columns()
             for batch in batches:
                 old.add(batch, [ids[batch.keys[i]] for i in batch.series_index])
             old_id = uuid.uuid4()
             await conn.execute(
-                "INSERT INTO outbox (exchange, routing_key, message_id, body) "
-                "VALUES ($1, $2, $3, $4)",
+                "SELECT nazar_write_samples(NULL, now(), '{}', '{}', '{}', $1, $2, $3, $4)",
                 SAMPLES_EXCHANGE,
                 SAMPLES_ROUTING_KEY,
                 old_id,

@@ -251,7 +251,7 @@ def array_literal(numbers: Sequence[float]) -> str:
     return "{" + text[1:-1] + "}"
 
 
-#: SQLSTATE raised by ``nazar_write_samples`` when a request key is already stored.
+#: SQLSTATE raised by ``nazar_write_group`` when a request key is already stored.
 DUPLICATE_REQUEST_SQLSTATE = "NZ409"
 
 

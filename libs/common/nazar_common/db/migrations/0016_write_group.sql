@@ -6,8 +6,10 @@
 -- the relay publishes rows as they are stored instead of decoding and
 -- re-encoding every batch.
 --
--- nazar_write_samples stays: an ingest of the previous version (a rolling
--- upgrade) still writes one unsplit row, which the relay splits.
+-- nazar_write_samples stays for an ingest of the previous version (a
+-- rolling upgrade), which still writes one unsplit row that the relay
+-- splits; it becomes a call of nazar_write_group with that one row, so the
+-- write itself is defined once.
 CREATE FUNCTION nazar_write_group(
     p_keys         text[],
     p_min_time     timestamptz,
@@ -41,4 +43,23 @@ BEGIN
     INSERT INTO outbox (exchange, routing_key, message_id, body)
     SELECT p_exchange, r, m, b FROM unnest(p_routing_keys, p_message_ids, p_bodies) AS o(r, m, b);
 END
+$$;
+
+CREATE OR REPLACE FUNCTION nazar_write_samples(
+    p_keys        text[],
+    p_min_time    timestamptz,
+    p_series      bigint[],
+    p_times       float8[],
+    p_values      float8[],
+    p_exchange    text,
+    p_routing_key text,
+    p_message_id  uuid,
+    p_body        bytea,
+    p_hashes      bytea[] DEFAULT NULL
+) RETURNS void
+LANGUAGE sql AS $$
+    SELECT nazar_write_group(
+        p_keys, p_min_time, p_series, p_times, p_values, p_exchange,
+        ARRAY[p_routing_key], ARRAY[p_message_id], ARRAY[p_body], p_hashes
+    );
 $$;
