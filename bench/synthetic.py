@@ -58,7 +58,7 @@ if str(ROOT / "services" / "analyzer") not in sys.path:
 
 from nazar_analyzer.detection import COMPONENTS, CompositeConfig, DetectorBank  # noqa: E402
 
-STEP = 300.0
+STEP = 300.0  # the suite's sampling interval (s); ``--step`` samples it finer or coarser
 DAY = int(86400 / STEP)  # points per day
 T0 = 1_700_006_400.0  # a midnight (UTC)
 LENGTH = 14 * DAY
@@ -77,7 +77,8 @@ ANOMALIES = (
     "seasonal_break",
     "extreme_rate",
 )
-#: Most points after the anomaly's start by which an alarm must come.
+#: Most points (at the 5-minute step; in time at another step: ``bound``)
+#: after the anomaly's start by which an alarm must come.
 DELAY_BOUND = {
     "spike": 0,
     "dip": 0,
@@ -104,6 +105,17 @@ GUARANTEED: dict[str, tuple[str, ...]] = {
 }
 QUIET_CONTROLS = BASES  # every clean control: no alarm at all
 
+#: The same at one point a minute (``--step 60``; bounds in time), seeds 0-9.
+#: Controls: at most one alarm per clean series in 11.5 days (2 of 50 alarmed
+#: once), not none: see docs/accuracy.md, "Fine sampling".
+GUARANTEED_FINE: dict[str, tuple[str, ...]] = {
+    "flat": ("spike", "dip", "level_up", "flatline", "drift"),
+    "daily": ("spike", "dip", "variance_up", "flatline", "seasonal_break"),
+    "trending": ("spike", "dip", "level_up", "level_down", "variance_up", "flatline", "drift"),
+    "counter": ("spike", "dip", "level_up", "level_down", "variance_up", "flatline"),
+    "bursty": ("level_up", "flatline"),
+}
+
 
 def applies(base: str, anomaly: str) -> bool:
     return anomaly != "seasonal_break" or base == "daily"
@@ -117,32 +129,52 @@ class Case:
     seed: int
     ts: np.ndarray
     values: np.ndarray
-    start: int  # first anomalous point (LENGTH for a control)
+    start: int  # first anomalous point (the length for a control)
+    step: float = STEP  # sampling interval (s)
+
+    @property
+    def learn(self) -> int:
+        """The learning period in points (alarms before it are not judged)."""
+        return int(2.5 * 86400 / self.step)
 
 
-def _base(base: str, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, float]:
+def bound(anomaly: str, step: float = STEP) -> int:
+    """The delay bound of ``anomaly`` in points at ``step``: the same time at a
+    finer step, the same points at a coarser one (as the detector counts)."""
+    return int(DELAY_BOUND[anomaly] * max(1.0, STEP / step))
+
+
+def _base(
+    base: str, rng: np.random.Generator, n: int, step: float = STEP
+) -> tuple[np.ndarray, np.ndarray, float]:
     """(deterministic part, noise, sigma) of a base signal."""
     k = np.arange(n, dtype=float)
+    day = 86400.0 / step  # points per day at this step
     if base == "flat":
         return np.full(n, 50.0), rng.normal(0, 2.0, n), 2.0
     if base == "daily":
-        shape = 50 + 30 * np.sin(2 * np.pi * (k / DAY - 0.3))
+        shape = 50 + 30 * np.sin(2 * np.pi * (k / day - 0.3))
         return shape, rng.normal(0, 2.0, n), 2.0
     if base == "trending":
-        return 50 + 5.0 * k / DAY, rng.normal(0, 2.0, n), 2.0
+        return 50 + 5.0 * k / day, rng.normal(0, 2.0, n), 2.0
     if base == "counter":
-        return np.full(n, 100.0), np.zeros(n), 100.0**0.5 / STEP**0.5
+        return np.full(n, 100.0), np.zeros(n), 100.0**0.5 / step**0.5
     if base == "bursty":
         return np.full(n, 100.0), np.zeros(n), 10.0
     raise ValueError(base)
 
 
-def make_case(base: str, anomaly: str | None, seed: int, n: int = LENGTH) -> Case:
-    """One series of ``base`` with ``anomaly`` (None: a clean control)."""
+def make_case(
+    base: str, anomaly: str | None, seed: int, n: int | None = None, step: float = STEP
+) -> Case:
+    """One series of ``base`` with ``anomaly`` (None: a clean control), sampled
+    every ``step`` seconds (``n`` points; default two weeks)."""
     rng = np.random.default_rng([seed, BASES.index(base), 0 if anomaly is None else
                                  1 + ANOMALIES.index(anomaly)])
-    shape, noise, sigma = _base(base, rng, n)
-    s = START if anomaly is not None else n
+    day = int(86400 / step)  # points per day at this step
+    n = 14 * day if n is None else n
+    shape, noise, sigma = _base(base, rng, n, step)
+    s = 10 * day if anomaly is not None else n
     k = np.arange(n, dtype=float)
     after = k >= s
     if base == "daily" and anomaly == "seasonal_break":
@@ -156,26 +188,26 @@ def make_case(base: str, anomaly: str | None, seed: int, n: int = LENGTH) -> Cas
     elif anomaly == "level_down":
         level[s:] -= 5 * sigma
     elif anomaly == "drift":
-        level += np.where(after, 8 * sigma * (k - s) / DAY, 0.0)
+        level += np.where(after, 8 * sigma * (k - s) / day, 0.0)
     extra_rate = anomaly == "extreme_rate"
     if base == "counter":
         # events per second; the counter adds Poisson counts per step
-        lam = np.maximum(level, 0.0) * STEP
+        lam = np.maximum(level, 0.0) * step
         incr = rng.poisson(lam * np.where(noise_scale > 1, rng.uniform(0.2, 1.8, n), 1.0))
         incr = incr.astype(float)
         if anomaly == "spike":
-            incr[s] += 12 * sigma * STEP
+            incr[s] += 12 * sigma * step
         elif anomaly == "dip":
             incr[s] = 0.0
         elif anomaly == "flatline":
             incr[s:] = 0.0
         elif extra_rate:
             hit = after & (rng.random(n) < 0.1)
-            incr[hit] += 5 * sigma * STEP
+            incr[hit] += 5 * sigma * step
         counter = 1e6 + np.cumsum(incr)
         values = np.empty(n)
-        values[0] = incr[0] / STEP
-        values[1:] = np.diff(counter) / STEP
+        values[0] = incr[0] / step
+        values[1:] = np.diff(counter) / step
     elif base == "bursty":
         values = rng.poisson(np.maximum(level, 0.0)).astype(float)
         if anomaly == "variance_up":
@@ -201,17 +233,17 @@ def make_case(base: str, anomaly: str | None, seed: int, n: int = LENGTH) -> Cas
         values[s:] = values[s - 1]
     values = np.round(values, 3)
     name = f"{base}/{anomaly or 'control'}/{seed}"
-    return Case(name, base, anomaly, seed, T0 + STEP * np.arange(n), values, s)
+    return Case(name, base, anomaly, seed, T0 + step * np.arange(n), values, s, step)
 
 
-def suite(seeds: int = 3, n: int = LENGTH) -> list[Case]:
+def suite(seeds: int = 3, n: int | None = None, step: float = STEP) -> list[Case]:
     cases = []
     for seed in range(seeds):
         for base in BASES:
-            cases.append(make_case(base, None, seed, n))
+            cases.append(make_case(base, None, seed, n, step))
             for anomaly in ANOMALIES:
                 if applies(base, anomaly):
-                    cases.append(make_case(base, anomaly, seed, n))
+                    cases.append(make_case(base, anomaly, seed, n, step))
     return cases
 
 
@@ -225,16 +257,33 @@ class Outcome:
 
     @property
     def caught(self) -> bool:
-        bound = DELAY_BOUND.get(self.case.anomaly or "", -1)
-        return self.early == 0 and self.delay is not None and self.delay <= bound
+        if self.case.anomaly is None:
+            return False
+        return (
+            self.early == 0
+            and self.delay is not None
+            and self.delay <= bound(self.case.anomaly, self.case.step)
+        )
 
 
 def run_suite(
-    cases: list[Case], config: CompositeConfig | None = None
+    cases: list[Case], config: CompositeConfig | None = None, tell_interval: bool = True
 ) -> tuple[list[Outcome], float]:
-    """Every case through one detector bank (all series updated together);
-    returns the outcomes and the seconds spent in the detector."""
-    bank = DetectorBank(config or CompositeConfig(), capacity=len(cases))
+    """Every case (all at one step) through one detector bank (all series
+    updated together); returns the outcomes and the seconds spent in the
+    detector. The detector is told the sampling interval, as the analyzer
+    tells it, and its learning period and records' half-life are the same
+    durations as at 5 minutes (a rule sets them from its seconds);
+    ``tell_interval=False``: none of this, every count in points."""
+    cfg = config or CompositeConfig()
+    if tell_interval and cfg.interval_s == 0 and cases:
+        f = cfg.model_copy(update={"interval_s": cases[0].step}).point_scale
+        cfg = cfg.model_copy(update={
+            "interval_s": cases[0].step,
+            "min_history": round(cfg.min_history * f),
+            "record_halflife": cfg.record_halflife * f,
+        })
+    bank = DetectorBank(cfg, capacity=len(cases))
     slots = bank.add_many(len(cases))
     n = max(c.values.size for c in cases)
     alarm = np.zeros((len(cases), n), dtype=bool)
@@ -249,7 +298,7 @@ def run_suite(
     seconds = time.perf_counter() - started
     out = []
     for i, c in enumerate(cases):
-        hits = np.flatnonzero(alarm[i, LEARN:]) + LEARN
+        hits = np.flatnonzero(alarm[i, c.learn :]) + c.learn
         early = int((hits < c.start).sum())
         later = hits[hits >= c.start]
         delay = int(later[0] - c.start) if later.size else None
@@ -275,7 +324,8 @@ def report(outcomes: list[Outcome], seconds: float) -> bool:
             ok &= caught == len(group)
             shown = "-" if worst is None else str(worst)
             cells.append(f"{caught}/{len(group)} max {shown:>4}".rjust(16))
-        print(f"{anomaly:<15} {DELAY_BOUND[anomaly]:>5}  " + "  ".join(cells))
+        step = outcomes[0].case.step if outcomes else STEP
+        print(f"{anomaly:<15} {bound(anomaly, step):>5}  " + "  ".join(cells))
     controls = [o for o in outcomes if o.case.anomaly is None]
     false = sum(o.alarms.size for o in controls)
     ok &= false == 0
@@ -292,12 +342,22 @@ def report(outcomes: list[Outcome], seconds: float) -> bool:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--step", type=float, default=STEP,
+                    help="sampling interval in seconds (default 300; the delay bounds are "
+                    "kept in time)")
+    ap.add_argument("--days", type=float, default=14.0, help="length of every series")
+    ap.add_argument("--no-interval", action="store_true",
+                    help="do not tell the detector the sampling interval (its time "
+                    "constants stay in points)")
     args = ap.parse_args(argv)
     print(f"machine: {os.cpu_count()} CPUs, Python {platform.python_version()}, "
           f"load average {os.getloadavg()[0]:.2f}")
-    print(f"synthetic suite: {len(BASES)} base signals, {LENGTH} points each (5-minute step), "
-          f"anomaly at point {START}, learning period {LEARN} points, {args.seeds} seeds")
-    outcomes, seconds = run_suite(suite(args.seeds))
+    n = int(args.days * 86400 / args.step)
+    cases = suite(args.seeds, n, args.step)
+    print(f"synthetic suite: {len(BASES)} base signals, {n} points each ({args.step:g} s step), "
+          f"anomaly at point {cases[1].start}, learning period {cases[0].learn} points, "
+          f"{args.seeds} seeds; detector told the interval: {not args.no_interval}")
+    outcomes, seconds = run_suite(cases, tell_interval=not args.no_interval)
     return 0 if report(outcomes, seconds) else 1
 
 

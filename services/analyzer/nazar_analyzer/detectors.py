@@ -43,6 +43,10 @@ class Limits:
     min_points: int = 16
 
 
+#: Limits of a detector that keeps no history (the composite one).
+_UNBOUNDED = Limits(max_points=10**9)
+
+
 def _points(seconds: float, interval: float, lo: int, hi: int) -> int:
     return int(min(hi, max(lo, math.ceil(seconds / max(interval, 1e-3)))))
 
@@ -76,21 +80,29 @@ def composite_config(
     limits: Limits,
     relearn_for: float | None = None,
 ) -> dict[str, Any]:
-    """Composite-detector settings of a rule (counts in points at ``interval``)."""
-    hist = history_points(params, interval, limits)
+    """Composite-detector settings of a rule (counts in points at ``interval``).
+
+    The composite detector keeps no history, so its learning period and its
+    records' half-life are the rule's seconds at any sampling interval (the
+    limit on history points bounds only what is replayed to warm it up); it is
+    told the interval, so that its own time constants are durations too."""
+    unbounded = Limits(max_points=_UNBOUNDED.max_points, min_points=limits.min_points)
+    hist = history_points(params, interval, unbounded)
     if isinstance(params, BaselineParams):
         needed = params.min_history if relearn_for is None else relearn_for
         return {
+            "interval_s": float(interval),
             "components": BASELINE_COMPONENTS,
             "direction": params.direction,
             "seasonality": params.seasonality,
-            "min_history": min(hist, _points(needed, interval, 10, limits.max_points)),
+            "min_history": min(hist, _points(needed, interval, 10, unbounded.max_points)),
             "record_halflife": float(hist),
             "record_halflife_s": 0.0,  # the rule's history is the bound, in time already
             "spike_floor": params.band,
         }
     return {
-        "min_history": _anomaly_min_history(hist, interval, limits, relearn_for),
+        "interval_s": float(interval),
+        "min_history": _anomaly_min_history(hist, interval, unbounded, relearn_for),
         "record_halflife": float(hist),
         "record_halflife_s": 0.0,
         "threshold": params.score_threshold,
@@ -183,10 +195,16 @@ def loadable(blob: bytes) -> bool:
     return restorable(blob) if is_composite_bytes(blob) else True
 
 
-def load(blob: bytes, pool: BankPool | None = None) -> Detector:
-    """A detector from :func:`dump`; a composite one joins ``pool``'s bank if given."""
+def load(blob: bytes, pool: BankPool | None = None, interval: float | None = None) -> Detector:
+    """A detector from :func:`dump`; a composite one joins ``pool``'s bank if given.
+
+    A composite detector stored before detectors were told their series'
+    ``interval`` is told it now: its state is the same, its time constants
+    become durations from here on."""
     parts = split_detector_bytes(blob) if pool is not None else None
     if parts is not None and pool is not None:
         config, state = parts
+        if config.interval_s == 0 and interval is not None and interval > 0:
+            config = config.model_copy(update={"interval_s": float(interval)})
         return CompositeDetector.in_bank(pool.bank(config), state)
     return detector_from_bytes(blob)

@@ -608,7 +608,8 @@ class Engine:
             if snap is not None:
                 ev = DetectorEvaluator(
                     rule.id, rule.version, key[1], rule.spec.metric or "value",
-                    detectors.load(snap.state, self.banks), snap.interval, snap.last_ts,
+                    detectors.load(snap.state, self.banks, snap.interval), snap.interval,
+                    snap.last_ts,
                     snap.points, origin=snap.origin,
                 )
             else:

@@ -134,6 +134,35 @@ def test_a_trend_that_ends_is_unlearnt_despite_the_drift_against_it() -> None:
     assert learnt == {1.0: True, -1.0: False}
 
 
+def test_a_daily_series_sampled_every_minute_is_judged_on_the_time_scales_of_5_minutes() -> None:
+    """Told its sampling interval, the detector scales the time constants it
+    counts in points (half-lives, windows) to the same durations as at 5
+    minutes: a daily count series sampled every minute is learnt and stays
+    quiet. With the counts taken as points (a level that forgets in 2.4 hours,
+    a trend of 4.8 hours) it follows the daily cycle and stays in alarm."""
+    step = 60.0
+    day = int(86400 / step)
+    k = np.arange(12 * day)
+    series = []
+    for phase in (0.25, 0.75):  # first seen at 6:00 and at 18:00
+        rate = (40.0 + 60.0 * (1.0 - np.cos(2 * np.pi * (k / day + phase)))) * step / 300.0
+        series += [np.random.default_rng(seed).poisson(rate).astype(float) for seed in range(3)]
+    worthy = {}
+    for told in (True, False):
+        bank = DetectorBank(CompositeConfig(interval_s=step if told else 0.0, min_history=750))
+        slots = bank.add_many(len(series))
+        raw = np.empty((len(series), k.size))
+        season = np.empty((len(series), k.size))
+        for j in range(k.size):
+            res = bank.update(slots, np.full(len(series), T0 + step * j), [v[j] for v in series])
+            raw[:, j], season[:, j] = res.raw, res.season
+        worthy[told] = (raw[:, 3 * day :] >= 0.5).sum(axis=1)
+        if told:
+            assert (season[:, -1] == 1).all()  # the daily pattern is found
+    assert worthy[True].sum() <= 5, worthy[True]  # of 77,760 points judged
+    assert (worthy[False] > day).all(), worthy[False]
+
+
 @pytest.mark.xfail(
     strict=True,
     reason="known defect (docs/accuracy.md, 'A series first seen at the trough or peak "

@@ -72,3 +72,23 @@ def test_step_many_explains_the_transitions_of_a_batched_detector() -> None:
     resolved = [tr for tr in transitions if tr.state == RESOLVED]
     assert resolved and resolved[0].observation is not None
     assert resolved[0].observation.explanation
+
+
+def test_a_composite_snapshot_stored_without_its_interval_is_told_it_on_load() -> None:
+    """Detectors stored before they were told their series' sampling interval
+    keep their state and take the interval from their snapshot's record."""
+    from nazar_analyzer import detectors
+    from nazar_analyzer.detection import CompositeConfig, CompositeDetector
+
+    old = CompositeDetector(CompositeConfig(min_history=30))
+    rng = random.Random(5)
+    for k in range(100):
+        old.update(10.0 * k, 50 + rng.gauss(0, 2))
+    blob = detectors.dump(old)
+    told = detectors.load(blob, detectors.BankPool(), 10.0)
+    assert isinstance(told, CompositeDetector)
+    assert told.config.interval_s == 10.0 and told.config.point_scale == 30.0
+    assert told.bank.export_state(told.slot) == old.bank.export_state(old.slot)
+    assert told.config.model_copy(update={"interval_s": 0.0}) == old.config
+    as_stored = detectors.load(blob, detectors.BankPool())
+    assert isinstance(as_stored, CompositeDetector) and as_stored.config.interval_s == 0.0

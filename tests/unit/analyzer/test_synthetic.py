@@ -56,3 +56,26 @@ def test_no_clean_control_alarms_on_any_of_ten_seeds() -> None:
     outcomes, _ = synthetic.run_suite(controls)
     alarming = {o.case.name: o.alarms[:3].tolist() for o in outcomes if o.alarms.size}
     assert not alarming, alarming
+
+
+def test_at_one_point_a_minute_the_same_types_are_caught_in_the_same_time() -> None:
+    """The suite sampled every minute (bounds in time, the detector told the
+    interval as the analyzer tells it): the guaranteed types of that step are
+    caught and the clean controls stay nearly quiet. Told nothing, the
+    detector's time constants in points would follow a daily cycle at this
+    rate (tests/unit/analyzer/test_composite_regimes.py)."""
+    cases = synthetic.suite(seeds=2, step=60.0)
+    outcomes, _ = synthetic.run_suite(cases)
+    problems = []
+    for o in outcomes:
+        base, anomaly = o.case.base, o.case.anomaly
+        if anomaly in synthetic.GUARANTEED_FINE[base] and not o.caught:
+            problems.append(
+                f"{o.case.name}: delay {o.delay} (bound {synthetic.bound(anomaly, 60.0)}), "
+                f"{o.early} alarms before it"
+            )
+    assert not problems, "\n".join(problems)
+    controls = [o for o in outcomes if o.case.anomaly is None]
+    assert len(controls) == 10
+    assert all(o.alarms.size <= 1 for o in controls)
+    assert sum(o.alarms.size for o in controls) <= 1

@@ -57,7 +57,12 @@ def test_detector_config_converts_seconds_to_points() -> None:
         detectors.Limits(max_points=500),
     )
     assert name == "composite"
-    assert cfg["record_halflife"] == 500 and cfg["alarm_window"] == 4 and cfg["alarm_count"] == 2
+    # the composite detector keeps no history: its records' half-life and its
+    # learning period are the rule's seconds, not bounded by the points a
+    # warm-up replays, and it is told the interval its time constants refer to
+    assert cfg["record_halflife"] == 720 and cfg["min_history"] == 720 // 7
+    assert cfg["interval_s"] == 10.0
+    assert cfg["alarm_window"] == 4 and cfg["alarm_count"] == 2
     name, cfg = detectors.detector_config(
         AnomalyParams(algorithm="isolation_forest", training_window=7200, retrain_every=600,
                       recent_points=4), 10.0,
@@ -77,19 +82,22 @@ def test_baseline_evaluator_flags_spike_and_survives_snapshot() -> None:
                  params={"kind": "baseline", "window": 3000, "min_history": 300,
                          "seasonality": "none"})
     ev = new_detector_evaluator(rule, 7, 10.0, detectors.Limits())
+    # the composite detector learns for at least 3 hours at any interval
     ev.warm([(i * 10.0, 100 + math.sin(i / 5)) for i in range(300)])
+    assert ev.observe(3000.0, 100.5).low is None  # still learning
+    ev.warm([(i * 10.0, 100 + math.sin(i / 5)) for i in range(301, 1200)])
     clone = detectors.load(detectors.dump(ev.detector))
-    normal = ev.observe(3000.0, 100.5)
+    normal = ev.observe(12000.0, 100.5)
     assert not normal.breach and normal.low is not None and normal.low < 100 < normal.high
-    spike = ev.observe(3010.0, 400.0)
+    spike = ev.observe(12010.0, 400.0)
     assert spike.breach and spike.score is not None and spike.score >= 0.5
     assert "above" in (spike.explanation or "")
     assert any(c.startswith("level:") for c in spike.contributors)
     # the snapshot resumes exactly where the original was
-    r1 = clone.update(3000.0, 100.5)
+    r1 = clone.update(12000.0, 100.5)
     assert not r1.is_anomaly
     assert r1.expected_high == normal.high
-    assert clone.update(3010.0, 400.0).is_anomaly
+    assert clone.update(12010.0, 400.0).is_anomaly
 
 
 def test_rules_stored_before_the_write_checks_still_load() -> None:

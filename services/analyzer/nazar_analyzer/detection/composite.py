@@ -70,7 +70,10 @@ anomaly stays anomalous; an episode that lasts ``rebaseline_points`` (at most
 the recent level; the long-term variance and rate of extremes adopt their
 current values). Settings that stand for a duration are bounded in time as
 well as in points (``*_s``), so coarse series are judged on the same time
-scales as fine ones.
+scales as fine ones; told its series' sampling interval (``interval_s``, as
+the analyzer tells it), the detector scales them up for a series finer than
+5 minutes, so a series sampled every 10 s is judged on the same time scales
+as well.
 
 The alarm gate: an alarm needs a score >= ``threshold`` on at least
 ``alarm_count`` of the last ``alarm_window`` points, and no alarm in the last
@@ -197,7 +200,7 @@ _DET_MAGIC = b"NZD1"
 
 
 class CompositeConfig(BaseModel):
-    """Settings of the composite detector (counts are in points)."""
+    """Settings of the composite detector (counts are in points; see ``interval_s``)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -293,6 +296,22 @@ class CompositeConfig(BaseModel):
         description="If set, an episode is also the new normal after this long (seconds, "
         "at the series' sampling interval; at least 12 points).",
     )
+    interval_s: float = Field(
+        default=0.0,
+        ge=0,
+        description="The series' sampling interval (seconds), if known. The settings in "
+        "points that stand for the model's time constants (the half-lives, the records' "
+        "delay, the CUSUM's memory, the flat run's floor, re-learning and re-baselining) "
+        "are meant at ``reference_interval_s``; at a finer interval they are scaled to the "
+        "same duration, so a series sampled every 10 s is modelled on the time scales of "
+        "one sampled every 5 minutes. A coarser interval keeps the counts (the ``*_s`` "
+        "settings bound them in time). ``min_history``, ``record_halflife`` and the alarm "
+        "window are the caller's, in the series' own points (a rule sets the first two "
+        "from its seconds). 0: unknown, counts as given.",
+    )
+    reference_interval_s: float = Field(
+        default=300.0, gt=0, description="The interval the time constants in points are meant at."
+    )
     threshold: float = Field(default=ALARM_SCORE, gt=0, lt=1)
     alarm_window: int = Field(default=1, ge=1, le=32)
     alarm_count: int = Field(default=1, ge=1, le=32)
@@ -308,6 +327,41 @@ class CompositeConfig(BaseModel):
         if self.alarm_count > self.alarm_window:
             raise ValueError("alarm_count must be <= alarm_window")
         return self
+
+    @property
+    def point_scale(self) -> float:
+        """How many of the series' points stand for one point at the reference interval."""
+        if self.interval_s <= 0 or self.interval_s >= self.reference_interval_s:
+            return 1.0
+        return self.reference_interval_s / self.interval_s
+
+    def effective(self) -> CompositeConfig:
+        """The settings the detector runs with: time constants in points scaled to
+        the series' interval (:attr:`point_scale`)."""
+        f = self.point_scale
+        if f == 1.0:
+            return self
+        scaled: dict[str, Any] = {name: getattr(self, name) * f for name in _TIME_CONSTANTS}
+        for name in _TIME_COUNTS:
+            scaled[name] = round(getattr(self, name) * f)
+        return self.model_copy(update=scaled)
+
+
+#: Settings in points that stand for durations of the model (scaled by
+#: :meth:`CompositeConfig.effective`).
+_TIME_CONSTANTS = (
+    "level_halflife",
+    "fast_halflife",
+    "mid_halflife",
+    "trend_halflife",
+    "ref_halflife",
+    "short_var_halflife",
+    "long_halflife",
+    "rate_short_halflife",
+    "cusum_window",
+    "flat_floor",
+)
+_TIME_COUNTS = ("record_delay", "relearn_points", "rebaseline_points")
 
 
 @dataclass(frozen=True, slots=True)
@@ -419,7 +473,9 @@ class DetectorBank:
     """State of many series of one :class:`CompositeConfig`, updated in batches."""
 
     def __init__(self, config: CompositeConfig | None = None, capacity: int = 16) -> None:
-        self.config = cfg = config or CompositeConfig()
+        self.config = config or CompositeConfig()
+        # what it runs with: the time constants at the series' sampling interval
+        self._cfg = cfg = self.config.effective()
         capacity = max(1, capacity)
         self._s = np.zeros((N_SCALARS, capacity))  # one column per series
         self._daily = np.zeros((capacity, BINS_DAY))
@@ -645,7 +701,7 @@ class DetectorBank:
         stat: np.ndarray,
         season: np.ndarray,
     ) -> None:
-        cfg = self.config
+        cfg = self._cfg
         st = self._s[:, idx]  # (statistic, series): rows are contiguous
         n = st[C_N]
         first = n == 0
@@ -754,6 +810,8 @@ class DetectorBank:
             if cfg.relearn_s > 0
             else cfg.relearn_points
         )
+        # (from the first point on, so the first learning period is at least
+        # as long: the scales need that long to settle, at any interval)
         is_learning = (n < cfg.min_history) | (st[C_MODE_N] < relearn)
         elevated = (rel >= self._learn_level) & ~is_learning[None, :]
         elev_n = np.where(elevated, st[C_ELEV : C_ELEV + N_STATS] + 1.0, 0.0)
@@ -947,7 +1005,7 @@ class DetectorBank:
         sd: np.ndarray,
         sw: np.ndarray,
     ) -> None:
-        cfg = self.config
+        cfg = self._cfg
         dev = x - level  # deviation from the level, what the profiles learn
         a = np.where(admit, 1.0, 0.0)
         dt = np.maximum(st[C_DT], 1e-3)
