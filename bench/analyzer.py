@@ -34,10 +34,7 @@ from nazar_analyzer.state import Subject
 from nazar_common.schemas.config import RuleSpec
 from nazar_common.schemas.wire import SampleBatchV1, SeriesRef
 
-#: Sampling interval of the bench's series. The composite detector learns for
-#: at least 3 hours at any interval, so the 360-point history (6 hours) leaves
-#: the detectors judging, as in a fleet that has run for a while.
-STEP = 60.0
+STEP = 10.0
 
 
 def rule_mix() -> list[Rule]:

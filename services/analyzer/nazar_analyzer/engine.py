@@ -30,11 +30,13 @@ from nazar_analyzer import detectors
 from nazar_analyzer.deploys import TOLERANCE, DeployIndex, Deploys, HeldMachine
 from nazar_analyzer.evaluators import (
     DETECTOR_KINDS,
+    MIN_INTERVAL_POINTS,
     OBSERVER_KINDS,
     DetectorEvaluator,
     Observer,
     absence_observation,
     estimate_interval,
+    measured_interval,
     new_detector_evaluator,
     relearn,
     step_many,
@@ -196,7 +198,7 @@ class Engine:
         """Snapshots of the partition's detectors changed since their last one
         (and of detectors evicted from memory), marking them clean."""
         evs = [ev for k in part.detectors if (ev := self._detectors.get(k)) is not None
-               and ev.dirty]
+               and ev.dirty and not ev.guessed]
         evs += self._evicted
         self._evicted = []
         part.models_dirty = False
@@ -519,8 +521,11 @@ class Engine:
             ev = self._detectors.get(key)
             if ev is not None and ev.rule_version == p.rule.version:
                 want.interval = ev.interval
-                # learnt from before a deploy it should have re-learnt after: rebuild
-                stale = want.reset is not None and (ev.origin is None or ev.origin < want.reset)
+                # learnt from before a deploy it should have re-learnt after, or
+                # built on a guessed interval that can now be measured: rebuild
+                stale = (
+                    want.reset is not None and (ev.origin is None or ev.origin < want.reset)
+                ) or (ev.guessed and ev.points >= MIN_INTERVAL_POINTS)
                 if ev.last_ts == db_last and not stale:
                     self._detectors.move_to_end(key)
                     continue
@@ -621,9 +626,11 @@ class Engine:
                     )
                     RELEARNS.inc()
                 else:
-                    interval = estimate_interval([t for t, _ in points], default)
+                    measured = measured_interval([t for t, _ in points])
+                    interval = default if measured is None else measured
                     ev = new_detector_evaluator(rule, key[1], interval, self.limits, self.banks)
                     ev.origin = origin
+                    ev.guessed = measured is None
             built.append((key, ev, points))
         warm_many([(ev, points) for _, ev, points in built])  # batched per bank
         for key, ev, _ in built:
@@ -635,7 +642,7 @@ class Engine:
         self._detectors.move_to_end(key)
         while len(self._detectors) > self.settings.analyzer_detector_cache:
             _, old = self._detectors.popitem(last=False)
-            if old.dirty:
+            if old.dirty and not old.guessed:
                 self._evicted.append(old)
 
     # -- detector snapshots --------------------------------------------------

@@ -127,6 +127,10 @@ class DetectorEvaluator:
     points: int = 0
     dirty: bool = False
     origin: float | None = None
+    # its interval is the default, not measured (a new series): it is rebuilt
+    # from the stored points once there are enough to measure it, and never
+    # stored as a snapshot meanwhile
+    guessed: bool = False
     _prev: float | None = field(default=None, repr=False)
 
     def feed(self, ts: float, value: float) -> DetectionResult:
@@ -344,14 +348,25 @@ def absence_observation(rule: Rule, now: float, last_seen: float | None, what: s
                        (f"last_seen_seconds_ago={silent:.0f}",))
 
 
-def estimate_interval(times: list[float], default: float) -> float:
-    """Median spacing of the points (the series' sampling interval)."""
-    if len(times) < 3:
-        return default
+#: Fewest points the sampling interval is measured from.
+MIN_INTERVAL_POINTS = 3
+
+
+def measured_interval(times: list[float]) -> float | None:
+    """Median spacing of the points (the series' sampling interval), or None
+    when there are too few to tell."""
+    if len(times) < MIN_INTERVAL_POINTS:
+        return None
     diffs = sorted(b - a for a, b in itertools.pairwise(times) if b > a)
     if not diffs:
-        return default
+        return None
     return max(diffs[len(diffs) // 2], 1e-3)
+
+
+def estimate_interval(times: list[float], default: float) -> float:
+    """Median spacing of the points (the series' sampling interval), or ``default``."""
+    measured = measured_interval(times)
+    return default if measured is None else measured
 
 
 def new_detector_evaluator(

@@ -201,6 +201,38 @@ async def test_baseline_and_anomaly_fire_on_spike(env: Env) -> None:
         "WHERE r.name IN ('t-base', 't-iforest') AND m.points >= 356"), 10, "snapshots")
 
 
+async def test_a_new_series_detector_is_rebuilt_on_its_measured_interval(env: Env) -> None:
+    """A rule's detector for a series that appears after it (a new host) is
+    made on the series' first sample, when no interval can be measured; it
+    is not stored with the default interval it had to assume, and once three
+    points are stored it is rebuilt on the measured one (10 s here)."""
+    await env.put_rule({
+        "name": "t-newhost", "metric": "it.new",
+        "params": {"kind": "baseline", "window": 3600, "min_history": 600,
+                   "seasonality": "none"}})
+    await asyncio.sleep(2.0)  # the analyzer has the rule before the host's first sample
+    t0 = time.time() - 300
+    for k in range(8):  # one sample a batch, as an agent pushes them
+        await env.post("nh-1", [{"metric": "it.new", "value": 50.0 + k % 3,
+                                 "timestamp": t0 + 10.0 * k}])
+        await asyncio.sleep(0.3)
+    sid = await _series_id(env, "it.new", "nh-1")
+
+    async def stored() -> float | None:
+        return await env.pool.fetchval(
+            "SELECT m.interval_s FROM analyzer_models m JOIN rules r ON r.id = m.rule_id "
+            "WHERE r.name = 't-newhost' AND m.series_id = $1 AND m.points >= 8", sid)
+
+    assert await wait_for(stored, 15, "snapshot of the new series' detector") == 10.0
+    blob = await env.pool.fetchval(
+        "SELECT m.state FROM analyzer_models m JOIN rules r ON r.id = m.rule_id "
+        "WHERE r.name = 't-newhost' AND m.series_id = $1", sid)
+    from nazar_analyzer.detection.composite import split_detector_bytes
+
+    parts = split_detector_bytes(bytes(blob))
+    assert parts is not None and parts[0].interval_s == 10.0
+
+
 async def test_backtest_via_api(env: Env) -> None:
     rule = {"name": "bt", "metric": "it.cpu", "selector": {"hosts": ["th-1"]},
             "params": {"kind": "threshold", "comparator": ">", "value": 90,

@@ -301,13 +301,14 @@ class CompositeConfig(BaseModel):
         ge=0,
         description="The series' sampling interval (seconds), if known. The settings in "
         "points that stand for the model's time constants (the half-lives, the records' "
-        "delay, the CUSUM's memory, the flat run's floor, re-learning and re-baselining) "
-        "are meant at ``reference_interval_s``; at a finer interval they are scaled to the "
-        "same duration, so a series sampled every 10 s is modelled on the time scales of "
-        "one sampled every 5 minutes. A coarser interval keeps the counts (the ``*_s`` "
-        "settings bound them in time). ``min_history``, ``record_halflife`` and the alarm "
-        "window are the caller's, in the series' own points (a rule sets the first two "
-        "from its seconds). 0: unknown, counts as given.",
+        "delay, the flat run's floor, re-learning and re-baselining) are meant at "
+        "``reference_interval_s``; at a finer interval they are scaled to the same "
+        "duration, so a series sampled every 10 s is modelled on the time scales of one "
+        "sampled every 5 minutes. A coarser interval keeps the counts (the ``*_s`` "
+        "settings bound them in time). The CUSUM's memory stays in points (its statistic "
+        "accumulates evidence point by point); ``min_history``, ``record_halflife`` and "
+        "the alarm window are the caller's, in the series' own points (a rule sets the "
+        "first two from its seconds). 0: unknown, counts as given.",
     )
     reference_interval_s: float = Field(
         default=300.0, gt=0, description="The interval the time constants in points are meant at."
@@ -358,7 +359,6 @@ _TIME_CONSTANTS = (
     "short_var_halflife",
     "long_halflife",
     "rate_short_halflife",
-    "cusum_window",
     "flat_floor",
 )
 _TIME_COUNTS = ("record_delay", "relearn_points", "rebaseline_points")
@@ -769,7 +769,7 @@ class DetectorBank:
         same = np.abs(x - st[C_LAST_X]) <= 1e-12 * np.maximum(1.0, np.abs(x))
         run = np.where(same & ~first, st[C_RUN] + 1.0, 0.0)
         old_mid = np.where(first, u, st[C_MID] + trend)
-        mid = old_mid + self._a_mid * (u - old_mid)
+        mid = old_mid + np.maximum(self._a_mid, 1.0 / nn) * (u - old_mid)
         ref = np.where(first, u, st[C_REF] + trend)
         drift = (mid - ref) / sig
         ext = (np.abs(zj) >= cfg.rate_z).astype(float)
@@ -810,9 +810,17 @@ class DetectorBank:
             if cfg.relearn_s > 0
             else cfg.relearn_points
         )
-        # (from the first point on, so the first learning period is at least
-        # as long: the scales need that long to settle, at any interval)
-        is_learning = (n < cfg.min_history) | (st[C_MODE_N] < relearn)
+        # (the points since the seasonality changed equal the points seen
+        # while it never has: then the floor is relearn_points as given, the
+        # fewest points its scales settle on, at any interval)
+        first_learn = (
+            _within(self.config.relearn_points, cfg.relearn_s, st[C_DT])
+            if cfg.relearn_s > 0
+            else self.config.relearn_points
+        )
+        is_learning = (n < cfg.min_history) | np.where(
+            st[C_MODE_N] < n, st[C_MODE_N] < relearn, n < first_learn
+        )
         elevated = (rel >= self._learn_level) & ~is_learning[None, :]
         elev_n = np.where(elevated, st[C_ELEV : C_ELEV + N_STATS] + 1.0, 0.0)
         if cfg.rebaseline_s > 0:
