@@ -43,8 +43,8 @@ class Limits:
     min_points: int = 16
 
 
-#: Limits of a detector that keeps no history (the composite one).
-_UNBOUNDED = Limits(max_points=10**9)
+#: The history-point bound of a detector that keeps no history (the composite one).
+_NO_CAP = 10**9
 
 
 def _points(seconds: float, interval: float, lo: int, hi: int) -> int:
@@ -86,7 +86,7 @@ def composite_config(
     records' half-life are the rule's seconds at any sampling interval (the
     limit on history points bounds only what is replayed to warm it up); it is
     told the interval, so that its own time constants are durations too."""
-    unbounded = Limits(max_points=_UNBOUNDED.max_points, min_points=limits.min_points)
+    unbounded = Limits(max_points=_NO_CAP, min_points=limits.min_points)
     hist = history_points(params, interval, unbounded)
     if isinstance(params, BaselineParams):
         needed = params.min_history if relearn_for is None else relearn_for

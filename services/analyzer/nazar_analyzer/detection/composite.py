@@ -438,7 +438,9 @@ _DESCRIBE = {
 }
 
 
-def _within(points: float, seconds: float, dt: np.ndarray, least: float = 0.0) -> np.ndarray:
+def _within(
+    points: float | np.ndarray, seconds: float, dt: np.ndarray, least: float = 0.0
+) -> np.ndarray:
     """``points``, but no more than ``seconds`` at the sampling interval ``dt``
     (and no fewer than ``least``): a duration meant in time for coarse series."""
     return np.minimum(points, np.maximum(least, seconds / np.maximum(dt, 1e-3)))
@@ -804,23 +806,13 @@ class DetectorBank:
         )
         rel = q / thr
         # learning: the first min_history points, and half as many after the
-        # seasonality changed (the residuals mean something new)
-        relearn = (
-            _within(cfg.relearn_points, cfg.relearn_s, st[C_DT])
-            if cfg.relearn_s > 0
-            else cfg.relearn_points
-        )
-        # (the points since the seasonality changed equal the points seen
-        # while it never has: then the floor is relearn_points as given, the
-        # fewest points its scales settle on, at any interval)
-        first_learn = (
-            _within(self.config.relearn_points, cfg.relearn_s, st[C_DT])
-            if cfg.relearn_s > 0
-            else self.config.relearn_points
-        )
-        is_learning = (n < cfg.min_history) | np.where(
-            st[C_MODE_N] < n, st[C_MODE_N] < relearn, n < first_learn
-        )
+        # seasonality changed (the residuals mean something new). The points
+        # since a change equal the points seen while there has been none:
+        # then the floor is relearn_points as given (the fewest points the
+        # scales settle on, at any interval), after a change the scaled one
+        count = np.where(st[C_MODE_N] < n, cfg.relearn_points, self.config.relearn_points)
+        relearn = _within(count, cfg.relearn_s, st[C_DT]) if cfg.relearn_s > 0 else count
+        is_learning = (n < cfg.min_history) | (st[C_MODE_N] < relearn)
         elevated = (rel >= self._learn_level) & ~is_learning[None, :]
         elev_n = np.where(elevated, st[C_ELEV : C_ELEV + N_STATS] + 1.0, 0.0)
         if cfg.rebaseline_s > 0:
