@@ -160,19 +160,18 @@ def test_a_daily_series_sampled_every_minute_is_judged_on_the_time_scales_of_5_m
         if told:
             assert (season[:, -1] == 1).all()  # the daily pattern is found
     assert worthy[True].sum() <= 5, worthy[True]  # of 77,760 points judged
-    assert (worthy[False] > day).all(), worthy[False]
+    # not told, at least half of them stay in alarm for more than a day
+    assert (worthy[False] > day).sum() >= 3, worthy[False]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known defect (docs/accuracy.md, 'A series first seen at the trough or peak "
-    "of its daily pattern'): the slope learnt from the first half day is never corrected",
-)
 def test_a_daily_count_series_that_starts_at_its_trough_or_peak_stays_quiet() -> None:
-    # requests per 5 minutes between 40 at night and 160 by day (Poisson): a
-    # series first seen at its trough rises for half a day, which a line through
-    # those points takes for a trend of about 250 per day; extrapolated once the
-    # series turns, that slope keeps every later point alarm-worthy
+    """Requests per 5 minutes between 40 at night and 160 by day (Poisson),
+    first seen at the trough or the peak: the first half day rises (or falls)
+    steadily and is learnt as a trend; once the series turns, the points are
+    an anomaly episode. While no seasonality is chosen, the seasonal profiles
+    learn from every point of the first two days anyway, against the level
+    (which holds during the episode), so the daily pattern is found at day 2
+    and the series is explained from then on."""
     day = 288
     k = np.arange(12 * day)
     for phase in (0.0, 0.5):  # trough, peak
@@ -185,3 +184,29 @@ def test_a_daily_count_series_that_starts_at_its_trough_or_peak_stays_quiet() ->
             worthy = int((res.raw[3 * day :] >= 0.5).sum())
             assert worthy == 0, (phase, seed, worthy)
             assert int(res.season[-1]) == 1  # the daily pattern is found
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known defect (docs/accuracy.md, known defects: 'a daily series' level and "
+    "profile drift apart'): sampled every minute, the same series first seen at its "
+    "trough or peak has one day-long drift episode after day 3",
+)
+def test_a_daily_count_series_sampled_every_minute_that_starts_at_its_trough_stays_quiet() -> (
+    None
+):
+    step = 60.0
+    day = int(86400 / step)
+    k = np.arange(8 * day)
+    series = []
+    for phase in (0.0, 0.5):
+        rate = (40.0 + 60.0 * (1.0 - np.cos(2 * np.pi * (k / day + phase)))) * step / 300.0
+        series += [np.random.default_rng(seed).poisson(rate).astype(float) for seed in range(2)]
+    values = np.array(series)
+    bank = DetectorBank(CompositeConfig(interval_s=step, min_history=750))
+    slots = bank.add_many(len(series))
+    raw = np.empty_like(values)
+    for j in range(k.size):
+        raw[:, j] = bank.update(slots, np.full(len(series), T0 + step * j), values[:, j]).raw
+    worthy = (raw[:, 3 * day :] >= 0.5).sum(axis=1)
+    assert (worthy <= 5).all(), worthy

@@ -33,7 +33,9 @@ Model of one series (all in the series' own units):
   linearly interpolated between bin centres. Which seasonality applies is
   decided automatically: the profile whose residuals are clearly smaller
   (mean absolute residual, tracked for none / daily / weekly at once) once
-  two cycles have been seen.
+  two cycles have been seen. Until a seasonality is chosen, the profiles
+  and those residuals learn from every point of the first two days (a young
+  series' first episode may be the turn of its daily cycle), against ``B``.
 * a fast level ``F`` (the recent level) and the noise scale of ``x - F``.
 
 Statistics, each a component of the verdict (``COMPONENTS``):
@@ -64,7 +66,7 @@ score (1 = edge of normal) and ``r^4 / (1 + r^4)`` maps it to [0, 1]
 (0.5 at the edge).
 
 Points judged anomalous are held out of what is learnt (the slow level,
-scales, profiles and records) while the episode lasts, so a sustained
+scales, profiles after the first days, and records) while the episode lasts, so a sustained
 anomaly stays anomalous; an episode that lasts ``rebaseline_points`` (at most
 ``rebaseline_s``) is taken as the new normal (the slow level re-anchors on
 the recent level; the long-term variance and rate of extremes adopt their
@@ -985,7 +987,11 @@ class DetectorBank:
         st[C_N] = nn
         st[C_MODE_N] += 1.0
         if self._season_on:
-            self._learn_season(st, idx, t, x, ref, admit, bd0, bd1, fd, bw0, bw1, fw, sd, sw)
+            # before a seasonality is chosen the profiles learn against the
+            # level, which holds during an episode (the reference goes on with
+            # the trend's slope, which may be the first half of a daily cycle)
+            base = np.where(st[C_MODE] == 0, level, ref)
+            self._learn_season(st, idx, t, x, base, admit, bd0, bd1, fd, bw0, bw1, fw, sd, sw)
         self._s[:, idx] = st
 
     def _learn_season(
@@ -1007,7 +1013,13 @@ class DetectorBank:
     ) -> None:
         cfg = self._cfg
         dev = x - level  # deviation from the level, what the profiles learn
-        a = np.where(admit, 1.0, 0.0)
+        # normal points teach the profiles; so does every point of the first
+        # season_cycles days while no seasonality is chosen: the first half
+        # day, learnt as level and trend, cannot tell an anomaly from the
+        # turn of a daily cycle, and a series first seen at its trough or
+        # peak would otherwise stay in one episode with nothing learnt
+        unexplained = (st[C_MODE] == 0) & (t - st[C_FIRST_TS] <= cfg.season_cycles * DAY_S)
+        a = np.where(admit | unexplained, 1.0, 0.0)
         dt = np.maximum(st[C_DT], 1e-3)
         # the first cycles are averaged plainly, then older cycles fade
         g = 1.0 - 0.5 ** (1.0 / cfg.season_memory_cycles)
