@@ -5,7 +5,6 @@ anomaly is not hidden behind the first alarm of the episode."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from nazar_analyzer.detection import STATISTICS, CompositeConfig, DetectorBank
 
@@ -139,7 +138,7 @@ def test_a_daily_series_sampled_every_minute_is_judged_on_the_time_scales_of_5_m
     counts in points (half-lives, windows) to the same durations as at 5
     minutes: a daily count series sampled every minute is learnt and stays
     quiet. With the counts taken as points (a level that forgets in 2.4 hours,
-    a trend of 4.8 hours) it follows the daily cycle and stays in alarm."""
+    a trend of 4.8 hours) it follows the daily cycle and spends days in alarm."""
     step = 60.0
     day = int(86400 / step)
     k = np.arange(12 * day)
@@ -160,8 +159,9 @@ def test_a_daily_series_sampled_every_minute_is_judged_on_the_time_scales_of_5_m
         if told:
             assert (season[:, -1] == 1).all()  # the daily pattern is found
     assert worthy[True].sum() <= 5, worthy[True]  # of 77,760 points judged
-    # not told, at least half of them stay in alarm for more than a day
-    assert (worthy[False] > day).sum() >= 3, worthy[False]
+    # not told, they spend more than a day alarm-worthy (two of the six for
+    # two to three days)
+    assert worthy[False].sum() > day, worthy[False]
 
 
 def test_a_daily_count_series_that_starts_at_its_trough_or_peak_stays_quiet() -> None:
@@ -186,15 +186,13 @@ def test_a_daily_count_series_that_starts_at_its_trough_or_peak_stays_quiet() ->
             assert int(res.season[-1]) == 1  # the daily pattern is found
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known defect (docs/accuracy.md, known defects: 'a daily series' level and "
-    "profile drift apart'): sampled every minute, the same series first seen at its "
-    "trough or peak has one day-long drift episode after day 3",
-)
 def test_a_daily_count_series_sampled_every_minute_that_starts_at_its_trough_stays_quiet() -> (
     None
 ):
+    """The same at one point a minute. The drift's reference re-anchors once
+    its statistic has stayed elevated for a day: learning one point of it
+    then left the reference going on with the trend, and the series had one
+    day-long drift episode after day 3."""
     step = 60.0
     day = int(86400 / step)
     k = np.arange(8 * day)

@@ -70,7 +70,8 @@ scales, profiles after the first days, and records) while the episode lasts, so 
 anomaly stays anomalous; an episode that lasts ``rebaseline_points`` (at most
 ``rebaseline_s``) is taken as the new normal (the slow level re-anchors on
 the recent level; the long-term variance and rate of extremes adopt their
-current values). Settings that stand for a duration are bounded in time as
+current values; so does a drift statistic's reference after a drift that
+stayed elevated as long without an alarm). Settings that stand for a duration are bounded in time as
 well as in points (``*_s``), so coarse series are judged on the same time
 scales as fine ones; told its series' sampling interval (``interval_s``, as
 the analyzer tells it), the detector scales them up for a series finer than
@@ -939,8 +940,16 @@ class DetectorBank:
         st[C_LAST_X] = x
         st[C_LAST_TS] = t
         st[C_MID] = mid
+        # the drift's reference re-anchors on the medium-term level at
+        # re-baselining, and once a drift statistic has stayed elevated (below
+        # an alarm) for as long: that drift is the new normal. Learning one
+        # point then, with its half-life, would leave the reference where it
+        # was, going on with the trend, and the statistic elevated for good
+        lasting_drift = admit & (lasting[9] | lasting[10])
         st[C_REF] = np.where(
-            rebase, mid, np.where(admit & ~drifting, ref + a_ref * (u - ref), ref)
+            rebase | lasting_drift,
+            mid,
+            np.where(admit & ~drifting, ref + a_ref * (u - ref), ref),
         )
         st[C_RSHORT] = rshort
         st[C_RLONG] = np.where(
