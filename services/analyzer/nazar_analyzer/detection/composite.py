@@ -66,14 +66,15 @@ score (1 = edge of normal) and ``r^4 / (1 + r^4)`` maps it to [0, 1]
 (0.5 at the edge).
 
 Points judged anomalous are held out of what is learnt (the slow level,
-scales, profiles after the first days, and records) while the episode lasts, so a sustained
-anomaly stays anomalous; an episode that lasts ``rebaseline_points`` (at most
-``rebaseline_s``) is taken as the new normal (the slow level re-anchors on
-the recent level; the long-term variance and rate of extremes adopt their
-current values; so does a drift statistic's reference after a drift that
-stayed elevated as long without an alarm). Settings that stand for a duration are bounded in time as
-well as in points (``*_s``), so coarse series are judged on the same time
-scales as fine ones; told its series' sampling interval (``interval_s``, as
+scales, profiles after the first days, and records) while the episode
+lasts, so a sustained anomaly stays anomalous; an episode that lasts
+``rebaseline_points`` (at most ``rebaseline_s``) is taken as the new normal
+(the slow level re-anchors on the recent level; the long-term variance and
+rate of extremes adopt their current values; so does a drift statistic's
+reference after a drift that stayed elevated as long without an alarm).
+Settings that stand for a duration are bounded in time as well as in
+points (``*_s``), so coarse series are judged on the same time scales as
+fine ones; told its series' sampling interval (``interval_s``, as
 the analyzer tells it), the detector scales them up for a series finer than
 5 minutes, so a series sampled every 10 s is judged on the same time scales
 as well.
@@ -143,6 +144,7 @@ _RANGE = slice(12, 14)
 _RESID = slice(0, 2)
 N_STATS = len(_STATS)
 _CUSUM_UP, _CUSUM_DN = 4, 5
+_DRIFT_UP, _DRIFT_DN = 9, 10
 # components whose statistic builds up over the anomaly (see ``learn_level``)
 _ACCUMULATING = ("flatline", "drift_up", "drift_down", "level_up", "level_down")
 #: Statistics by id (``BankResult.statistic``).
@@ -791,8 +793,8 @@ class DetectorBank:
         q[6] = lvr
         q[7] = -lvr
         q[8] = run
-        q[9] = drift
-        q[10] = -drift
+        q[_DRIFT_UP] = drift
+        q[_DRIFT_DN] = -drift
         q[11] = rate
         q[12] = e
         q[13] = -e
@@ -824,7 +826,9 @@ class DetectorBank:
             rb_points = np.full(idx.size, float(cfg.rebaseline_points))
         lasting = elev_n >= rb_points
         # a drift in progress must not be learnt as the trend
-        drifting = (elevated[9] & ~lasting[9]) | (elevated[10] & ~lasting[10])
+        drifting = (elevated[_DRIFT_UP] & ~lasting[_DRIFT_UP]) | (
+            elevated[_DRIFT_DN] & ~lasting[_DRIFT_DN]
+        )
         ratios = q / thr * self._enabled
         best = ratios.argmax(axis=0)
         ratio = ratios[best, np.arange(idx.size)]
@@ -945,7 +949,7 @@ class DetectorBank:
         # an alarm) for as long: that drift is the new normal. Learning one
         # point then, with its half-life, would leave the reference where it
         # was, going on with the trend, and the statistic elevated for good
-        lasting_drift = admit & (lasting[9] | lasting[10])
+        lasting_drift = admit & (lasting[_DRIFT_UP] | lasting[_DRIFT_DN])
         st[C_REF] = np.where(
             rebase | lasting_drift,
             mid,
@@ -996,11 +1000,9 @@ class DetectorBank:
         st[C_N] = nn
         st[C_MODE_N] += 1.0
         if self._season_on:
-            # before a seasonality is chosen the profiles learn against the
-            # level, which holds during an episode (the reference goes on with
-            # the trend's slope, which may be the first half of a daily cycle)
-            base = np.where(st[C_MODE] == 0, level, ref)
-            self._learn_season(st, idx, t, x, base, admit, bd0, bd1, fd, bw0, bw1, fw, sd, sw)
+            self._learn_season(
+                st, idx, t, x, level, ref, admit, bd0, bd1, fd, bw0, bw1, fw, sd, sw
+            )
         self._s[:, idx] = st
 
     def _learn_season(
@@ -1010,6 +1012,7 @@ class DetectorBank:
         t: np.ndarray,
         x: np.ndarray,
         level: np.ndarray,
+        ref: np.ndarray,
         admit: np.ndarray,
         bd0: np.ndarray,
         bd1: np.ndarray,
@@ -1021,18 +1024,23 @@ class DetectorBank:
         sw: np.ndarray,
     ) -> None:
         cfg = self._cfg
-        dev = x - level  # deviation from the level, what the profiles learn
+        unchosen = st[C_MODE] == 0
+        # the profiles learn the deviation from the reference; before a
+        # seasonality is chosen, from the level, which holds during an episode
+        # (the reference goes on with the trend's slope, which may be the
+        # first half of a daily cycle)
+        dev = x - np.where(unchosen, level, ref)
         # normal points teach the profiles; so does every point of the first
         # season_cycles days while no seasonality is chosen: the first half
         # day, learnt as level and trend, cannot tell an anomaly from the
         # turn of a daily cycle, and a series first seen at its trough or
         # peak would otherwise stay in one episode with nothing learnt
-        unexplained = (st[C_MODE] == 0) & (t - st[C_FIRST_TS] <= cfg.season_cycles * DAY_S)
+        span = t - st[C_FIRST_TS]
+        unexplained = unchosen & (span <= cfg.season_cycles * DAY_S)
         a = np.where(admit | unexplained, 1.0, 0.0)
         dt = np.maximum(st[C_DT], 1e-3)
         # the first cycles are averaged plainly, then older cycles fade
         g = 1.0 - 0.5 ** (1.0 / cfg.season_memory_cycles)
-        span = t - st[C_FIRST_TS]
         gd = a * np.minimum(1.0, dt * BINS_DAY / DAY_S) * np.maximum(g, DAY_S / (span + DAY_S))
         gw = a * np.minimum(1.0, dt * BINS_WEEK / WEEK_S) * np.maximum(g, WEEK_S / (span + WEEK_S))
         dly, wky = self._daily, self._weekly
