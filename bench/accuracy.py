@@ -31,6 +31,11 @@ control series than the quietest candidate, plus one, is not eligible. The
 LOCO figure is the NAB score of all files,
 each scored by the setting chosen without its category.
 
+``--explain`` (composite) lists, per file, every scored alarm with the
+statistic that decided it and its ratio to its threshold, and every missed
+window with the statistic that came closest inside it: how far a miss was
+from an alarm, and which component a false alarm came from.
+
 Example::
 
     python bench/accuracy.py --data ../shared/datasets/nab/data \\
@@ -74,6 +79,7 @@ from nab_scoring import (  # noqa: E402
 
 from nazar_analyzer.detection import (  # noqa: E402
     DEFAULT_DETECTOR,
+    STATISTICS,
     CompositeConfig,
     DetectorBank,
     available_detectors,
@@ -124,6 +130,10 @@ class FileRun:
     alarms: np.ndarray
     scores: np.ndarray
     seconds: float
+    # composite only: per row, the statistic closest to (or beyond) its
+    # threshold and its ratio to it (1 = the edge of normal)
+    statistic: np.ndarray | None = None
+    ratio: np.ndarray | None = None
 
 
 def read_series(path: Path) -> tuple[list[str], list[str]]:
@@ -242,12 +252,16 @@ def run_bank(series: list[Series], config: dict[str, Any]) -> tuple[list[FileRun
         vs[i, : s.values.size] = s.values
     scores = np.zeros((len(series), n))
     alarms = np.zeros((len(series), n), dtype=bool)
+    stats = np.zeros((len(series), n), dtype=np.int8)
+    ratios = np.zeros((len(series), n))
     t0 = time.perf_counter()
     for k in range(n):
         live = np.flatnonzero(lengths > k)
         res = bank.update(slots[live], ts[live, k], vs[live, k])
         scores[live, k] = res.score
         alarms[live, k] = res.is_anomaly
+        stats[live, k] = res.statistic
+        ratios[live, k] = res.ratio
     seconds = time.perf_counter() - t0
     runs = []
     for i, s in enumerate(series):
@@ -256,8 +270,53 @@ def run_bank(series: list[Series], config: dict[str, Any]) -> tuple[list[FileRun
         sc, al = scores[i, :m].copy(), alarms[i, :m].copy()
         sc[:learn] = 0.0
         al[:learn] = False
-        runs.append(FileRun(s.rel, s.ts_text, al, sc, seconds * m / lengths.sum()))
+        runs.append(
+            FileRun(
+                s.rel,
+                s.ts_text,
+                al,
+                sc,
+                seconds * m / lengths.sum(),
+                stats[i, :m].copy(),
+                ratios[i, :m].copy(),
+            )
+        )
     return runs, seconds, n
+
+
+def explain(run: FileRun, sf: ScoredFile) -> list[str]:
+    """What decided each alarm of a file, and how close each missed window came.
+
+    One line per scored alarm (row, TP in window k or FP, the statistic and its
+    ratio to its threshold) and per missed window (its rows, and the row inside
+    it where a statistic came closest to its threshold: below 1, no alarm)."""
+    if run.statistic is None or run.ratio is None:
+        return []
+    lines = []
+    for row in np.flatnonzero(sf.alarms(0.5)):
+        k = int(sf.win[row])
+        what = f"TP window {k}" if k >= 0 else "FP"
+        lines.append(
+            f"  row {row:>6}  {what:<12} {STATISTICS[run.statistic[row]]:<9} "
+            f"{run.ratio[row]:5.2f} x threshold"
+        )
+    alarm = sf.alarms(0.5)
+    for k, (lo, hi) in enumerate(sf.bounds):
+        rows = np.arange(lo, hi + 1)
+        rows = rows[sf.scored[rows]]
+        if not rows.size or alarm[rows].any():
+            continue
+        best = int(rows[np.argmax(run.ratio[rows])])
+        gated = (
+            " (held back by the alarm gate: one alarm per incident)"
+            if run.ratio[best] >= 1.0
+            else ""
+        )
+        lines.append(
+            f"  rows {lo}-{hi}  missed window {k}: closest {STATISTICS[run.statistic[best]]} "
+            f"at {run.ratio[best]:.2f} x threshold (row {best}){gated}"
+        )
+    return lines
 
 
 @dataclass
@@ -411,6 +470,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-loco", action="store_true", help="skip leave-one-category-out")
     ap.add_argument("--jobs", type=int, default=0, help="worker processes (default: CPU count)")
     ap.add_argument("--json", help="also write the results as JSON to this file")
+    ap.add_argument(
+        "--explain",
+        action="store_true",
+        help="composite: list every alarm with the statistic that decided it, and every "
+        "missed window with the statistic that came closest to its threshold",
+    )
     args = ap.parse_args(argv)
 
     data_dir, out_dir = Path(args.data), Path(args.out)
@@ -494,6 +559,20 @@ def main(argv: list[str] | None = None) -> int:
             f"{fmt(r.precision):>6} {fmt(r.recall):>6} {fmt(r.f1):>6} "
             f"{fmt(100 * r.fpr, 2):>6} {fmt(delay, 2):>5} {fmt(r.normalised, 1):>7}"
         )
+    if args.explain and composite:
+        print()
+        print(
+            "alarms and missed windows: the statistic that decided, as a multiple of its "
+            "threshold (1 = the edge of normal)"
+        )
+        for run in runs:
+            key = label_key(run.rel, labels)
+            if key is None:
+                continue
+            lines = explain(run, scored[key])
+            if lines:
+                print(run.rel)
+                print("\n".join(lines))
     print()
     print("NAB score (0 = never alarm, 100 = perfect) and event metrics; one configuration")
     print(SUMMARY_HEAD)
