@@ -208,3 +208,37 @@ def test_a_daily_count_series_sampled_every_minute_that_starts_at_its_trough_sta
         raw[:, j] = bank.update(slots, np.full(len(series), T0 + step * j), values[:, j]).raw
     worthy = (raw[:, 3 * day :] >= 0.5).sum(axis=1)
     assert (worthy <= 5).all(), worthy
+
+
+def test_a_weak_daily_pattern_is_chosen_once_not_chosen_and_dropped_by_turns() -> None:
+    """A daily pattern of one to one and a half noise deviations sits where
+    the daily model's residuals are about the gain (0.85) of no model's. The
+    seasonality was chosen whenever they were below it and dropped whenever
+    they were not: up to 18 changes in two weeks, each one a new learning
+    period (three hours without alarms) and a restart of the CUSUMs. A change
+    now needs the new model to explain the series clearly better than the
+    current one, as the first choice does."""
+    day = 288
+    k = np.arange(14 * day)
+    cases = [(amplitude, seed) for amplitude in (2.0, 2.5, 3.0) for seed in range(4)]
+    values = np.array(
+        [
+            50
+            + a * np.sin(2 * np.pi * k / day)
+            + np.random.default_rng([31, seed]).normal(0, 2.0, k.size)
+            for a, seed in cases
+        ]
+    )
+    bank = DetectorBank(CompositeConfig())
+    slots = bank.add_many(len(cases))
+    # every series' k-th point in round k (points interleaved in time order)
+    res = bank.update(
+        np.tile(slots, k.size), np.repeat(T0 + 300.0 * k, len(cases)), values.T.ravel()
+    )
+    season = res.season.reshape(k.size, len(cases)).T
+    learning = res.learning.reshape(k.size, len(cases)).T
+    for i, case in enumerate(cases):
+        changes = int((np.diff(season[i]) != 0).sum())
+        assert changes <= 1, (case, changes)
+        # after the first learning period: at most one re-learning (3 hours)
+        assert int(learning[i, day:].sum()) <= 36 + 1, case

@@ -33,7 +33,9 @@ Model of one series (all in the series' own units):
   linearly interpolated between bin centres. Which seasonality applies is
   decided automatically: the profile whose residuals are clearly smaller
   (mean absolute residual, tracked for none / daily / weekly at once) once
-  two cycles have been seen. Until a seasonality is chosen, the profiles
+  two cycles have been seen, and later only a model clearly better than
+  the current one (no choosing and dropping by turns; choosing one does not
+  widen the band). Until a seasonality is chosen, the profiles
   and those residuals learn from every point of the first two days (a young
   series' first episode may be the turn of its daily cycle), against ``B``.
 * a fast level ``F`` (the recent level) and the noise scale of ``x - F``.
@@ -1062,7 +1064,19 @@ class DetectorBank:
             weekly_ok = (span >= cfg.season_cycles * WEEK_S) & (
                 st[C_MAEW] < gain * np.minimum(st[C_MAED], st[C_MAE0])
             )
-            st[C_MODE] = np.where(weekly_ok, 2.0, np.where(daily_ok, 1.0, 0.0))
+            best = np.where(weekly_ok, 2.0, np.where(daily_ok, 1.0, 0.0))
+            # a change needs the new model to explain the series clearly better
+            # than the current one, by the gain that first chose it (the tests
+            # above hold for the first choice): a pattern whose residuals sit
+            # near the gain was otherwise chosen and dropped by turns, each
+            # change a new learning period in which a level shift is learnt
+            if (best != old_mode).any():
+                maes = (st[C_MAE0], st[C_MAED], st[C_MAEW])
+                clearly = np.choose(best.astype(np.int64), maes) < gain * np.choose(
+                    old_mode.astype(np.int64), maes
+                )
+                best = np.where(clearly, best, old_mode)
+            st[C_MODE] = best
         elif cfg.seasonality == "daily":
             st[C_MODE] = np.where(span >= cfg.season_cycles * DAY_S, 1.0, 0.0)
         else:
@@ -1076,6 +1090,11 @@ class DetectorBank:
                 st[C_MODE] == 1, st[C_MAED],
                 np.where(st[C_MODE] == 2, st[C_MAEW], st[C_MAE0]),
             )
+            # choosing a seasonality never widens the band at once: it is
+            # chosen because it explains the series better, but its tracker
+            # learnt from every point of the first days (an episode included),
+            # the scale from the points judged normal
+            new_mae = np.where(old_mode == 0, np.minimum(new_mae, st[C_SCALE]), new_mae)
             st[C_SCALE] = np.where(changed, new_mae, st[C_SCALE])
             for col in (C_CUP, C_CDN):
                 st[col] = np.where(changed, 0.0, st[col])
