@@ -293,14 +293,14 @@ def explain(run: FileRun, sf: ScoredFile) -> list[str]:
     if run.statistic is None or run.ratio is None:
         return []
     lines = []
-    for row in np.flatnonzero(sf.alarms(0.5)):
+    alarm = sf.alarms(0.5)
+    for row in np.flatnonzero(alarm):
         k = int(sf.win[row])
         what = f"TP window {k}" if k >= 0 else "FP"
         lines.append(
             f"  row {row:>6}  {what:<12} {STATISTICS[run.statistic[row]]:<9} "
             f"{run.ratio[row]:5.2f} x threshold"
         )
-    alarm = sf.alarms(0.5)
     for k, (lo, hi) in enumerate(sf.bounds):
         rows = np.arange(lo, hi + 1)
         rows = rows[sf.scored[rows]]
