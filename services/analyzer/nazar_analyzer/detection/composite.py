@@ -1057,6 +1057,7 @@ class DetectorBank:
         for col, resid in ((C_MAE0, dev), (C_MAED, rd), (C_MAEW, rw)):
             capped = np.minimum(np.abs(resid), 10 * st[C_SCALE] + 1e-12)
             st[col] += a_m * (capped - st[col])
+        maes = (st[C_MAE0], st[C_MAED], st[C_MAEW])  # by mode: none, daily, weekly
         old_mode = st[C_MODE].copy()
         if cfg.seasonality == "auto":
             gain = cfg.season_gain
@@ -1071,7 +1072,6 @@ class DetectorBank:
             # near the gain was otherwise chosen and dropped by turns, each
             # change a new learning period in which a level shift is learnt
             if (best != old_mode).any():
-                maes = (st[C_MAE0], st[C_MAED], st[C_MAEW])
                 clearly = np.choose(best.astype(np.int64), maes) < gain * np.choose(
                     old_mode.astype(np.int64), maes
                 )
@@ -1086,10 +1086,7 @@ class DetectorBank:
         changed = st[C_MODE] != old_mode
         st[C_MODE_N] = np.where(changed, 0.0, st[C_MODE_N])
         if changed.any():
-            new_mae = np.where(
-                st[C_MODE] == 1, st[C_MAED],
-                np.where(st[C_MODE] == 2, st[C_MAEW], st[C_MAE0]),
-            )
+            new_mae = np.choose(st[C_MODE].astype(np.int64), maes)
             # choosing a seasonality never widens the band at once: it is
             # chosen because it explains the series better, but its tracker
             # learnt from every point of the first days (an episode included),
